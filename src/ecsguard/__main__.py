@@ -1,0 +1,3 @@
+from ecsguard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""Load ``policies/*.yaml`` into a frozen, fully validated policy set.
+
+Every problem in every file is collected and reported together, each naming the
+file, the line and the key; a set with any problem does not load at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ecsguard.core.compiler import CompiledPolicy, PolicyCompileError, compile_policy
+from ecsguard.core.engine import PolicySet
+from ecsguard.core.policy import (
+    AllOf,
+    AnyOf,
+    Compare,
+    ForAny,
+    ForEach,
+    Not,
+    Parameter,
+    PolicyDocument,
+    References,
+    Remediation,
+)
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+_UNION_TAGS = frozenset({"all", "any", "not", "for_each", "for_any", "compare"})
+Overrides = Mapping[str, Mapping[str, Any]]
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_KEYED_MODELS = (PolicyDocument, Parameter, Remediation, References, Compare, AllOf, AnyOf, ForEach, ForAny, Not)
+_KNOWN_KEYS = sorted({info.alias or name for model in _KEYED_MODELS for name, info in model.model_fields.items()})
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: str
+    line: int | None
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.location}: {self.message}" if self.location else f"{where}: {self.message}"
+
+
+class PolicyLoadError(Exception):
+    """The policy set has problems; nothing was loaded."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        super().__init__(f"{len(problems)} problem(s) in the policy set:\n{lines}")
+
+
+def default_policy_dir() -> Path:
+    """The policies shipped with ecsguard: inside the installed package, else the repository's ``policies/``."""
+    packaged = Path(__file__).parent / "policies"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "policies"
+
+
+def _line_map(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], problems: list[str]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(f"line {key_node.start_mark.line + 1}: duplicate key '{key}'")
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _line_map(value_node, (*path, key), lines, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, (*path, index), lines, problems)
+
+
+def _raw_location(data: Any, location: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Map a pydantic error location onto the YAML document, dropping union tags."""
+    raw: list[Any] = []
+    current = data
+    for part in location:
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
+            current = current[part]
+            raw.append(part)
+        elif isinstance(current, dict) and isinstance(part, str) and part not in _UNION_TAGS:
+            # A key that is absent (missing or unknown) ends the walk.
+            raw.append(part)
+            break
+    return tuple(raw)
+
+
+def format_location(location: tuple[Any, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_for(lines: Mapping[tuple[Any, ...], int], location: tuple[Any, ...]) -> int | None:
+    for end in range(len(location), -1, -1):
+        if location[:end] in lines:
+            return lines[location[:end]]
+    return None
+
+
+def _friendly(error_type: str, message: str, location: tuple[Any, ...]) -> str:
+    key = location[-1] if location else ""
+    if error_type == "extra_forbidden":
+        hint = difflib.get_close_matches(str(key), _KNOWN_KEYS, n=1)
+        return f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+    if error_type == "missing":
+        return f"missing required key '{key}'"
+    return message
+
+
+def load_policy_file(path: Path, overrides: Mapping[str, Any] | None = None) -> CompiledPolicy:
+    """Load and compile one policy file, or raise PolicyLoadError naming every problem in it."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PolicyLoadError([Problem(source, None, "", f"cannot read: {error}")]) from None
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise PolicyLoadError(
+            [Problem(source, line, "", f"invalid YAML: {getattr(error, 'problem', error)}")]
+        ) from None
+    lines: dict[tuple[Any, ...], int] = {}
+    duplicates: list[str] = []
+    if root is not None:
+        _line_map(root, (), lines, duplicates)
+    problems = [Problem(source, None, "", message) for message in duplicates]
+    if not isinstance(data, dict):
+        raise PolicyLoadError([*problems, Problem(source, 1, "", "a policy file must be a mapping of keys")])
+    try:
+        document = PolicyDocument.model_validate(data)
+    except ValidationError as error:
+        for item in error.errors(include_input=False, include_url=False):
+            location = _raw_location(data, tuple(item["loc"]))
+            problems.append(
+                Problem(
+                    source,
+                    _line_for(lines, location),
+                    format_location(location),
+                    _friendly(item["type"], item["msg"], location),
+                )
+            )
+        raise PolicyLoadError(problems) from None
+    if document.id != path.stem:
+        problems.append(
+            Problem(
+                source, lines.get(("id",)), "id", f"policy id '{document.id}' must equal the file name '{path.stem}'"
+            )
+        )
+    try:
+        compiled = compile_policy(document, overrides or {}, source)
+    except PolicyCompileError as error:
+        for problem in error.problems:
+            problems.append(
+                Problem(source, _line_for(lines, problem.location), format_location(problem.location), problem.message)
+            )
+        raise PolicyLoadError(problems) from None
+    if problems:
+        raise PolicyLoadError(problems)
+    return compiled
+
+
+def load_policy_set(directory: Path | None = None, overrides: Overrides | None = None) -> PolicySet:
+    """Load every policy in ``directory``; raise PolicyLoadError if any file has a problem."""
+    directory = directory or default_policy_dir()
+    overrides = overrides or {}
+    if not directory.is_dir():
+        raise PolicyLoadError([Problem(str(directory), None, "", "policy directory does not exist")])
+    files = sorted(p for p in directory.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file())
+    problems: list[Problem] = []
+    policies: list[CompiledPolicy] = []
+    if not files:
+        problems.append(Problem(str(directory), None, "", "no policy files (*.yaml) found"))
+    for path in files:
+        try:
+            policies.append(load_policy_file(path, overrides.get(path.stem, {})))
+        except PolicyLoadError as error:
+            problems.extend(error.problems)
+    loaded = {policy.id for policy in policies}
+    stems = {path.stem for path in files}
+    for policy_id in overrides:
+        if policy_id not in stems:
+            problems.append(
+                Problem(
+                    "parameters",
+                    None,
+                    policy_id,
+                    f"overrides parameters of unknown policy '{policy_id}' (known: {', '.join(sorted(stems))})",
+                )
+            )
+    if problems:
+        raise PolicyLoadError(problems)
+    assert len(loaded) == len(policies)
+    return PolicySet(tuple(policies))
+
+
+def load_overrides(path: Path) -> dict[str, dict[str, Any]]:
+    """Read a parameter file: ``{parameters: {<policy-id>: {<name>: <value>}}}`` in YAML or JSON."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Loader)  # noqa: S506
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        raise PolicyLoadError([Problem(source, None, "", f"cannot read parameter file: {error}")]) from None
+    if not isinstance(data, dict) or set(data) - {"parameters"}:
+        raise PolicyLoadError([Problem(source, None, "", "expected a mapping with the single key 'parameters'")])
+    parameters = data.get("parameters") or {}
+    if not isinstance(parameters, dict) or not all(isinstance(v, dict) for v in parameters.values()):
+        raise PolicyLoadError([Problem(source, None, "parameters", "expected {<policy-id>: {<parameter>: <value>}}")])
+    return {str(policy_id): dict(values) for policy_id, values in parameters.items()}

@@ -1,0 +1,183 @@
+"""The ``ecsguard`` command line: scan files offline and manage policy sets.
+
+Exit status: 0 when nothing at or above ``--fail-on`` failed, 1 when something did,
+2 for bad usage, an invalid policy set or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ecsguard.catalog import PolicyLoadError, default_policy_dir, load_overrides, load_policy_set
+from ecsguard.core.engine import PolicySet
+from ecsguard.core.models import Severity
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SEVERITY_NAMES = [severity.value for severity in Severity]
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parse_setting(text: str) -> tuple[str, str, Any]:
+    target, separator, raw = text.partition("=")
+    policy_id, dot, name = target.partition(".")
+    if not separator or not dot or not policy_id or not name:
+        raise UsageError(f"--set expects POLICY_ID.PARAMETER=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw  # a bare string needs no quotes
+    return policy_id, name, value
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    overrides: dict[str, dict[str, Any]] = {}
+    environment = os.environ.get("ECSGUARD_PARAMETERS")
+    if environment:
+        try:
+            parsed = json.loads(environment)
+        except ValueError as error:
+            raise UsageError(f"ECSGUARD_PARAMETERS is not valid JSON: {error}") from None
+        if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+            raise UsageError('ECSGUARD_PARAMETERS must be {"<policy-id>": {"<parameter>": <value>}}')
+        overrides.update(parsed)
+    for path in getattr(args, "parameters", None) or []:
+        for policy_id, values in load_overrides(Path(path)).items():
+            overrides.setdefault(policy_id, {}).update(values)
+    for setting in getattr(args, "set", None) or []:
+        policy_id, name, value = _parse_setting(setting)
+        overrides.setdefault(policy_id, {})[name] = value
+    return overrides
+
+
+def _policy_dir(args: argparse.Namespace) -> Path:
+    chosen = getattr(args, "policies", None) or os.environ.get("ECSGUARD_POLICY_DIR")
+    return Path(chosen) if chosen else default_policy_dir()
+
+
+def _load(args: argparse.Namespace) -> PolicySet:
+    return load_policy_set(_policy_dir(args), _overrides(args))
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from ecsguard import report
+    from ecsguard.scan import read_inputs
+
+    policy_set = _load(args)
+    inputs = read_inputs(Path(p) for p in args.paths)
+    results = policy_set.evaluate(inputs.resources)
+    fail_on = Severity(args.fail_on)
+    summary = report.summary(results, inputs.problems, inputs.skipped, inputs.files, fail_on)
+    if args.format == "json":
+        print(report.render_json(results, inputs.sources, summary))
+    else:
+        print(report.render_text(results, summary))
+    for problem in inputs.problems:
+        print(f"ecsguard: error: {problem}", file=sys.stderr)
+    if inputs.problems:
+        return EXIT_USAGE
+    return EXIT_FAILED if report.breaches(results, fail_on) else EXIT_OK
+
+
+def _policies_list(args: argparse.Namespace) -> int:
+    policy_set = _load(args)
+    if args.format == "json":
+        documents = [
+            {
+                "id": p.id,
+                "title": p.title,
+                "severity": p.severity.value,
+                "resource": p.resource_type.value,
+                "parameters": dict(p.parameters),
+                "references": p.document.references.model_dump(),
+                "source": p.source,
+            }
+            for p in policy_set.policies
+        ]
+        print(json.dumps(documents, indent=2))
+        return EXIT_OK
+    width = max(len(p.id) for p in policy_set.policies)
+    for policy in policy_set.policies:
+        controls = ", ".join(policy.document.references.security_hub_controls) or "-"
+        columns = (f"{policy.id:<{width}}", f"{policy.severity.value:<8}", f"{policy.resource_type.value:<24}")
+        print("  ".join((*columns, f"{controls:<6}", policy.title)))
+    return EXIT_OK
+
+
+def _policies_validate(args: argparse.Namespace) -> int:
+    directory = Path(args.directory) if args.directory else _policy_dir(args)
+    policy_set = load_policy_set(directory, _overrides(args))
+    print(f"{directory}: {len(policy_set.policies)} policies valid")
+    return EXIT_OK
+
+
+def _add_parameter_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policies", metavar="DIR", help="policy folder (default: $ECSGUARD_POLICY_DIR or the built-in set)"
+    )
+    parser.add_argument(
+        "--parameters",
+        metavar="FILE",
+        action="append",
+        help="YAML or JSON file: {parameters: {<policy-id>: {<name>: <value>}}}",
+    )
+    parser.add_argument(
+        "--set",
+        metavar="POLICY.PARAM=VALUE",
+        action="append",
+        help="override one policy parameter (VALUE is JSON, or a bare string)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecsguard", description="Policy-as-code compliance scanner for Amazon ECS.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    scan = commands.add_parser("scan", help="evaluate task definitions, services and ECS CloudTrail events in files")
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (.json, .yaml)")
+    scan.add_argument("--format", choices=["text", "json"], default="text")
+    scan.add_argument(
+        "--fail-on",
+        choices=SEVERITY_NAMES,
+        default=Severity.LOW.value,
+        type=str.upper,
+        help="exit 1 when a FAIL or ERROR is at or above this severity (default LOW)",
+    )
+    _add_parameter_options(scan)
+    scan.set_defaults(handler=_scan)
+
+    policies = commands.add_parser("policies", help="show or check a policy set")
+    policy_commands = policies.add_subparsers(dest="policies_command", required=True)
+    listing = policy_commands.add_parser("list", help="list the policies")
+    listing.add_argument("--format", choices=["text", "json"], default="text")
+    _add_parameter_options(listing)
+    listing.set_defaults(handler=_policies_list)
+    validate = policy_commands.add_parser("validate", help="check a policy folder and report every problem")
+    validate.add_argument("directory", nargs="?", metavar="DIR")
+    _add_parameter_options(validate)
+    validate.set_defaults(handler=_policies_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except PolicyLoadError as error:
+        print(f"ecsguard: {error}", file=sys.stderr)
+    except UsageError as error:
+        print(f"ecsguard: error: {error}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

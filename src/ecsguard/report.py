@@ -1,0 +1,100 @@
+"""Render scan results as JSON for machines or as a table for people."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ecsguard.core.models import Severity
+from ecsguard.core.results import Result, Status
+from ecsguard.scan import InputProblem, Skipped
+
+FAILING = (Status.FAIL, Status.ERROR)
+
+
+def breaches(results: Sequence[Result], fail_on: Severity) -> list[Result]:
+    """Results that make the scan fail: FAIL or ERROR at or above ``fail_on``."""
+    return [r for r in results if r.status in FAILING and r.severity.rank >= fail_on.rank]
+
+
+def summary(
+    results: Sequence[Result],
+    problems: Sequence[InputProblem],
+    skipped: Sequence[Skipped],
+    files: int,
+    fail_on: Severity,
+) -> dict[str, Any]:
+    statuses = Counter(result.status.value for result in results)
+    failed_by_severity = Counter(result.severity.value for result in results if result.status is Status.FAIL)
+    return {
+        "files": files,
+        "resources": len({(r.resource.type, r.resource.id) for r in results}),
+        "results": len(results),
+        "by_status": {status.value: statuses.get(status.value, 0) for status in Status},
+        "failed_by_severity": {
+            s.value: failed_by_severity.get(s.value, 0) for s in Severity if failed_by_severity.get(s.value)
+        },
+        "fail_on": fail_on.value,
+        "breaches": len(breaches(results, fail_on)),
+        "input_errors": [str(problem) for problem in problems],
+        "skipped": [{"source": item.source, "reason": item.reason} for item in skipped],
+    }
+
+
+def result_document(result: Result, sources: Mapping[str, str]) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "policy_id": result.policy_id,
+        "resource": {"type": result.resource.type.value, "id": result.resource.id},
+        "status": result.status.value,
+        "severity": result.severity.value,
+        "title": result.title,
+        "evidence": [{"path": e.path, "message": e.message} for e in result.evidence],
+    }
+    if result.reason is not None:
+        document["reason"] = result.reason
+    source = sources.get(result.resource.id)
+    if source is not None:
+        document["source"] = source
+    return document
+
+
+def render_json(results: Sequence[Result], sources: Mapping[str, str], summary_document: Mapping[str, Any]) -> str:
+    return json.dumps(
+        {"results": [result_document(r, sources) for r in results], "summary": summary_document},
+        indent=2,
+    )
+
+
+_MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.NOT_APPLICABLE: "N/A", Status.ERROR: "ERROR"}
+
+
+def render_text(results: Sequence[Result], summary_document: Mapping[str, Any]) -> str:
+    lines: list[str] = []
+    width = max((len(r.policy_id) for r in results), default=10)
+    current = None
+    for result in results:
+        resource = f"{result.resource.type.value} {result.resource.id}"
+        if resource != current:
+            lines.append("")
+            lines.append(resource)
+            current = resource
+        lines.append(
+            f"  {_MARK[result.status]:<5} {result.severity.value:<13} {result.policy_id:<{width}}  {result.title}"
+        )
+        if result.reason:
+            lines.append(f"        reason: {result.reason}")
+        for evidence in result.evidence:
+            lines.append(f"        - {evidence.path or '(resource)'}: {evidence.message}")
+    counts = summary_document["by_status"]
+    lines.append("")
+    lines.append(
+        f"{summary_document['resources']} resources, {summary_document['results']} results: "
+        f"{counts['FAIL']} failed, {counts['ERROR']} errors, {counts['PASS']} passed, "
+        f"{counts['NOT_APPLICABLE']} not applicable; {summary_document['breaches']} at or above "
+        f"{summary_document['fail_on']}"
+    )
+    for item in summary_document["skipped"]:
+        lines.append(f"skipped {item['source']}: {item['reason']}")
+    return "\n".join(lines).lstrip("\n")

@@ -1,0 +1,278 @@
+"""Read scan inputs (files of ECS API shapes and CloudTrail events) into resources.
+
+Recognised documents, alone, in a list, or in a folder:
+- a task definition: the RegisterTaskDefinition request, a TaskDefinition object, or
+  DescribeTaskDefinition output (``{"taskDefinition": {...}}``);
+- a service: a DescribeServices item, DescribeServices output (``{"services": [...]}``),
+  or a CreateService request;
+- a cluster: a DescribeClusters item or output, used only to resolve a service's
+  default capacity provider strategy;
+- an EventBridge "AWS API Call via CloudTrail" event from ECS, or a bare CloudTrail record.
+
+A service's task definition and cluster are resolved from the other inputs of the
+same scan; what cannot be resolved makes the policies that need it report ERROR.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecsguard.core.models import Cluster, ResourceType, TaskDefinition
+from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+
+INPUT_SUFFIXES = (".json", ".yaml", ".yml")
+EVENT_DETAIL_TYPE = "AWS API Call via CloudTrail"
+DELETION_EVENTS = frozenset({"DeregisterTaskDefinition", "DeleteTaskDefinitions", "DeleteService"})
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    source: str
+    reason: str
+
+
+@dataclass
+class _Found:
+    kind: ResourceType | None  # None: a cluster
+    data: Mapping[str, Any]
+    source: str
+    problem: str | None = None  # known unreadable: every policy reports ERROR with this reason
+
+
+@dataclass
+class ScanInputs:
+    resources: list[Resource] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # resource id -> source file
+    problems: list[InputProblem] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    files: int = 0
+
+
+def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[InputProblem]]:
+    files: list[Path] = []
+    problems: list[InputProblem] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in INPUT_SUFFIXES)
+            if not found:
+                problems.append(InputProblem(str(path), "folder holds no .json, .yaml or .yml files"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(InputProblem(str(path), "no such file or folder"))
+    return files, problems
+
+
+def _load(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return json.loads(text)
+    import yaml  # only YAML inputs pay for the import
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        # str(error) quotes the offending line, which may hold a secret.
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"invalid YAML{where}: {getattr(error, 'problem', 'parse error')}") from None
+
+
+def _event_detail(document: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    if document.get("detail-type") == EVENT_DETAIL_TYPE and isinstance(document.get("detail"), dict):
+        detail: Mapping[str, Any] = document["detail"]
+        return detail
+    if "eventName" in document and "eventSource" in document:
+        return document  # a bare CloudTrail record
+    return None
+
+
+def _from_event(detail: Mapping[str, Any], source: str) -> Iterator[_Found | Skipped | InputProblem]:
+    name = detail.get("eventName")
+    label = f"{source} ({name})"
+    if detail.get("eventSource") != "ecs.amazonaws.com":
+        yield Skipped(source, f"event from {detail.get('eventSource')!r}, not ECS")
+        return
+    if detail.get("errorCode"):
+        yield Skipped(source, f"{name} failed with {detail.get('errorCode')}; nothing changed")
+        return
+    if name in DELETION_EVENTS:
+        yield Skipped(source, f"{name}: the resource is gone, nothing to evaluate")
+        return
+    request = detail.get("requestParameters") or {}
+    response = detail.get("responseElements") or {}
+    if not isinstance(request, dict) or not isinstance(response, dict):
+        yield InputProblem(label, "requestParameters and responseElements must be objects")
+        return
+    if name == "RegisterTaskDefinition":
+        task_definition = response.get("taskDefinition") or request
+        if not isinstance(task_definition, dict) or not task_definition:
+            yield InputProblem(label, "has neither responseElements.taskDefinition nor requestParameters")
+            return
+        yield _Found(ResourceType.TASK_DEFINITION, task_definition, source)
+    elif name in ("CreateService", "UpdateService"):
+        service = response.get("service")
+        if isinstance(service, dict) and service:
+            yield _Found(ResourceType.SERVICE, service, source)
+        elif name == "CreateService" and request:
+            yield _Found(ResourceType.SERVICE, request, source)
+        else:
+            # UpdateService's request holds only what changed; the state after it needs DescribeServices.
+            reason = (
+                f"{name} event has no responseElements.service, so the service's state after the call is unknown "
+                "offline; scan its DescribeServices output instead"
+            )
+            yield _Found(ResourceType.SERVICE, {"serviceName": request.get("service")}, source, problem=reason)
+    else:
+        yield Skipped(source, f"ECS event {name!r} does not change what the policies check")
+
+
+def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputProblem]:
+    if isinstance(document, list):
+        for item in document:
+            yield from _classify(item, source)
+        return
+    if not isinstance(document, dict):
+        yield InputProblem(source, f"expected a JSON object or list, found {type(document).__name__}")
+        return
+    detail = _event_detail(document)
+    if detail is not None:
+        yield from _from_event(detail, source)
+    elif isinstance(document.get("taskDefinition"), dict):
+        yield _Found(ResourceType.TASK_DEFINITION, document["taskDefinition"], source)
+    elif "containerDefinitions" in document:
+        yield _Found(ResourceType.TASK_DEFINITION, document, source)
+    elif isinstance(document.get("services"), list):
+        for service in document["services"]:
+            yield from _classify_service(service, source)
+    elif isinstance(document.get("clusters"), list):
+        for cluster in document["clusters"]:
+            yield _Found(None, cluster, source) if isinstance(cluster, dict) else InputProblem(source, "bad cluster")
+    elif "serviceName" in document or "serviceArn" in document:
+        yield from _classify_service(document, source)
+    elif "clusterName" in document or "clusterArn" in document:
+        yield _Found(None, document, source)
+    else:
+        keys = ", ".join(sorted(document)[:8]) or "none"
+        yield InputProblem(
+            source,
+            f"not a task definition, service, cluster or ECS CloudTrail event (top-level keys: {keys})",
+        )
+
+
+def _classify_service(document: Any, source: str) -> Iterator[_Found | InputProblem]:
+    if isinstance(document, dict):
+        yield _Found(ResourceType.SERVICE, document, source)
+    else:
+        yield InputProblem(source, f"a service must be an object, found {type(document).__name__}")
+
+
+class _TaskDefinitionIndex:
+    def __init__(self) -> None:
+        self.by_key: dict[str, TaskDefinition] = {}
+        self.latest: dict[str, TaskDefinition] = {}
+
+    def add(self, model: TaskDefinition) -> None:
+        if model.taskDefinitionArn:
+            self.by_key[model.taskDefinitionArn] = model
+        if model.family and model.revision is not None:
+            self.by_key[f"{model.family}:{model.revision}"] = model
+        if model.family and model.status != "INACTIVE":
+            current = self.latest.get(model.family)
+            if current is None or (model.revision or 0) >= (current.revision or 0):
+                self.latest[model.family] = model
+
+    def resolve(self, reference: str | None) -> TaskDefinition | Unresolved:
+        if not reference:
+            return Unresolved("the service names no task definition")
+        found = self.by_key.get(reference)
+        if found is None:
+            key = reference.rsplit("task-definition/", 1)[-1]
+            found = self.by_key.get(key) if ":" in key else self.latest.get(key)
+        if found is None:
+            return Unresolved(
+                f"task definition '{reference}' is not among the scanned inputs; add its DescribeTaskDefinition "
+                "output to the scan"
+            )
+        return found
+
+
+def _cluster_key(reference: str) -> str:
+    return reference.rsplit("cluster/", 1)[-1] if reference.startswith("arn:") else reference
+
+
+def read_inputs(paths: Iterable[Path]) -> ScanInputs:
+    """Read every input; problems with one file are recorded and the others still load."""
+    files, problems = collect_files(paths)
+    inputs = ScanInputs(problems=problems, files=len(files))
+    found: list[_Found] = []
+    for path in files:
+        source = str(path)
+        try:
+            document = _load(path)
+        except (OSError, UnicodeDecodeError) as error:
+            inputs.problems.append(InputProblem(source, f"cannot read: {error.__class__.__name__}"))
+            continue
+        except ValueError as error:
+            # json's message names the line and column, never the content.
+            inputs.problems.append(InputProblem(source, f"not valid JSON or YAML: {error}"))
+            continue
+        for item in _classify(document, source):
+            if isinstance(item, _Found):
+                found.append(item)
+            elif isinstance(item, Skipped):
+                inputs.skipped.append(item)
+            else:
+                inputs.problems.append(item)
+
+    task_definitions = _TaskDefinitionIndex()
+    clusters: dict[str, Cluster] = {}
+    for item in found:
+        if item.kind is ResourceType.TASK_DEFINITION:
+            fallback = f"{item.source}#{item.data.get('family') or 'task-definition'}"
+            resource = build_task_definition(item.data, fallback)
+            if isinstance(resource.model, TaskDefinition):
+                task_definitions.add(resource.model)
+            inputs.resources.append(resource)
+            inputs.sources[resource.id] = item.source
+        elif item.kind is None:
+            try:
+                described = Cluster.model_validate(item.data)
+            except ValueError:
+                inputs.problems.append(InputProblem(item.source, "a cluster that cannot be read"))
+                continue
+            for key in (described.clusterArn, described.clusterName):
+                if key:
+                    clusters[_cluster_key(key)] = described
+    for item in found:
+        if item.kind is not ResourceType.SERVICE:
+            continue
+        data = item.data
+        fallback = f"{item.source}#{data.get('serviceName') or data.get('serviceArn') or 'service'}"
+        if item.problem is not None:
+            resource = Resource(type=ResourceType.SERVICE, id=fallback, model=None, problem=item.problem)
+        else:
+            cluster_reference = _cluster_key(str(data.get("clusterArn") or data.get("cluster") or "default"))
+            cluster: Cluster | Unresolved = clusters.get(cluster_reference) or Unresolved(
+                f"cluster '{cluster_reference}' is not among the scanned inputs, so its default capacity provider "
+                "strategy is unknown; add its DescribeClusters output to the scan"
+            )
+            task_definition = task_definitions.resolve(data.get("taskDefinition"))
+            resource = build_service(data, fallback, task_definition, cluster)
+        inputs.resources.append(resource)
+        inputs.sources[resource.id] = item.source
+    return inputs

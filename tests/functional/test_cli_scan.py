@@ -1,0 +1,373 @@
+"""`ecsguard scan` end to end over files: input shapes, verdicts, exit codes, and no leaked secrets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecsguard.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+ACCOUNT = "123456789012"
+ARN = f"arn:aws:ecs:us-east-1:{ACCOUNT}"
+# Values planted in the bundled sample events; they must never be printed.
+PLANTED_IN_EVENTS = ("Tr0ub4dor-and-3-horses", "AKIAZ7EXAMPLEKEYQ2XW")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def scan_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
+    status, out, err = run(capsys, "scan", "--format", "json", *argv)
+    return status, json.loads(out), err
+
+
+def verdicts(document: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(r["policy_id"], r["resource"]["id"], r["status"]) for r in document["results"]}
+
+
+def write(path: Path, document: object) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def task_definition(family: str, revision: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "taskDefinitionArn": f"{ARN}:task-definition/{family}:{revision}",
+        "family": family,
+        "revision": revision,
+        "status": "ACTIVE",
+        "networkMode": "awsvpc",
+        "containerDefinitions": [{"name": "app", "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{family}:1"}],
+        **fields,
+    }
+
+
+EFS_VOLUMES = [{"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-0123456789abcdef0"}}]
+
+
+def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, document, err = scan_json(capsys, str(EVENTS))
+
+    td = f"{ARN}:task-definition"
+    service = f"{ARN}:service/prod"
+    truncated = f"{EVENTS}/ecs-register-task-definition-truncated.json#payments-api"
+    expected = {
+        ("ecs-images-ecr-only", f"{td}/payments-api:1", "PASS"),
+        ("ecs-network-awsvpc", f"{td}/payments-api:1", "PASS"),
+        ("ecs-secrets-managed", f"{td}/payments-api:1", "PASS"),
+        ("ecs-images-ecr-only", truncated, "PASS"),
+        ("ecs-network-awsvpc", truncated, "PASS"),
+        ("ecs-secrets-managed", truncated, "PASS"),
+        ("ecs-images-ecr-only", f"{td}/billing-worker:4", "PASS"),
+        ("ecs-network-awsvpc", f"{td}/billing-worker:4", "PASS"),
+        ("ecs-secrets-managed", f"{td}/billing-worker:4", "FAIL"),
+        ("ecs-images-ecr-only", f"{td}/legacy-proxy:12", "FAIL"),
+        ("ecs-network-awsvpc", f"{td}/legacy-proxy:12", "FAIL"),
+        ("ecs-secrets-managed", f"{td}/legacy-proxy:12", "PASS"),
+        ("ecs-images-ecr-only", f"{td}/reports-efs:3", "PASS"),
+        ("ecs-network-awsvpc", f"{td}/reports-efs:3", "PASS"),
+        ("ecs-secrets-managed", f"{td}/reports-efs:3", "PASS"),
+        ("ecs-efs-fargate-platform", f"{service}/payments-api", "NOT_APPLICABLE"),
+        ("ecs-efs-fargate-platform", f"{service}/reports", "FAIL"),  # created on 1.3.0
+        ("ecs-efs-fargate-platform", f"{service}/reports", "PASS"),  # updated to 1.4.0
+        ("ecs-efs-fargate-platform", f"{service}/reports-spot", "FAIL"),
+    }
+    assert verdicts(document) == expected
+    assert status == 1
+    failing_evidence = {
+        (r["policy_id"], r["resource"]["id"], e["path"])
+        for r in document["results"]
+        if r["status"] == "FAIL"
+        for e in r["evidence"]
+    }
+    assert failing_evidence == {
+        ("ecs-secrets-managed", f"{td}/billing-worker:4", "containerDefinitions[0].environment[1]"),
+        ("ecs-secrets-managed", f"{td}/billing-worker:4", "containerDefinitions[0].environment[2].value"),
+        ("ecs-images-ecr-only", f"{td}/legacy-proxy:12", "containerDefinitions[0].image"),
+        ("ecs-images-ecr-only", f"{td}/legacy-proxy:12", "containerDefinitions[1].image"),
+        ("ecs-network-awsvpc", f"{td}/legacy-proxy:12", "networkMode"),
+        ("ecs-efs-fargate-platform", f"{service}/reports", "platformVersion"),
+        ("ecs-efs-fargate-platform", f"{service}/reports-spot", "platformVersion"),
+    }
+    assert {item["source"].rsplit("/", 1)[-1] for item in document["summary"]["skipped"]} == {
+        "ecs-create-service-failed.json",
+        "ecs-delete-service.json",
+        "ecs-deregister-task-definition.json",
+    }
+    for planted in PLANTED_IN_EVENTS:
+        assert planted not in json.dumps(document)
+        assert planted not in err
+
+
+def test_scan_text_format_names_failures_and_hides_planted_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "scan", str(EVENTS))
+
+    assert status == 1
+    assert "FAIL  HIGH          ecs-secrets-managed" in out
+    assert "environment variable DB_PASSWORD has a secret-like name" in out
+    assert "(aws_access_key_id)" in out
+    for planted in PLANTED_IN_EVENTS:
+        assert planted not in out + err
+
+
+def test_scan_describe_outputs_resolve_task_definition_and_cluster_default_strategy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN DescribeServices output for two services that set neither launchType nor a strategy,
+    # their task definitions as DescribeTaskDefinition output, and the cluster as DescribeClusters output.
+    write(tmp_path / "td-efs.json", {"taskDefinition": task_definition("efs-app", 7, volumes=EFS_VOLUMES)})
+    write(tmp_path / "td-plain.json", {"taskDefinition": task_definition("plain-app", 2)})
+    write(
+        tmp_path / "clusters.json",
+        {
+            "clusters": [
+                {
+                    "clusterArn": f"{ARN}:cluster/fargate-default",
+                    "clusterName": "fargate-default",
+                    "defaultCapacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}],
+                }
+            ]
+        },
+    )
+    base = {"clusterArn": f"{ARN}:cluster/fargate-default", "status": "ACTIVE", "platformVersion": "1.3.0"}
+    write(
+        tmp_path / "services.json",
+        {
+            "services": [
+                {
+                    **base,
+                    "serviceArn": f"{ARN}:service/fargate-default/efs",
+                    "serviceName": "efs",
+                    "taskDefinition": f"{ARN}:task-definition/efs-app:7",
+                },
+                {
+                    **base,
+                    "serviceArn": f"{ARN}:service/fargate-default/plain",
+                    "serviceName": "plain",
+                    "taskDefinition": "plain-app",
+                },
+            ],
+            "failures": [],
+        },
+    )
+
+    status, document, _ = scan_json(capsys, str(tmp_path))
+
+    assert {v for v in verdicts(document) if v[0] == "ecs-efs-fargate-platform"} == {
+        ("ecs-efs-fargate-platform", f"{ARN}:service/fargate-default/efs", "FAIL"),
+        ("ecs-efs-fargate-platform", f"{ARN}:service/fargate-default/plain", "NOT_APPLICABLE"),
+    }
+    assert status == 1
+
+
+def test_scan_service_without_its_task_definition_is_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        tmp_path / "create-service.json",
+        {"cluster": "prod", "serviceName": "orphan", "taskDefinition": "missing-family:4", "launchType": "FARGATE"},
+    )
+
+    status, document, _ = scan_json(capsys, str(tmp_path))
+
+    (result,) = document["results"]
+    assert (result["policy_id"], result["status"]) == ("ecs-efs-fargate-platform", "ERROR")
+    assert "missing-family:4" in result["reason"]
+    assert "not among the scanned inputs" in result["reason"]
+    assert status == 1
+
+
+def test_scan_update_service_event_without_response_is_error_not_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = json.loads((EVENTS / "ecs-update-service.json").read_text())
+    event["detail"]["responseElements"] = None
+    write(tmp_path / "update.json", event)
+
+    status, document, _ = scan_json(capsys, str(tmp_path))
+
+    assert [(r["policy_id"], r["status"]) for r in document["results"]] == [("ecs-efs-fargate-platform", "ERROR")]
+    assert "DescribeServices" in document["results"][0]["reason"]
+    assert status == 1
+
+
+def test_scan_yaml_and_list_inputs_are_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "task.yaml").write_text(
+        "family: from-yaml\nnetworkMode: host\ncontainerDefinitions:\n  - name: app\n    image: nginx\n"
+    )
+    write(tmp_path / "many.json", [task_definition("listed-a", 1), task_definition("listed-b", 1)])
+
+    _, document, _ = scan_json(capsys, str(tmp_path))
+
+    yaml_id = f"{tmp_path}/task.yaml#from-yaml"
+    assert {(r["resource"]["id"], r["policy_id"], r["status"]) for r in document["results"]} >= {
+        (yaml_id, "ecs-network-awsvpc", "FAIL"),
+        (yaml_id, "ecs-images-ecr-only", "FAIL"),
+        (f"{ARN}:task-definition/listed-a:1", "ecs-network-awsvpc", "PASS"),
+        (f"{ARN}:task-definition/listed-b:1", "ecs-network-awsvpc", "PASS"),
+    }
+    assert len(document["results"]) == 9
+
+
+def test_scan_unreadable_file_exits_2_naming_it_and_still_scans_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken.json").write_text('{"family": "x", "containerDefinitions": [')
+    write(tmp_path / "unknown.json", {"hello": "world"})
+    write(tmp_path / "good.json", task_definition("good", 1))
+
+    status, document, err = scan_json(capsys, str(tmp_path))
+
+    assert status == 2
+    assert f"{tmp_path}/broken.json: not valid JSON or YAML" in err
+    assert f"{tmp_path}/unknown.json: not a task definition, service, cluster or ECS CloudTrail event" in err
+    assert {r["resource"]["id"] for r in document["results"]} == {f"{ARN}:task-definition/good:1"}
+    assert len(document["summary"]["input_errors"]) == 2
+
+
+def test_scan_broken_file_error_does_not_echo_its_content(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "sk_live_0123456789abcdefGHIJ"
+    (tmp_path / "broken.json").write_text('{"environment": [{"name": "K", "value": "' + secret + '"}')
+    (tmp_path / "broken.yaml").write_text(f"environment:\n  - name: K\n    value: {secret}\n  bad: [\n")
+
+    status, out, err = run(capsys, "scan", "--format", "json", str(tmp_path))
+
+    assert status == 2
+    assert secret not in out + err
+
+
+def test_scan_missing_path_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run(capsys, "scan", str(tmp_path / "nope.json"))
+
+    assert status == 2
+    assert "nope.json: no such file or folder" in err
+
+
+@pytest.mark.parametrize(("fail_on", "expected_status"), [("HIGH", 0), ("medium", 1), ("LOW", 1)])
+def test_scan_fail_on_threshold_sets_exit_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fail_on: str, expected_status: int
+) -> None:
+    write(tmp_path / "td.json", task_definition("bridge-only", 1, networkMode="bridge"))  # one MEDIUM failure
+
+    status, document, _ = scan_json(capsys, "--fail-on", fail_on, str(tmp_path))
+
+    assert status == expected_status
+    assert document["summary"]["by_status"]["FAIL"] == 1
+
+
+def test_scan_error_result_counts_as_breach(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "td.json", task_definition("typed-wrong", 1, networkMode=5))
+
+    status, document, _ = scan_json(capsys, str(tmp_path))
+
+    assert {r["status"] for r in document["results"]} == {"ERROR"}
+    assert status == 1
+
+
+def test_scan_set_and_environment_overrides_change_parameters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    public = task_definition("public", 1)
+    public["containerDefinitions"][0]["image"] = "public.ecr.aws/nginx/nginx:1.27"
+    write(tmp_path / "td.json", public)
+
+    def image_status() -> str:
+        _, document, _ = scan_json(capsys, *extra, str(tmp_path))
+        return next(r["status"] for r in document["results"] if r["policy_id"] == "ecs-images-ecr-only")
+
+    extra: tuple[str, ...] = ()
+    assert image_status() == "FAIL"
+    extra = ("--set", "ecs-images-ecr-only.allow_ecr_public=true")
+    assert image_status() == "PASS"
+    extra = ()
+    monkeypatch.setenv("ECSGUARD_PARAMETERS", json.dumps({"ecs-images-ecr-only": {"allow_ecr_public": True}}))
+    assert image_status() == "PASS"
+
+
+def test_scan_parameter_file_with_wrong_type_exits_2_naming_parameter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parameters = tmp_path / "params.yaml"
+    parameters.write_text("parameters:\n  ecs-images-ecr-only:\n    allow_ecr_public: 'yes please'\n")
+    write(tmp_path / "td.json", task_definition("x", 1))
+
+    status, out, err = run(capsys, "scan", "--parameters", str(parameters), str(tmp_path / "td.json"))
+
+    assert status == 2
+    assert out == ""
+    assert "ecs-images-ecr-only.yaml" in err
+    assert "parameters.allow_ecr_public: override must be true or false" in err
+
+
+def test_scan_malformed_set_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "scan", "--set", "no-dot=1", str(EVENTS))
+
+    assert status == 2
+    assert "--set expects POLICY_ID.PARAMETER=VALUE" in err
+
+
+def test_policies_list_shows_the_four_builtins(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "policies", "list", "--format", "json")
+
+    assert status == 0
+    assert {(p["id"], p["severity"], p["resource"]) for p in json.loads(out)} == {
+        ("ecs-secrets-managed", "HIGH", "AWS::ECS::TaskDefinition"),
+        ("ecs-images-ecr-only", "HIGH", "AWS::ECS::TaskDefinition"),
+        ("ecs-network-awsvpc", "MEDIUM", "AWS::ECS::TaskDefinition"),
+        ("ecs-efs-fargate-platform", "HIGH", "AWS::ECS::Service"),
+    }
+
+
+def test_policies_validate_broken_folder_exits_2_naming_file_line_and_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = (REPO / "policies" / "ecs-network-awsvpc.yaml").read_text()
+    assert "  field: networkMode\n" in source
+    (tmp_path / "ecs-network-awsvpc.yaml").write_text(source.replace("  field: networkMode\n", "  field: netwrkMode\n"))
+    line = source.splitlines().index("  field: networkMode") + 1
+
+    status, _, err = run(capsys, "policies", "validate", str(tmp_path))
+
+    assert status == 2
+    assert f"ecs-network-awsvpc.yaml:{line}: check.field: unknown field 'netwrkMode'" in err
+    assert "did you mean 'networkMode'" in err
+
+
+def test_policies_validate_builtin_set_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "policies", "validate")
+
+    assert status == 0
+    assert "4 policies valid" in out
+
+
+def test_console_script_runs_in_a_fresh_process() -> None:
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ecsguard"),
+            "scan",
+            "--format",
+            "json",
+            "--fail-on",
+            "CRITICAL",
+            str(EVENTS),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["summary"]["resources"] == 8
