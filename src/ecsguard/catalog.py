@@ -29,10 +29,10 @@ from ecsguard.core.policy import (
     PolicyDocument,
     References,
     Remediation,
+    is_condition_tag,
 )
 
 POLICY_SUFFIXES = (".yaml", ".yml")
-_UNION_TAGS = frozenset({"all", "any", "not", "for_each", "for_any", "compare"})
 Overrides = Mapping[str, Mapping[str, Any]]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -69,14 +69,16 @@ def default_policy_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "policies"
 
 
-def _line_map(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], problems: list[str]) -> None:
+def _line_map(
+    node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], problems: list[tuple[int, str]]
+) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
             key = key_node.value
             if key in seen:
-                problems.append(f"line {key_node.start_mark.line + 1}: duplicate key '{key}'")
+                problems.append((key_node.start_mark.line + 1, f"duplicate key '{key}'"))
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
             _line_map(value_node, (*path, key), lines, problems)
@@ -90,12 +92,14 @@ def _raw_location(data: Any, location: tuple[Any, ...]) -> tuple[Any, ...]:
     raw: list[Any] = []
     current = data
     for part in location:
+        if is_condition_tag(part):
+            continue
         if (isinstance(current, dict) and part in current) or (
             isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
         ):
             current = current[part]
             raw.append(part)
-        elif isinstance(current, dict) and isinstance(part, str) and part not in _UNION_TAGS:
+        elif isinstance(current, dict) and isinstance(part, str):
             # A key that is absent (missing or unknown) ends the walk.
             raw.append(part)
             break
@@ -143,10 +147,10 @@ def load_policy_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
             [Problem(source, line, "", f"invalid YAML: {getattr(error, 'problem', error)}")]
         ) from None
     lines: dict[tuple[Any, ...], int] = {}
-    duplicates: list[str] = []
+    duplicates: list[tuple[int, str]] = []
     if root is not None:
         _line_map(root, (), lines, duplicates)
-    problems = [Problem(source, None, "", message) for message in duplicates]
+    problems = [Problem(source, line, "", message) for line, message in duplicates]
     if not isinstance(data, dict):
         raise PolicyLoadError([*problems, Problem(source, 1, "", "a policy file must be a mapping of keys")])
     try:
@@ -198,7 +202,15 @@ def load_policy_set(directory: Path | None = None, overrides: Overrides | None =
             policies.append(load_policy_file(path, overrides.get(path.stem, {})))
         except PolicyLoadError as error:
             problems.extend(error.problems)
-    loaded = {policy.id for policy in policies}
+    first_source: dict[str, str] = {}
+    for policy in policies:
+        if policy.id in first_source:
+            problems.append(
+                Problem(
+                    policy.source, None, "id", f"policy id '{policy.id}' is also defined in {first_source[policy.id]}"
+                )
+            )
+        first_source.setdefault(policy.id, policy.source)
     stems = {path.stem for path in files}
     for policy_id in overrides:
         if policy_id not in stems:
@@ -212,7 +224,6 @@ def load_policy_set(directory: Path | None = None, overrides: Overrides | None =
             )
     if problems:
         raise PolicyLoadError(problems)
-    assert len(loaded) == len(policies)
     return PolicySet(tuple(policies))
 
 

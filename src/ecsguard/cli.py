@@ -73,11 +73,15 @@ def _scan(args: argparse.Namespace) -> int:
 
     policy_set = _load(args)
     inputs = read_inputs(Path(p) for p in args.paths)
-    results = policy_set.evaluate(inputs.resources)
+    results, sources = [], []
+    for resource, source in zip(inputs.resources, inputs.sources, strict=True):
+        evaluated = policy_set.evaluate([resource])
+        results.extend(evaluated)
+        sources.extend([source] * len(evaluated))
     fail_on = Severity(args.fail_on)
     summary = report.summary(results, inputs.problems, inputs.skipped, inputs.files, fail_on)
     if args.format == "json":
-        print(report.render_json(results, inputs.sources, summary))
+        print(report.render_json(results, sources, summary))
     else:
         print(report.render_text(results, summary))
     for problem in inputs.problems:
@@ -116,6 +120,13 @@ def _policies_validate(args: argparse.Namespace) -> int:
     directory = Path(args.directory) if args.directory else _policy_dir(args)
     policy_set = load_policy_set(directory, _overrides(args))
     print(f"{directory}: {len(policy_set.policies)} policies valid")
+    return EXIT_OK
+
+
+def _policies_docs(args: argparse.Namespace) -> int:
+    from ecsguard.policy_docs import render_policy_reference
+
+    print(render_policy_reference(_load(args)), end="")
     return EXIT_OK
 
 
@@ -164,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("directory", nargs="?", metavar="DIR")
     _add_parameter_options(validate)
     validate.set_defaults(handler=_policies_validate)
+    docs = policy_commands.add_parser("docs", help="print the Markdown policy reference (docs/policies.md)")
+    _add_parameter_options(docs)
+    docs.set_defaults(handler=_policies_docs)
     return parser
 
 

@@ -43,7 +43,7 @@ def summary(
     }
 
 
-def result_document(result: Result, sources: Mapping[str, str]) -> dict[str, Any]:
+def result_document(result: Result, source: str | None) -> dict[str, Any]:
     document: dict[str, Any] = {
         "policy_id": result.policy_id,
         "resource": {"type": result.resource.type.value, "id": result.resource.id},
@@ -54,15 +54,17 @@ def result_document(result: Result, sources: Mapping[str, str]) -> dict[str, Any
     }
     if result.reason is not None:
         document["reason"] = result.reason
-    source = sources.get(result.resource.id)
     if source is not None:
         document["source"] = source
     return document
 
 
-def render_json(results: Sequence[Result], sources: Mapping[str, str], summary_document: Mapping[str, Any]) -> str:
+def render_json(results: Sequence[Result], sources: Sequence[str], summary_document: Mapping[str, Any]) -> str:
     return json.dumps(
-        {"results": [result_document(r, sources) for r in results], "summary": summary_document},
+        {
+            "results": [result_document(r, s) for r, s in zip(results, sources, strict=True)],
+            "summary": summary_document,
+        },
         indent=2,
     )
 

@@ -55,7 +55,7 @@ class _Found:
 @dataclass
 class ScanInputs:
     resources: list[Resource] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)  # resource id -> source file
+    sources: list[str] = field(default_factory=list)  # the file each resource came from, in the same order
     problems: list[InputProblem] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     files: int = 0
@@ -248,7 +248,7 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
             if isinstance(resource.model, TaskDefinition):
                 task_definitions.add(resource.model)
             inputs.resources.append(resource)
-            inputs.sources[resource.id] = item.source
+            inputs.sources.append(item.source)
         elif item.kind is None:
             try:
                 described = Cluster.model_validate(item.data)
@@ -274,5 +274,5 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
             task_definition = task_definitions.resolve(data.get("taskDefinition"))
             resource = build_service(data, fallback, task_definition, cluster)
         inputs.resources.append(resource)
-        inputs.sources[resource.id] = item.source
+        inputs.sources.append(item.source)
     return inputs

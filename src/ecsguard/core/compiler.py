@@ -275,6 +275,8 @@ class ForEachNode(Node):
         self.need_all = need_all
 
     def test(self, env: Env) -> bool:
+        if env.paths is not None:
+            return self._test_located(env)
         values = env.values
         previous = values.get(self.variable)
         need_all = self.need_all
@@ -288,6 +290,24 @@ class ForEachNode(Node):
             return need_all
         finally:
             values[self.variable] = previous
+
+    def _test_located(self, env: Env) -> bool:
+        """The same as ``test``, keeping each item's concrete path so that errors can name it."""
+        assert env.paths is not None
+        values, paths = env.values, env.paths
+        previous = (values.get(self.variable), paths.get(self.variable, ""))
+        try:
+            for item, path in self.items.located(env):
+                if item is None:
+                    continue
+                values[self.variable], paths[self.variable] = item, path
+                if self.where is not None and not self.where.test(env):
+                    continue
+                if self.require.test(env) is not self.need_all:
+                    return not self.need_all
+            return self.need_all
+        finally:
+            values[self.variable], paths[self.variable] = previous
 
     def explain(self, env: Env, want: bool) -> list[Trace]:
         """Evidence from each item whose outcome goes against ``want`` (all of them for an unmet for_any)."""
@@ -361,18 +381,27 @@ class CompareNode(Node):
 
     def outcome(self, env: Env) -> object:
         if self.iterates:
+            # Only exists (some value is set) and empty (every value is empty) may follow '[]'.
             found = self.getter.many(env)
-            return self.apply(found[0] if found else None, self.argument)
+            if self.operator.name == "exists":
+                return bool(found)
+            for value in found:
+                if not self._apply(env, value):
+                    return False
+            return True
         value = self._value(env)
         if value is _MISSING_IS_FALSE:
             return False
+        return self._apply(env, value)
+
+    def _apply(self, env: Env, value: Any) -> object:
         try:
             return self.apply(value, self.argument)
         except OperandError as error:
             shown = f" (value {value!r})" if _showable(value, self.getter.sensitive) else ""
-            raise EvaluationError(
-                f"{self.getter.text} {self.operator.name} {self.argument_text}: {error}{shown}"
-            ) from None
+            where = self.getter.concrete(env) if env.paths is not None else self.getter.text
+            comparison = f"{self.operator.name} {self.argument_text}".rstrip()
+            raise EvaluationError(f"{where} {comparison}: {error}{shown}") from None
 
     def test(self, env: Env) -> bool:
         return bool(self.outcome(env))
@@ -398,7 +427,8 @@ class CompareNode(Node):
             shown = "has a value that"
         verdict = "does not satisfy" if want else "satisfies"
         subject = path or self.getter.text
-        return [Trace(path, f"{subject} {shown} {verdict} {self.operator.name} {self.argument_text}", details)]
+        comparison = f"{self.operator.name} {self.argument_text}".rstrip()
+        return [Trace(path, f"{subject} {shown} {verdict} {comparison}", details)]
 
 
 # --- compilation ------------------------------------------------------------------------
@@ -487,7 +517,8 @@ class _Compiler:
             if variable not in scope.variables:
                 known = ", ".join(f"${name}" for name in scope.variables)
                 raise PathError(f"unknown variable '${variable}' (known here: {known})")
-            node = resolve_schema(scope.variables[variable], parsed)
+            start = None if parsed.variable or variable == ROOT else f"${variable}"
+            node = resolve_schema(scope.variables[variable], parsed, start)
         except PathError as error:
             self.fail(location, f"{error} in path '{text}'")
             return None
@@ -512,7 +543,7 @@ class _Compiler:
                 self.fail(location, f"unknown parameter '{name}' (declared: {', '.join(self.parameters) or 'none'})")
                 return None
             return self.parameters[name], f"parameter {name}"
-        return value, repr(value)
+        return value, "" if value is None else repr(value)
 
     def compare(self, condition: Compare, scope: _Scope, location: Location) -> Node:
         operator = OPERATORS.get(condition.op)

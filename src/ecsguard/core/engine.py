@@ -48,12 +48,15 @@ def evaluate_policy(policy: CompiledPolicy, resource: Resource) -> Result:
     if resource.model is None:
         return _result(policy, resource, Status.ERROR, reason=resource.problem or "resource could not be read")
     values: dict[str, object] = {ROOT: resource.model, **resource.related}
+    paths = {ROOT: "", **{name: f"${name}" for name in resource.related}}
     try:
-        if policy.applies_when is not None and not policy.applies_when.test(Env(values, None)):
-            return _result(policy, resource, Status.NOT_APPLICABLE)
-        if policy.check.test(Env(values, None)):
-            return _result(policy, resource, Status.PASS)
-        paths = {ROOT: "", **{name: f"${name}" for name in resource.related}}
+        try:
+            status = _decide(policy, Env(values, None))
+        except EvaluationError:
+            # Evaluate again keeping paths, so the reason names the exact element (containers[2].…).
+            status = _decide(policy, Env(values, dict(paths)))
+        if status is not Status.FAIL:
+            return _result(policy, resource, status)
         traces = policy.check.explain(Env(values, paths), True)
     except EvaluationError as error:
         return _result(policy, resource, Status.ERROR, reason=str(error))
@@ -62,6 +65,12 @@ def evaluate_policy(policy: CompiledPolicy, resource: Resource) -> Result:
         reason = f"internal error ({type(error).__name__}) while evaluating; please report this policy and input"
         return _result(policy, resource, Status.ERROR, reason=reason)
     return _result(policy, resource, Status.FAIL, evidence=_evidence(policy, traces))
+
+
+def _decide(policy: CompiledPolicy, env: Env) -> Status:
+    if policy.applies_when is not None and not policy.applies_when.test(env):
+        return Status.NOT_APPLICABLE
+    return Status.PASS if policy.check.test(env) else Status.FAIL
 
 
 def _evidence(policy: CompiledPolicy, traces: Sequence[Trace]) -> tuple[Evidence, ...]:

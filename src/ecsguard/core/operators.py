@@ -82,6 +82,10 @@ def _compile_regex(pattern: Any) -> re.Pattern[str]:
         raise ArgumentError(f"invalid regular expression: {error}") from None
 
 
+_BACKREFERENCE = re.compile(r"\\[1-9]")
+_LEADING_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
+
+
 @dataclass(frozen=True)
 class NamedPatterns:
     combined: re.Pattern[str]
@@ -97,7 +101,13 @@ def _prepare_named_patterns(argument: Any) -> NamedPatterns:
             raise ArgumentError(f"pattern name {name!r} must be an identifier")
         if _compile_regex(pattern).groupindex:
             raise ArgumentError(f"pattern {name!r} must not use named groups")
-        parts.append(f"(?P<{name}>{pattern})")
+        if _BACKREFERENCE.search(pattern):
+            # Group numbers shift once the patterns are joined, so \1 would point elsewhere.
+            raise ArgumentError(f"pattern {name!r} must not use numbered backreferences")
+        leading_flags = _LEADING_FLAGS.match(pattern)
+        # Global flags are only allowed at the very start, so scope them to this alternative.
+        scoped = f"(?{leading_flags.group(1)}:{pattern[leading_flags.end() :]})" if leading_flags else pattern
+        parts.append(f"(?P<{name}>{scoped})")
     # One alternation scans the value once instead of once per pattern.
     return NamedPatterns(_compile_regex("|".join(parts)), tuple(argument))
 
@@ -161,7 +171,7 @@ def _contains(value: object, argument: object) -> bool:
     return argument in value
 
 
-_VERSION = re.compile(r"\d+(?:\.\d+)*")
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 
 
 def parse_version(text: object) -> tuple[int, ...]:

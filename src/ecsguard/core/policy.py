@@ -104,35 +104,35 @@ class ForAny(_Quantifier):
     for_any: str
 
 
-_CONDITION_KEYS = {
-    "all": "all",
-    "any": "any",
-    "not": "not",
-    "for_each": "for_each",
-    "for_any": "for_any",
-    "op": "compare",
-}
+# Union tags appear in pydantic error locations; the angle brackets keep them apart from real keys.
+CONDITION_TAGS = {"all": "<all>", "any": "<any>", "not": "<not>", "for_each": "<for_each>", "for_any": "<for_any>"}
+_COMPARE_TAG = "<compare>"
+_TAG_BY_MODEL = {AllOf: "<all>", AnyOf: "<any>", Not: "<not>", ForEach: "<for_each>", ForAny: "<for_any>"}
 
 
 def _condition_tag(value: Any) -> str | None:
     if isinstance(value, BaseModel):
-        return {AllOf: "all", AnyOf: "any", Not: "not", ForEach: "for_each", ForAny: "for_any", Compare: "compare"}.get(
-            type(value)
-        )
+        return _COMPARE_TAG if isinstance(value, Compare) else _TAG_BY_MODEL.get(type(value))
     if isinstance(value, dict):
-        for key, tag in _CONDITION_KEYS.items():
+        for key, tag in CONDITION_TAGS.items():
             if key in value:
                 return tag
+        if "op" in value:
+            return _COMPARE_TAG
     return None
 
 
+def is_condition_tag(part: object) -> bool:
+    return isinstance(part, str) and part.startswith("<") and part.endswith(">")
+
+
 Condition = Annotated[
-    Annotated[AllOf, Tag("all")]
-    | Annotated[AnyOf, Tag("any")]
-    | Annotated[Not, Tag("not")]
-    | Annotated[ForEach, Tag("for_each")]
-    | Annotated[ForAny, Tag("for_any")]
-    | Annotated[Compare, Tag("compare")],
+    Annotated[AllOf, Tag("<all>")]
+    | Annotated[AnyOf, Tag("<any>")]
+    | Annotated[Not, Tag("<not>")]
+    | Annotated[ForEach, Tag("<for_each>")]
+    | Annotated[ForAny, Tag("<for_any>")]
+    | Annotated[Compare, Tag(_COMPARE_TAG)],
     Discriminator(
         _condition_tag,
         custom_error_type="unknown_condition",

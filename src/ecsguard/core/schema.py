@@ -98,10 +98,13 @@ def parse_path(text: str) -> ParsedPath:
     return ParsedPath(variable=variable, steps=tuple(steps), text=text)
 
 
-def resolve_schema(root: SchemaNode, path: ParsedPath) -> SchemaNode:
-    """Walk ``path`` through ``root`` and return the node it ends on, or raise PathError."""
+def resolve_schema(root: SchemaNode, path: ParsedPath, start: str | None = None) -> SchemaNode:
+    """Walk ``path`` through ``root`` and return the node it ends on, or raise PathError.
+
+    ``start`` names where a relative path starts (a loop variable), for messages.
+    """
     node = root
-    walked = f"${path.variable}" if path.variable else ""
+    walked = f"${path.variable}" if path.variable else (start or "")
     for step in path.steps:
         if step.name is None:
             if node.kind != "list" or node.item is None:

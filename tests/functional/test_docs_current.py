@@ -1,0 +1,28 @@
+"""The generated policy reference matches the policies it documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ecsguard.catalog import load_policy_set
+from ecsguard.policy_docs import render_policy_reference
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_policy_reference_is_current_with_policies() -> None:
+    generated = render_policy_reference(load_policy_set(REPO / "policies"))
+
+    committed = (REPO / "docs" / "policies.md").read_text(encoding="utf-8")
+
+    assert committed == generated, "regenerate with: ecsguard policies docs > docs/policies.md"
+
+
+def test_policy_reference_names_every_policy_and_parameter() -> None:
+    policy_set = load_policy_set(REPO / "policies")
+    generated = render_policy_reference(policy_set)
+
+    for policy in policy_set.policies:
+        assert f"## `{policy.id}`" in generated
+        for name in policy.document.parameters:
+            assert f"| `{name}` |" in generated
