@@ -11,6 +11,7 @@ from ecsguard.core.models import KeyValuePair
 from ecsguard.core.operators import (
     OPERATORS,
     ArgumentError,
+    Members,
     OperandError,
     Operator,
     describe_operators,
@@ -137,9 +138,9 @@ def test_matches_any_no_match_returns_none() -> None:
     assert run("matches_any", "plain value", {"aws_key": "AKIA[A-Z0-9]{16}"}) is None
 
 
-def test_matches_any_two_patterns_match_leftmost_match_names_result() -> None:
-    # "second" matches at offset 0, "first" only at offset 1: the leftmost match wins.
-    assert run("matches_any", "ab", {"first": "b", "second": "a"}) == "second"
+def test_matches_any_two_patterns_match_first_declared_names_result() -> None:
+    # Both match; the first pattern in declaration order names the result, wherever it matches.
+    assert run("matches_any", "ab", {"first": "b", "second": "a"}) == "first"
 
 
 def test_matches_any_two_patterns_match_same_offset_first_listed_wins() -> None:
@@ -169,8 +170,8 @@ OPERAND_ERRORS = [
     ("equals", PLANTED, 5, "cannot compare str with int"),
     ("equals", True, 1, "cannot compare bool with int"),
     ("equals", PLANTED_NUMBER, PLANTED, "cannot compare int with str"),
-    ("in", PLANTED, [1, 2], "cannot look up str in a list of other types"),
-    ("in", True, [1, 2], "cannot look up bool in a list of other types"),
+    ("in", PLANTED, [1, 2], "cannot look up a str in a list of number"),
+    ("in", True, [1, 2], "cannot look up a bool in a list of number"),
     ("in", [PLANTED], ["a"], "expected a single value, found list"),
     ("matches", PLANTED_NUMBER, "x", "expected a string, found int"),
     ("matches", [PLANTED], "x", "expected a string, found list"),
@@ -235,7 +236,7 @@ ARGUMENT_ERRORS = [
     ("matches_any", {"bad-name": "x"}, "pattern name 'bad-name' must be an identifier"),
     ("matches_any", {"name": 5}, "needs a regular expression string"),
     ("matches_any", {"name": "("}, "invalid regular expression: missing ), unterminated subpattern at position 0"),
-    ("matches_any", {"name": "(?P<inner>x)"}, "pattern 'name' must not use named groups"),
+    ("in", [True, 1], "cannot mix booleans and numbers in one list"),
     ("exists", "x", "takes no value"),
     ("exists", False, "takes no value"),
     ("empty", [], "takes no value"),
@@ -264,7 +265,9 @@ def test_argument_error_tables_cover_every_registered_operator() -> None:
 
 
 def test_operator_prepare_valid_arguments_returns_compiled_forms() -> None:
-    assert OPERATORS["in"].prepare(["awsvpc", "bridge"]) == frozenset({"awsvpc", "bridge"})
+    assert OPERATORS["in"].prepare(["awsvpc", "bridge"]) == Members(frozenset({"awsvpc", "bridge"}), frozenset({"str"}))
+    patterns = OPERATORS["matches_any"].prepare({"a": "x", "b": "(?i)y"})
+    assert [(name, pattern.pattern) for name, pattern in patterns.patterns] == [("a", "x"), ("b", "(?i)y")]
     assert OPERATORS["matches"].prepare("^a$").pattern == "^a$"
     assert OPERATORS["version_gte"].prepare("v1.4.0") == (1, 4)
     assert OPERATORS["gte"].prepare(5) == 5.0
@@ -359,3 +362,10 @@ def test_describe_operators_lists_every_operator_sorted_with_its_doc() -> None:
     described = describe_operators()
     assert list(described) == sorted(BUILT_IN_OPERATORS)
     assert all(described[name] == OPERATORS[name].doc and described[name] for name in described)
+
+
+def test_matches_any_pattern_with_leading_inline_flag_applies_it_to_that_pattern_only() -> None:
+    patterns = {"strict": "abc", "loose": "(?i)xyz"}
+
+    assert run("matches_any", "XYZ", patterns) == "loose"
+    assert run("matches_any", "ABC", patterns) is None

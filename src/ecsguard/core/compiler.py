@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -143,7 +143,24 @@ class Getter:
         return path
 
     def many(self, env: Env) -> list[Any]:
-        return [value for value, _ in self.located(env) if value is not None]
+        """Every set value the path reaches; paths are only built while explaining."""
+        if env.paths is not None:
+            return [value for value, _ in self.located(env) if value is not None]
+        current: list[Any] = [self._start(env)]
+        for step in self.steps:
+            following: list[Any] = []
+            for value in current:
+                if value is None:
+                    continue
+                if step is None:
+                    if not isinstance(value, list):
+                        raise EvaluationError(f"{self.text} is not a list")
+                    following.extend(value)
+                else:
+                    name, is_map = step
+                    following.append(value.get(name) if is_map else getattr(value, name, None))
+            current = following
+        return [value for value in current if value is not None]
 
 
 # --- messages ----------------------------------------------------------------------
@@ -184,11 +201,11 @@ def _show(value: Any) -> str:
 
 
 class Node:
+    """A compiled condition. ``test`` is a closure built once per node: the hot path of every scan."""
+
     message: Template | None = None
     scope: str = ROOT
-
-    def test(self, env: Env) -> bool:
-        raise NotImplementedError
+    test: Callable[[Env], bool]
 
     def explain(self, env: Env, want: bool) -> list[Trace]:
         """Evidence for why this node is not ``want``; called only when test(env) != want."""
@@ -209,9 +226,7 @@ class Constant(Node):
     def __init__(self, value: bool, description: str) -> None:
         self.value = value
         self.description = description
-
-    def test(self, env: Env) -> bool:
-        return self.value
+        self.test = (lambda env: True) if value else (lambda env: False)
 
     def _explain(self, env: Env, want: bool) -> list[Trace]:
         return [Trace("", self.description)]
@@ -220,12 +235,7 @@ class Constant(Node):
 class AllNode(Node):
     def __init__(self, children: list[Node]) -> None:
         self.children = children
-
-    def test(self, env: Env) -> bool:
-        for child in self.children:
-            if not child.test(env):
-                return False
-        return True
+        self.test = _all_of(tuple(child.test for child in children))
 
     def _explain(self, env: Env, want: bool) -> list[Trace]:
         traces: list[Trace] = []
@@ -238,12 +248,7 @@ class AllNode(Node):
 class AnyNode(Node):
     def __init__(self, children: list[Node]) -> None:
         self.children = children
-
-    def test(self, env: Env) -> bool:
-        for child in self.children:
-            if child.test(env):
-                return True
-        return False
+        self.test = _any_of(tuple(child.test for child in children))
 
     def _explain(self, env: Env, want: bool) -> list[Trace]:
         traces: list[Trace] = []
@@ -256,9 +261,8 @@ class AnyNode(Node):
 class NotNode(Node):
     def __init__(self, child: Node) -> None:
         self.child = child
-
-    def test(self, env: Env) -> bool:
-        return not self.child.test(env)
+        inner = child.test
+        self.test = lambda env: not inner(env)
 
     def _explain(self, env: Env, want: bool) -> list[Trace]:
         return self.child.explain(env, not want)
@@ -273,23 +277,52 @@ class ForEachNode(Node):
         self.where = where
         self.require = require
         self.need_all = need_all
+        self.test = self._fast_test()
 
-    def test(self, env: Env) -> bool:
-        if env.paths is not None:
-            return self._test_located(env)
-        values = env.values
-        previous = values.get(self.variable)
-        need_all = self.need_all
-        try:
-            for item in self.items.many(env):
-                values[self.variable] = item
-                if self.where is not None and not self.where.test(env):
-                    continue
-                if self.require.test(env) is not need_all:
-                    return not need_all
-            return need_all
-        finally:
-            values[self.variable] = previous
+    def _fast_test(self) -> Callable[[Env], bool]:
+        variable, need_all, located = self.variable, self.need_all, self._test_located
+        where = self.where.test if self.where is not None else None
+        require = self.require.test
+        many = self.items.many
+        steps = self.items.steps
+        # The usual list is one field of a bound variable (containerDefinitions[], environment[]).
+        field = (
+            steps[0][0] if len(steps) == 2 and steps[0] is not None and not steps[0][1] and steps[1] is None else None
+        )
+        source, text = self.items.variable, self.items.text
+        if self.items.relation:
+            field = None
+
+        def test(env: Env) -> bool:
+            if env.paths is not None:
+                return located(env)
+            values = env.values
+            items: Sequence[Any]
+            if field is None:
+                items = many(env)
+            else:
+                listed = getattr(values[source], field, None)
+                if listed is None:
+                    items = ()
+                elif type(listed) is list:
+                    items = listed
+                else:
+                    raise EvaluationError(f"{text} is not a list")
+            previous = values.get(variable)
+            try:
+                for item in items:
+                    if item is None:
+                        continue
+                    values[variable] = item
+                    if where is not None and not where(env):
+                        continue
+                    if require(env) is not need_all:
+                        return not need_all
+                return need_all
+            finally:
+                values[variable] = previous
+
+        return test
 
     def _test_located(self, env: Env) -> bool:
         """The same as ``test``, keeping each item's concrete path so that errors can name it."""
@@ -364,6 +397,13 @@ class CompareNode(Node):
         self.default = default
         self.capture = capture
         self.iterates = any(step is None for step in getter.steps)
+        # Most comparisons read one attribute of a bound variable: give them a short path in test().
+        first = getter.steps[0] if len(getter.steps) == 1 else None
+        simple = first is not None and not first[1] and capture is None and default is None and not getter.relation
+        self.attribute = first[0] if simple and first is not None else None
+        self.variable = getter.variable
+        self.handles_missing = operator.handles_missing
+        self.test = self._fast_test()
 
     def _value(self, env: Env) -> Any:
         value = self.getter.one(env)
@@ -403,8 +443,25 @@ class CompareNode(Node):
             comparison = f"{self.operator.name} {self.argument_text}".rstrip()
             raise EvaluationError(f"{where} {comparison}: {error}{shown}") from None
 
-    def test(self, env: Env) -> bool:
-        return bool(self.outcome(env))
+    def _fast_test(self) -> Callable[[Env], bool]:
+        outcome = self.outcome
+        if self.attribute is None:
+            return lambda env: bool(outcome(env))
+        attribute, variable, apply, argument = self.attribute, self.variable, self.apply, self.argument
+        handles_missing = self.handles_missing
+
+        def test(env: Env) -> bool:
+            if env.paths is not None:
+                return bool(outcome(env))
+            value = getattr(env.values[variable], attribute, None)
+            if value is None and not handles_missing:
+                return False
+            try:
+                return bool(apply(value, argument))
+            except OperandError:
+                return bool(outcome(env))  # raises the EvaluationError that names the field
+
+        return test
 
     def explain(self, env: Env, want: bool) -> list[Trace]:
         outcome = self.outcome(env)
@@ -668,6 +725,38 @@ class _Compiler:
                 self.fail(location, f"placeholder '{{{name}}}' must name a single value, not a {node.kind}")
             parts.append((literal, None, getter))
         return Template(tuple(parts), self.parameters)
+
+
+def _all_of(tests: tuple[Callable[[Env], bool], ...]) -> Callable[[Env], bool]:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda env: first(env) and second(env)
+
+    def test(env: Env) -> bool:
+        for each in tests:
+            if not each(env):
+                return False
+        return True
+
+    return test
+
+
+def _any_of(tests: tuple[Callable[[Env], bool], ...]) -> Callable[[Env], bool]:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda env: first(env) or second(env)
+
+    def test(env: Env) -> bool:
+        for each in tests:
+            if each(env):
+                return True
+        return False
+
+    return test
 
 
 def _has_match(node: Node) -> bool:

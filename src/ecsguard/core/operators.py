@@ -64,13 +64,31 @@ def _prepare_scalar(argument: Any) -> Any:
     return argument
 
 
-def _prepare_list(argument: Any) -> frozenset[Any]:
+def _kind(value: object) -> str:
+    """Comparable kinds: booleans are not numbers here, and 1 and 1.0 are the same number."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
+@dataclass(frozen=True)
+class Members:
+    values: frozenset[Any]
+    kinds: frozenset[str]
+
+
+def _prepare_list(argument: Any) -> Members:
     if not isinstance(argument, list):
         raise ArgumentError("needs a list of values")
     for item in argument:
         if isinstance(item, list | dict) or item is None:
             raise ArgumentError("needs a list of strings, numbers or booleans")
-    return frozenset(argument)
+    # Booleans and numbers hash alike (True == 1), so a list mixing them cannot be a set.
+    if len({_kind(item) for item in argument} & {"bool", "number"}) > 1:
+        raise ArgumentError("cannot mix booleans and numbers in one list")
+    return Members(frozenset(argument), frozenset(_kind(item) for item in argument))
 
 
 def _compile_regex(pattern: Any) -> re.Pattern[str]:
@@ -82,34 +100,22 @@ def _compile_regex(pattern: Any) -> re.Pattern[str]:
         raise ArgumentError(f"invalid regular expression: {error}") from None
 
 
-_BACKREFERENCE = re.compile(r"\\[1-9]")
-_LEADING_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
-
-
 @dataclass(frozen=True)
 class NamedPatterns:
-    combined: re.Pattern[str]
-    names: tuple[str, ...]
+    patterns: tuple[tuple[str, re.Pattern[str]], ...]
 
 
 def _prepare_named_patterns(argument: Any) -> NamedPatterns:
     if not isinstance(argument, dict) or not argument:
         raise ArgumentError("needs a mapping of names to regular expressions")
-    parts = []
+    patterns = []
     for name, pattern in argument.items():
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
             raise ArgumentError(f"pattern name {name!r} must be an identifier")
-        if _compile_regex(pattern).groupindex:
-            raise ArgumentError(f"pattern {name!r} must not use named groups")
-        if _BACKREFERENCE.search(pattern):
-            # Group numbers shift once the patterns are joined, so \1 would point elsewhere.
-            raise ArgumentError(f"pattern {name!r} must not use numbered backreferences")
-        leading_flags = _LEADING_FLAGS.match(pattern)
-        # Global flags are only allowed at the very start, so scope them to this alternative.
-        scoped = f"(?{leading_flags.group(1)}:{pattern[leading_flags.end() :]})" if leading_flags else pattern
-        parts.append(f"(?P<{name}>{scoped})")
-    # One alternation scans the value once instead of once per pattern.
-    return NamedPatterns(_compile_regex("|".join(parts)), tuple(argument))
+        patterns.append((name, _compile_regex(pattern)))
+    # Searched one by one: separate patterns keep the regex engine's literal-prefix scan, which one
+    # alternation of them all defeats, and each keeps its own flags and group numbers.
+    return NamedPatterns(tuple(patterns))
 
 
 def _require_string(value: object) -> str:
@@ -119,11 +125,7 @@ def _require_string(value: object) -> str:
 
 
 def _same_kind(left: object, right: object) -> bool:
-    if isinstance(left, bool) or isinstance(right, bool):
-        return isinstance(left, bool) and isinstance(right, bool)
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return True
-    return type(left) is type(right)
+    return _kind(left) == _kind(right)
 
 
 def _equals(value: object, argument: object) -> bool:
@@ -132,23 +134,26 @@ def _equals(value: object, argument: object) -> bool:
     return value == argument
 
 
-def _in(value: object, argument: frozenset[Any]) -> bool:
+def _in(value: object, argument: Members) -> bool:
     if isinstance(value, list | dict):
         raise OperandError(f"expected a single value, found {_type_name(value)}")
-    if argument and not any(_same_kind(value, member) for member in argument):
-        raise OperandError(f"cannot look up {_type_name(value)} in a list of other types")
-    return value in argument
+    if argument.kinds and _kind(value) not in argument.kinds:
+        raise OperandError(f"cannot look up a {_type_name(value)} in a list of {', '.join(sorted(argument.kinds))}")
+    return value in argument.values
 
 
 def _matches(value: object, argument: re.Pattern[str]) -> bool:
+    if type(value) is str:
+        return argument.search(value) is not None
     return argument.search(_require_string(value)) is not None
 
 
 def _matches_any(value: object, argument: NamedPatterns) -> str | None:
-    match = argument.combined.search(_require_string(value))
-    if match is None:
-        return None
-    return next(name for name in argument.names if match.group(name) is not None)
+    text = value if type(value) is str else _require_string(value)
+    for name, pattern in argument.patterns:
+        if pattern.search(text) is not None:
+            return name
+    return None
 
 
 def _exists(value: object, argument: None) -> bool:
@@ -168,7 +173,8 @@ def _empty(value: object, argument: None) -> bool:
 def _contains(value: object, argument: object) -> bool:
     if not isinstance(value, list):
         raise OperandError(f"expected a list, found {_type_name(value)}")
-    return argument in value
+    kind = _kind(argument)
+    return any(_kind(item) == kind and item == argument for item in value)
 
 
 _VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*")
