@@ -130,6 +130,47 @@ def _policies_docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _LocalContext:
+    """What the handler may read from a Lambda context, for a local run."""
+
+    function_name = "ecsguard-local"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:ecsguard-local"
+    memory_limit_in_mb = 128
+    aws_request_id = "local-invocation"
+    log_group_name = "local"
+    log_stream_name = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    import contextlib
+
+    path = Path(args.event)
+    try:
+        event = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise UsageError(f"{path}: cannot read the event: {type(error).__name__}: {error}") from None
+    from ecsguard.settings import SettingsError
+
+    try:
+        from ecsguard.handlers.scanner import handler
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+    # Powertools prints metrics on stdout; keep stdout for the handler's answer.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            answer = handler(event, _LocalContext())
+        except Exception as error:  # noqa: BLE001 - reported like Lambda would, then a failing exit status
+            print(f"ecsguard: the handler failed: {type(error).__name__}: {error}", file=sys.stderr)
+            return EXIT_FAILED
+    print(json.dumps(answer, indent=2))
+    return EXIT_OK
+
+
 def _add_parameter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policies", metavar="DIR", help="policy folder (default: $ECSGUARD_POLICY_DIR or the built-in set)"
@@ -164,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_parameter_options(scan)
     scan.set_defaults(handler=_scan)
+
+    invoke = commands.add_parser(
+        "invoke",
+        help="run the Lambda handler locally on an event file (like sam local invoke -e, without Docker)",
+        description="Settings come from ECSGUARD_* variables; AWS calls go wherever boto3 is configured "
+        "to send them (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for an emulator).",
+    )
+    invoke.add_argument("event", metavar="EVENT_FILE")
+    invoke.set_defaults(handler=_invoke)
 
     policies = commands.add_parser("policies", help="show or check a policy set")
     policy_commands = policies.add_subparsers(dest="policies_command", required=True)

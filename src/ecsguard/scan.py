@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecsguard import events
 from ecsguard.core.models import Cluster, ResourceType, TaskDefinition
 from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
 
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
-EVENT_DETAIL_TYPE = "AWS API Call via CloudTrail"
-DELETION_EVENTS = frozenset({"DeregisterTaskDefinition", "DeleteTaskDefinitions", "DeleteService"})
 
 
 @dataclass(frozen=True)
@@ -92,53 +91,47 @@ def _load(path: Path) -> Any:
         raise ValueError(f"invalid YAML{where}: {getattr(error, 'problem', 'parse error')}") from None
 
 
-def _event_detail(document: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    if document.get("detail-type") == EVENT_DETAIL_TYPE and isinstance(document.get("detail"), dict):
-        detail: Mapping[str, Any] = document["detail"]
-        return detail
+def _as_event(document: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The EventBridge event a document is, wrapping a bare CloudTrail record in an envelope."""
+    if "detail-type" in document and "detail" in document:
+        return document
     if "eventName" in document and "eventSource" in document:
-        return document  # a bare CloudTrail record
+        return {
+            "id": document.get("eventID") or "cloudtrail-record",
+            "detail-type": events.DETAIL_TYPE,
+            "source": "aws.ecs",
+            "account": document.get("recipientAccountId") or "",
+            "region": document.get("awsRegion") or "",
+            "detail": document,
+        }
     return None
 
 
-def _from_event(detail: Mapping[str, Any], source: str) -> Iterator[_Found | Skipped | InputProblem]:
-    name = detail.get("eventName")
-    label = f"{source} ({name})"
-    if detail.get("eventSource") != "ecs.amazonaws.com":
-        yield Skipped(source, f"event from {detail.get('eventSource')!r}, not ECS")
+def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skipped | InputProblem]:
+    try:
+        action = events.interpret(dict(event))
+    except events.MalformedEvent as error:
+        yield InputProblem(source, str(error))
         return
-    if detail.get("errorCode"):
-        yield Skipped(source, f"{name} failed with {detail.get('errorCode')}; nothing changed")
-        return
-    if name in DELETION_EVENTS:
-        yield Skipped(source, f"{name}: the resource is gone, nothing to evaluate")
-        return
-    request = detail.get("requestParameters") or {}
-    response = detail.get("responseElements") or {}
-    if not isinstance(request, dict) or not isinstance(response, dict):
-        yield InputProblem(label, "requestParameters and responseElements must be objects")
-        return
-    if name == "RegisterTaskDefinition":
-        task_definition = response.get("taskDefinition") or request
-        if not isinstance(task_definition, dict) or not task_definition:
-            yield InputProblem(label, "has neither responseElements.taskDefinition nor requestParameters")
-            return
-        yield _Found(ResourceType.TASK_DEFINITION, task_definition, source)
-    elif name in ("CreateService", "UpdateService"):
-        service = response.get("service")
-        if isinstance(service, dict) and service:
-            yield _Found(ResourceType.SERVICE, service, source)
-        elif name == "CreateService" and request:
-            yield _Found(ResourceType.SERVICE, request, source)
+    if isinstance(action, events.Skip):
+        yield Skipped(source, action.reason)
+    elif isinstance(action, events.ArchiveResource):
+        yield Skipped(source, f"{action.context.api_call}: the resource is gone, nothing to evaluate")
+    elif isinstance(action, events.EvaluateTaskDefinition):
+        data = action.data or action.request
+        if data is None:
+            yield InputProblem(source, f"{action.context.api_call} event carries no task definition")
         else:
-            # UpdateService's request holds only what changed; the state after it needs DescribeServices.
-            reason = (
-                f"{name} event has no responseElements.service, so the service's state after the call is unknown "
-                "offline; scan its DescribeServices output instead"
-            )
-            yield _Found(ResourceType.SERVICE, {"serviceName": request.get("service")}, source, problem=reason)
+            yield _Found(ResourceType.TASK_DEFINITION, data, source)
+    elif action.data is not None or action.request is not None:
+        yield _Found(ResourceType.SERVICE, action.data or action.request or {}, source)
     else:
-        yield Skipped(source, f"ECS event {name!r} does not change what the policies check")
+        # UpdateService's request holds only what changed; the state after it needs DescribeServices.
+        reason = (
+            f"{action.context.api_call} event has no responseElements.service, so the service's state after the "
+            "call is unknown offline; scan its DescribeServices output instead"
+        )
+        yield _Found(ResourceType.SERVICE, {"serviceName": action.service}, source, problem=reason)
 
 
 def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputProblem]:
@@ -149,9 +142,9 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
     if not isinstance(document, dict):
         yield InputProblem(source, f"expected a JSON object or list, found {type(document).__name__}")
         return
-    detail = _event_detail(document)
-    if detail is not None:
-        yield from _from_event(detail, source)
+    event = _as_event(document)
+    if event is not None:
+        yield from _from_event(event, source)
     elif isinstance(document.get("taskDefinition"), dict):
         yield _Found(ResourceType.TASK_DEFINITION, document["taskDefinition"], source)
     elif "containerDefinitions" in document:

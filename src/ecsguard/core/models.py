@@ -12,6 +12,7 @@ what ECS already accepted.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -28,6 +29,8 @@ class Sensitive:
 SENSITIVE = Sensitive()
 
 Scalar = str | int | float | bool | None
+# CloudTrail records times as text; boto3 returns datetime objects.
+Timestamp = str | int | float | datetime | None
 SensitiveStr = Annotated[str | None, SENSITIVE]
 SensitiveMap = Annotated[dict[str, Any] | None, SENSITIVE]
 
@@ -314,9 +317,9 @@ class TaskDefinition(EcsModel):
     proxyConfiguration: ProxyConfiguration | None = None
     ephemeralStorage: EphemeralStorage | None = None
     enableFaultInjection: bool | None = None
-    registeredAt: Scalar = None
+    registeredAt: Timestamp = None
     registeredBy: str | None = None
-    deregisteredAt: Scalar = None
+    deregisteredAt: Timestamp = None
     tags: list[Tag] | None = None
 
 
@@ -392,7 +395,7 @@ class Service(EcsModel):
     enableECSManagedTags: bool | None = None
     enableExecuteCommand: bool | None = None
     propagateTags: str | None = None
-    createdAt: Scalar = None
+    createdAt: Timestamp = None
     createdBy: str | None = None
     tags: list[Tag] | None = None
 

@@ -1,0 +1,36 @@
+"""boto3 clients, created once per process (per Lambda container) and reused."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ecsguard import __version__
+
+
+@cache
+def client(service: str, region: str | None = None, max_attempts: int = 5) -> Any:
+    """A client for ``service``; endpoints and credentials come from the usual boto3 chain.
+
+    Retries use botocore's standard mode (exponential backoff with jitter on throttling and
+    transient errors); AWS_ENDPOINT_URL points every client at an emulator such as moto.
+    """
+    config = Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=5,
+        read_timeout=30,
+        user_agent_extra=f"ecsguard/{__version__}",
+    )
+    return boto3.session.Session().client(service, region_name=region, config=config)
+
+
+def error_code(error: Exception) -> tuple[str, str]:
+    """The AWS error code and message of a botocore ClientError, or the exception's type for others."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        details = response.get("Error", {})
+        return str(details.get("Code", "Unknown")), str(details.get("Message", ""))
+    return type(error).__name__, str(error)

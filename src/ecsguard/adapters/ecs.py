@@ -1,0 +1,72 @@
+"""Read-only ECS lookups that resolve what an event names: task definitions, services, clusters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ecsguard.adapters.aws import error_code
+from ecsguard.core.resources import Unresolved
+from ecsguard.errors import AwsCallFailed
+
+IAM_ACTIONS = frozenset({"ecs:DescribeTaskDefinition", "ecs:DescribeServices", "ecs:DescribeClusters"})
+# ECS answers ClientException when a task definition does not exist; anything else is a failure to retry.
+_NOT_FOUND = frozenset({"ClientException", "ClusterNotFoundException", "ServiceNotFoundException"})
+
+
+class EcsResolver:
+    """Describe calls with a per-instance cache, so one event or sweep describes each thing once."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._task_definitions: dict[str, dict[str, Any] | Unresolved] = {}
+        self._clusters: dict[str, dict[str, Any] | Unresolved] = {}
+        self.calls: dict[str, int] = {}
+
+    def _call(self, operation: str, target: str, **parameters: Any) -> dict[str, Any] | Unresolved:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+        try:
+            response: dict[str, Any] = getattr(self._client, operation)(**parameters)
+        except ClientError as error:
+            code, message = error_code(error)
+            action = "ecs:" + "".join(part.title() for part in operation.split("_"))
+            if code in _NOT_FOUND:
+                return Unresolved(f"{action} found no '{target}' ({code}: {message})")
+            raise AwsCallFailed(action, target, code, message) from None
+        except BotoCoreError as error:
+            action = "ecs:" + "".join(part.title() for part in operation.split("_"))
+            raise AwsCallFailed(action, target, type(error).__name__, str(error)) from None
+        return response
+
+    def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
+        """The task definition ``reference`` names (ARN, family:revision, or family for its latest ACTIVE one)."""
+        if reference not in self._task_definitions:
+            response = self._call("describe_task_definition", reference, taskDefinition=reference, include=["TAGS"])
+            found = response if isinstance(response, Unresolved) else dict(response["taskDefinition"])
+            self._task_definitions[reference] = found
+            if isinstance(found, dict) and found.get("taskDefinitionArn"):
+                self._task_definitions[found["taskDefinitionArn"]] = found
+        return self._task_definitions[reference]
+
+    def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
+        response = self._call("describe_services", f"{cluster}/{service}", cluster=cluster, services=[service])
+        if isinstance(response, Unresolved):
+            return response
+        services = response.get("services") or []
+        if not services:
+            reasons = ", ".join(f.get("reason", "?") for f in response.get("failures") or []) or "no service returned"
+            return Unresolved(f"ecs:DescribeServices found no service '{service}' in cluster '{cluster}' ({reasons})")
+        return dict(services[0])
+
+    def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
+        if cluster not in self._clusters:
+            response = self._call("describe_clusters", cluster, clusters=[cluster])
+            if isinstance(response, Unresolved):
+                self._clusters[cluster] = response
+            else:
+                clusters = response.get("clusters") or []
+                self._clusters[cluster] = (
+                    dict(clusters[0]) if clusters else Unresolved(f"ecs:DescribeClusters found no cluster '{cluster}'")
+                )
+        return self._clusters[cluster]

@@ -1,0 +1,259 @@
+"""Map evaluation results to AWS Security Finding Format (ASFF) findings and to SNS notifications.
+
+Pure: builds documents, sends nothing. A finding's Id depends only on the policy id and the resource
+ARN, so every later evaluation of the same pair updates the same finding. Nothing here copies the
+resource: evidence names where a secret is, never its value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ecsguard.core.compiler import CompiledPolicy
+from ecsguard.core.models import ResourceType, Severity
+from ecsguard.core.results import Result, Status
+
+SCHEMA_VERSION = "2018-10-08"
+FINDING_TYPE = "Software and Configuration Checks/AWS Security Best Practices"
+ASFF_RESOURCE_TYPES = {ResourceType.TASK_DEFINITION: "AwsEcsTaskDefinition", ResourceType.SERVICE: "AwsEcsService"}
+COMPLIANCE = {Status.PASS: "PASSED", Status.FAIL: "FAILED", Status.ERROR: "NOT_AVAILABLE"}
+MAX_PRODUCT_FIELDS = 50
+SNS_MESSAGE_LIMIT = 256 * 1024
+# Room left under SNS's limit for the subject and message attributes.
+NOTIFICATION_BUDGET = SNS_MESSAGE_LIMIT - 8 * 1024
+
+
+class NotAnArn(ValueError):
+    """A resource id that is not an ECS ARN cannot be a Security Hub resource."""
+
+
+@dataclass(frozen=True)
+class ArnParts:
+    partition: str
+    region: str
+    account: str
+
+
+def parse_arn(arn: str) -> ArnParts:
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or not parts[3] or not parts[4]:
+        raise NotAnArn(f"'{arn}' is not an ARN with a region and an account")
+    return ArnParts(partition=parts[1], region=parts[3], account=parts[4])
+
+
+def finding_id(policy_id: str, resource_arn: str) -> str:
+    return f"ecsguard/{policy_id}/{resource_arn}"
+
+
+@dataclass(frozen=True)
+class FindingContext:
+    """Where findings are imported (the scanner's account and Region) and when."""
+
+    product_account: str
+    product_region: str
+    partition: str
+    now: str  # ISO 8601, UTC
+    event_id: str | None = None
+    event_time: str | None = None
+
+    @property
+    def product_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:securityhub:{self.product_region}:{self.product_account}:"
+            f"product/{self.product_account}/default"
+        )
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _requirements(policy: CompiledPolicy) -> list[str]:
+    references = policy.document.references
+    return [
+        *(f"Security Hub control {control}" for control in references.security_hub_controls),
+        *(f"AWS Config rule {rule}" for rule in references.config_rules),
+    ][:32]
+
+
+def _description(policy: CompiledPolicy, result: Result | None) -> str:
+    if result is None:
+        return _clip(f"The resource no longer exists. {policy.description}", 1024)
+    if result.status is Status.ERROR:
+        return _clip(f"ecsguard could not evaluate this policy: {result.reason}. {policy.description}", 1024)
+    if result.status is Status.FAIL:
+        evidence = "; ".join(f"{e.path or '(resource)'}: {e.message}" for e in result.evidence)
+        return _clip(f"{evidence}. {policy.description}", 1024)
+    return _clip(policy.description, 1024)
+
+
+def asff_finding(
+    policy: CompiledPolicy,
+    resource_type: ResourceType,
+    resource_arn: str,
+    result: Result | None,
+    context: FindingContext,
+) -> dict[str, Any]:
+    """One ASFF finding for (policy, resource); ``result`` None archives it (the resource is gone).
+
+    PASS and FAIL are ACTIVE with Compliance PASSED or FAILED; ERROR is ACTIVE with NOT_AVAILABLE so
+    it is never mistaken for compliant; NOT_APPLICABLE is ARCHIVED, as Security Hub does for controls.
+    """
+    arn = parse_arn(resource_arn)
+    status = result.status if result is not None else None
+    record_state = "ARCHIVED" if status in (None, Status.NOT_APPLICABLE) else "ACTIVE"
+    compliance: dict[str, Any] = {"Status": COMPLIANCE.get(status, "NOT_AVAILABLE") if status else "NOT_AVAILABLE"}
+    controls = policy.document.references.security_hub_controls
+    if len(controls) == 1:
+        compliance["SecurityControlId"] = controls[0]
+    requirements = _requirements(policy)
+    if requirements:
+        compliance["RelatedRequirements"] = requirements
+    product_fields = {
+        "ecsguard/PolicyId": policy.id,
+        "ecsguard/Status": status.value if status else "RESOURCE_DELETED",
+    }
+    if context.event_id:
+        product_fields["ecsguard/EventId"] = context.event_id
+    if result is not None:
+        if result.reason:
+            product_fields["ecsguard/ErrorReason"] = _clip(result.reason, 2048)
+        room = MAX_PRODUCT_FIELDS - len(product_fields)
+        for index, evidence in enumerate(result.evidence[:room]):
+            product_fields[f"ecsguard/Evidence/{index}"] = _clip(f"{evidence.path}: {evidence.message}", 2048)
+    document = policy.document
+    return {
+        "SchemaVersion": SCHEMA_VERSION,
+        "Id": finding_id(policy.id, resource_arn),
+        "ProductArn": context.product_arn,
+        "ProductName": "ecsguard",
+        "CompanyName": "ecsguard",
+        "GeneratorId": f"ecsguard/{policy.id}",
+        "AwsAccountId": arn.account,
+        "Region": arn.region,
+        "Types": [FINDING_TYPE],
+        "CreatedAt": context.event_time or context.now,
+        "UpdatedAt": context.now,
+        "Severity": {"Label": policy.severity.value},
+        "Title": _clip(policy.title, 256),
+        "Description": _description(policy, result),
+        "Remediation": {
+            "Recommendation": {"Text": _clip(document.remediation.text, 512), "Url": document.remediation.url}
+        },
+        "ProductFields": product_fields,
+        "Resources": [
+            {
+                "Type": ASFF_RESOURCE_TYPES[resource_type],
+                "Id": resource_arn,
+                "Partition": arn.partition,
+                "Region": arn.region,
+            }
+        ],
+        "Compliance": compliance,
+        "RecordState": record_state,
+    }
+
+
+# --- notifications -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notification:
+    subject: str
+    message: str
+    attributes: Mapping[str, Mapping[str, str]]  # SNS MessageAttributes
+
+
+@dataclass(frozen=True)
+class NotificationContext:
+    account: str
+    region: str
+    event_id: str | None
+    api_call: str | None
+    event_time: str | None
+    actor: str | None
+
+
+def notification_for(
+    results: Sequence[Result],
+    policies: Mapping[str, CompiledPolicy],
+    context: NotificationContext,
+    minimum: Severity,
+) -> Notification | None:
+    """One message for one resource's results, when any FAIL or ERROR is at or above ``minimum``."""
+    alerting = [r for r in results if r.status in (Status.FAIL, Status.ERROR) and r.severity.rank >= minimum.rank]
+    if not alerting:
+        return None
+    resource = alerting[0].resource
+    highest = max((r.severity for r in alerting), key=lambda severity: severity.rank)
+    items = []
+    for result in sorted(alerting, key=lambda r: (-r.severity.rank, r.policy_id)):
+        policy = policies[result.policy_id]
+        item: dict[str, Any] = {
+            "policy_id": result.policy_id,
+            "status": result.status.value,
+            "severity": result.severity.value,
+            "title": result.title,
+            "evidence": [{"path": e.path, "message": e.message} for e in result.evidence],
+            "remediation": {"text": policy.document.remediation.text, "url": policy.document.remediation.url},
+        }
+        if result.reason:
+            item["reason"] = result.reason
+        if resource.id.startswith("arn:"):
+            item["finding_id"] = finding_id(result.policy_id, resource.id)
+        items.append(item)
+    document: dict[str, Any] = {
+        "schema_version": "1.0",
+        "source": "ecsguard",
+        "account": context.account,
+        "region": context.region,
+        "event": {
+            "id": context.event_id,
+            "api_call": context.api_call,
+            "time": context.event_time,
+            "actor": context.actor,
+        },
+        "resource": {"type": resource.type.value, "id": resource.id},
+        "severity": highest.value,
+        "failures": items,
+    }
+    policy_ids = sorted({item["policy_id"] for item in items})
+    name = resource.id.rsplit("/", 1)[-1]
+    subject = _clip(f"ecsguard {highest.value}: {len(items)} policy violation(s) on {name}", 100)
+    return Notification(
+        subject=subject.encode("ascii", "replace").decode("ascii"),
+        message=_fit(document),
+        attributes={
+            "severity": {"DataType": "String", "StringValue": highest.value},
+            "policy_ids": {"DataType": "String.Array", "StringValue": json.dumps(policy_ids)},
+            "resource_type": {"DataType": "String", "StringValue": resource.type.value},
+            "account": {"DataType": "String", "StringValue": context.account},
+        },
+    )
+
+
+def _fit(document: dict[str, Any]) -> str:
+    """Serialise, dropping evidence beyond a per-policy cap until the message fits SNS's limit."""
+    text = json.dumps(document, indent=1)
+    if len(text.encode()) <= NOTIFICATION_BUDGET:
+        return text
+    full = [list(item["evidence"]) for item in document["failures"]]
+    keep = max(len(evidence) for evidence in full)
+    while keep > 0:
+        keep //= 2
+        for item, evidence in zip(document["failures"], full, strict=True):
+            item["evidence"] = evidence[:keep]
+            if len(evidence) > keep:
+                item["evidence_omitted"] = len(evidence) - keep
+        text = json.dumps(document, separators=(",", ":"))
+        if len(text.encode()) <= NOTIFICATION_BUDGET:
+            return text
+    while len(text.encode()) > NOTIFICATION_BUDGET and len(document["failures"]) > 1:
+        document["failures"].pop()
+        document["failures_omitted"] = document.get("failures_omitted", 0) + 1
+        text = json.dumps(document, separators=(",", ":"))
+    return text

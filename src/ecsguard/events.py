@@ -1,0 +1,229 @@
+"""Interpret EventBridge "AWS API Call via CloudTrail" events from ECS: what each one asks us to do.
+
+Pure: no AWS calls. The Lambda and ``ecsguard scan`` share it, so both read events the same way.
+The raw event is never logged or echoed: its request parameters can hold plaintext secrets, so
+errors name fields, not values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ecsguard.core.models import ResourceType
+from ecsguard.core.resources import describe_validation_error
+
+DETAIL_TYPE = "AWS API Call via CloudTrail"
+ECS_EVENT_SOURCE = "ecs.amazonaws.com"
+EVALUATED_CALLS = frozenset({"RegisterTaskDefinition", "CreateService", "UpdateService"})
+DELETION_CALLS = frozenset({"DeregisterTaskDefinition", "DeleteService"})
+
+
+class MalformedEvent(ValueError):
+    """An event that is not a readable ECS CloudTrail event; the message names the field."""
+
+
+class UserIdentity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str | None = None
+    arn: str | None = None
+    accountId: str | None = None
+
+
+class CloudTrailDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    eventSource: str
+    eventName: str
+    eventTime: str | None = None
+    eventID: str | None = None
+    awsRegion: str | None = None
+    recipientAccountId: str | None = None
+    userIdentity: UserIdentity = UserIdentity()
+    errorCode: str | None = None
+    requestParameters: dict[str, Any] | None = None
+    responseElements: dict[str, Any] | None = None
+
+
+class EventEnvelope(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    id: str
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    account: str
+    region: str
+    time: str | None = None
+    detail: CloudTrailDetail
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Who did what, where: carried into findings and notifications."""
+
+    event_id: str
+    api_call: str
+    account: str
+    region: str
+    actor: str | None
+    event_time: str | None
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+
+@dataclass(frozen=True)
+class EvaluateTaskDefinition:
+    """Evaluate a task definition: from the event when it carries it whole, else described by ``reference``.
+
+    ``request`` is what the caller sent (the definition without the fields ECS assigns), for offline use.
+    """
+
+    context: EventContext
+    data: dict[str, Any] | None
+    reference: str
+    request: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EvaluateService:
+    """Evaluate a service in its state after the call: from the event, else described by cluster and name.
+
+    ``request`` is a CreateService request (a whole service); an UpdateService request holds only changes.
+    """
+
+    context: EventContext
+    data: dict[str, Any] | None
+    cluster: str
+    service: str
+    request: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ArchiveResource:
+    """The resource is gone: archive its findings."""
+
+    context: EventContext
+    resource_type: ResourceType
+    arn: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Nothing to evaluate; ``failed_call`` distinguishes an API call that failed from an irrelevant event."""
+
+    context: EventContext | None
+    reason: str
+    failed_call: bool = False
+
+
+Action = EvaluateTaskDefinition | EvaluateService | ArchiveResource | Skip
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def parse_envelope(event: object) -> EventEnvelope:
+    if not isinstance(event, dict):
+        raise MalformedEvent(f"an event must be a JSON object, not {type(event).__name__}")
+    try:
+        return EventEnvelope.model_validate(event)
+    except ValidationError as error:
+        raise MalformedEvent(f"not an EventBridge CloudTrail event: {describe_validation_error(error)}") from None
+
+
+def _context(envelope: EventEnvelope) -> EventContext:
+    detail = envelope.detail
+    return EventContext(
+        event_id=envelope.id,
+        api_call=detail.eventName,
+        account=detail.recipientAccountId or envelope.account,
+        region=detail.awsRegion or envelope.region,
+        actor=detail.userIdentity.arn,
+        event_time=detail.eventTime or envelope.time,
+    )
+
+
+def _arn(context: EventContext, resource: str) -> str:
+    return f"arn:{context.partition}:ecs:{context.region}:{context.account}:{resource}"
+
+
+def task_definition_arn(context: EventContext, reference: str) -> str:
+    """The ARN for ``family:revision`` or an ARN; a bare family has no single ARN."""
+    if reference.startswith("arn:"):
+        return reference
+    return _arn(context, f"task-definition/{reference}")
+
+
+def service_arn(context: EventContext, cluster: str, service: str) -> str:
+    if service.startswith("arn:"):
+        return service
+    cluster_name = cluster.rsplit("/", 1)[-1] if cluster.startswith("arn:") else cluster
+    return _arn(context, f"service/{cluster_name}/{service}")
+
+
+def _text(parameters: dict[str, Any], key: str) -> str | None:
+    value = parameters.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def interpret(event: object) -> Action:
+    """Decide what an event asks for; raise MalformedEvent when it cannot be read."""
+    envelope = parse_envelope(event)
+    context = _context(envelope)
+    detail = envelope.detail
+    if envelope.detail_type != DETAIL_TYPE or detail.eventSource != ECS_EVENT_SOURCE:
+        return Skip(context, f"not an ECS API call ({envelope.detail_type} from {detail.eventSource})")
+    if detail.errorCode:
+        return Skip(context, f"{detail.eventName} failed with {detail.errorCode}; nothing changed", failed_call=True)
+    request = detail.requestParameters or {}
+    response = detail.responseElements or {}
+    name = detail.eventName
+    if name == "RegisterTaskDefinition":
+        described = response.get("taskDefinition")
+        if isinstance(described, dict) and described.get("taskDefinitionArn"):
+            return EvaluateTaskDefinition(context, described, described["taskDefinitionArn"])
+        family = _text(request, "family")
+        if family is None:
+            raise MalformedEvent(
+                "RegisterTaskDefinition event has neither responseElements.taskDefinition nor requestParameters.family"
+            )
+        # The response was left out (CloudTrail truncates large ones): describe the family's latest revision.
+        return EvaluateTaskDefinition(context, None, family, request)
+    if name in ("CreateService", "UpdateService"):
+        described = response.get("service")
+        if isinstance(described, dict) and described.get("serviceArn"):
+            cluster = described.get("clusterArn") or _text(request, "cluster") or "default"
+            return EvaluateService(context, described, str(cluster), str(described["serviceArn"]))
+        service = _text(request, "serviceName" if name == "CreateService" else "service")
+        if service is None:
+            key = "serviceName" if name == "CreateService" else "service"
+            raise MalformedEvent(f"{name} event has neither responseElements.service nor requestParameters.{key}")
+        whole_request = request if name == "CreateService" else None
+        return EvaluateService(context, None, _text(request, "cluster") or "default", service, whole_request)
+    if name == "DeregisterTaskDefinition":
+        described = response.get("taskDefinition")
+        if isinstance(described, dict) and described.get("taskDefinitionArn"):
+            return ArchiveResource(context, ResourceType.TASK_DEFINITION, str(described["taskDefinitionArn"]))
+        reference = _text(request, "taskDefinition")
+        if reference is None or ":" not in reference.rsplit("/", 1)[-1]:
+            raise MalformedEvent("DeregisterTaskDefinition event names no task definition revision")
+        return ArchiveResource(context, ResourceType.TASK_DEFINITION, task_definition_arn(context, reference))
+    if name == "DeleteService":
+        described = response.get("service")
+        if isinstance(described, dict) and described.get("serviceArn"):
+            return ArchiveResource(context, ResourceType.SERVICE, str(described["serviceArn"]))
+        service = _text(request, "service")
+        if service is None:
+            raise MalformedEvent(
+                "DeleteService event has neither responseElements.service nor requestParameters.service"
+            )
+        arn = service_arn(context, _text(request, "cluster") or "default", service)
+        return ArchiveResource(context, ResourceType.SERVICE, arn)
+    return Skip(context, f"ECS call {name} does not change what the policies check")

@@ -1,0 +1,75 @@
+"""Lambda entry point: one EventBridge "AWS API Call via CloudTrail" event from ECS per invocation.
+
+Thin on purpose: set the log context, delegate to the Scanner once, record metrics, return a summary.
+An event that could not be fully processed raises, so Lambda's asynchronous retries and the
+dead-letter queue keep it. The raw event is never logged: it can hold plaintext secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from ecsguard.events import MalformedEvent
+from ecsguard.observability import logger, metrics, record, record_failure, tracer
+from ecsguard.service import Options, Scanner
+from ecsguard.settings import Settings
+
+# Validated once per container, at cold start: a bad setting fails every invocation with a clear message.
+SETTINGS = Settings.from_environment(os.environ)
+
+
+def build_scanner(settings: Settings) -> Scanner:
+    """Policies, clients and resolver for these settings (AWS clients are shared per process)."""
+    from ecsguard.adapters import aws
+    from ecsguard.adapters.ecs import EcsResolver
+    from ecsguard.adapters.securityhub import SecurityHubPublisher
+    from ecsguard.adapters.sns import SnsNotifier
+    from ecsguard.catalog import load_policy_set
+
+    attempts = settings.aws_max_attempts
+    policy_set = load_policy_set(settings.policy_dir, settings.parameters)
+    findings = SecurityHubPublisher(aws.client("securityhub", max_attempts=attempts)) if settings.security_hub else None
+    notifier = SnsNotifier(aws.client("sns", max_attempts=attempts), settings.topic_arn) if settings.topic_arn else None
+    options = Options(
+        import_passed=settings.import_passed,
+        notify_min_severity=settings.notify_min_severity,
+        dry_run=settings.dry_run,
+    )
+    ecs = aws.client("ecs", max_attempts=attempts)
+    return Scanner(policy_set, lambda: EcsResolver(ecs), findings, notifier, options)
+
+
+@cache
+def scanner() -> Scanner:
+    """Built on first use and kept for the container's life."""
+    return build_scanner(SETTINGS)
+
+
+def _event_id(event: object) -> str | None:
+    if isinstance(event, dict) and isinstance(event.get("id"), str):
+        return str(event["id"])
+    return None
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.set_correlation_id(_event_id(event))
+    try:
+        outcome = scanner().handle(event)
+    except MalformedEvent as error:
+        record_failure("malformed")
+        logger.error("malformed event", extra={"problem": str(error)})
+        raise
+    except Exception as error:
+        record_failure(type(error).__name__)
+        logger.error("event not fully processed", extra={"problem": str(error), "error_type": type(error).__name__})
+        raise
+    record(outcome)
+    summary = outcome.summary()
+    if SETTINGS.dry_run:
+        summary["dry_run"] = {"findings": len(outcome.findings), "notifications": len(outcome.notifications)}
+    logger.info("event processed", extra=summary)
+    return summary

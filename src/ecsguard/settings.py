@@ -1,0 +1,83 @@
+"""The scanner's settings, read from environment variables once at cold start."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ecsguard.core.models import Severity
+from ecsguard.core.resources import describe_validation_error
+
+PREFIX = "ECSGUARD_"
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+class SettingsError(ValueError):
+    """A setting that is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy_dir: Path | None = None
+    topic_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$")
+    security_hub: bool = True
+    notify_min_severity: Severity = Severity.LOW
+    import_passed: bool = True
+    dry_run: bool = False
+    parameters: dict[str, dict[str, Any]] = {}
+    aws_max_attempts: int = Field(default=5, ge=1, le=20)
+
+    @field_validator("security_hub", "import_passed", "dry_run", mode="before")
+    @classmethod
+    def _boolean(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().lower() not in _BOOLEANS:
+                raise ValueError("must be true or false")
+            return _BOOLEANS[value.strip().lower()]
+        return value
+
+    @field_validator("notify_min_severity", mode="before")
+    @classmethod
+    def _severity(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parameters(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError as error:
+                raise ValueError(f"must be JSON: {error}") from None
+        return value
+
+    @field_validator("policy_dir", mode="after")
+    @classmethod
+    def _existing_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"'{value}' is not a folder")
+        return value
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Settings:
+        """Read ECSGUARD_* variables; unknown ECSGUARD_ variables are errors (a typo must not go unnoticed)."""
+        values = {
+            name[len(PREFIX) :].lower(): value
+            for name, value in environ.items()
+            if name.startswith(PREFIX) and value != ""
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            message = describe_validation_error(error)
+            for field_name in cls.model_fields:
+                message = message.replace(f"{field_name}:", f"{PREFIX}{field_name.upper()}:")
+            for name in values:
+                if name not in cls.model_fields:
+                    message = message.replace(f"{name}:", f"{PREFIX}{name.upper()}:")
+            raise SettingsError(f"invalid ecsguard settings: {message}") from None

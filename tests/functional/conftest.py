@@ -1,0 +1,67 @@
+"""AWS emulated by moto in server mode on 127.0.0.1, so tests exercise real HTTP, botocore retries and
+serialisation. One server per test session; its state is reset before every test that uses it.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+from emulated_aws import REGION, Aws
+from moto.server import ThreadedMotoServer
+
+from ecsguard.adapters import aws as aws_adapter
+from ecsguard.handlers import scanner as scanner_handler
+from ecsguard.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    aws_adapter.client.cache_clear()
+    session = boto3.session.Session(region_name=REGION)
+    sns, sqs = session.client("sns"), session.client("sqs")
+    topic_arn = sns.create_topic(Name="ecsguard-findings")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="ecsguard-findings-subscriber")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    securityhub = session.client("securityhub")
+    securityhub.enable_security_hub()
+    return Aws(moto_endpoint, session.client("ecs"), sns, sqs, securityhub, topic_arn, queue_url)
+
+
+@pytest.fixture
+def configure(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Point the Lambda handler at the emulated account with these ECSGUARD_* settings (topic included)."""
+
+    def apply(**settings: str) -> None:
+        environment = {"ECSGUARD_TOPIC_ARN": aws.topic_arn, "ECSGUARD_AWS_MAX_ATTEMPTS": "2"}
+        environment.update({f"ECSGUARD_{name.upper()}": value for name, value in settings.items()})
+        monkeypatch.setattr(scanner_handler, "SETTINGS", Settings.from_environment(environment))
+        scanner_handler.scanner.cache_clear()
+
+    apply()
+    return apply

@@ -1,0 +1,71 @@
+"""Helpers for tests against moto: the emulated account's clients, sample events and fixtures data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+ACCOUNT = "123456789012"  # moto's default account, also the account of the sample events
+REGION = "us-east-1"
+
+
+@dataclass
+class Aws:
+    """Clients for arranging and inspecting the emulated account, and the topic's subscribed queue."""
+
+    endpoint: str
+    ecs: Any
+    sns: Any
+    sqs: Any
+    securityhub: Any
+    topic_arn: str
+    queue_url: str
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message delivered to the queue subscribed to the findings topic, with its attributes."""
+        received: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return received
+            for message in batch:
+                received.append(message)
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def findings(self) -> dict[str, dict[str, Any]]:
+        """All findings by Id (moto ignores GetFindings filters, so every finding is listed)."""
+        found: dict[str, dict[str, Any]] = {}
+        token: str | None = None
+        while True:
+            parameters: dict[str, Any] = {"MaxResults": 100}
+            if token:
+                parameters["NextToken"] = token
+            response = self.securityhub.get_findings(**parameters)
+            for finding in response["Findings"]:
+                found[finding["Id"]] = finding
+            token = response.get("NextToken")
+            if not token:
+                return found
+
+
+def load_event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+def register_sample_task_definitions(ecs: Any) -> None:
+    """Register, in moto, the task definition revisions the sample service events refer to."""
+    container = {"name": "app", "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/app:1", "memory": 512}
+    efs = [{"name": "shared-reports", "efsVolumeConfiguration": {"fileSystemId": "fs-0a1b2c3d4e5f67890"}}]
+    for _ in range(3):  # reports-efs:3
+        ecs.register_task_definition(
+            family="reports-efs", containerDefinitions=[container], networkMode="awsvpc", volumes=efs
+        )
+    ecs.register_task_definition(family="payments-api", containerDefinitions=[container], networkMode="awsvpc")
+    ecs.create_cluster(clusterName="prod")
