@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,16 @@ from ecsguard.core.policy import (
     Remediation,
     is_condition_tag,
 )
+from ecsguard.errors import PolicyLoadError, Problem
+
+__all__ = [  # PolicyLoadError is re-exported: callers catch it from here
+    "PolicyLoadError",
+    "Problem",
+    "default_policy_dir",
+    "load_overrides",
+    "load_policy_file",
+    "load_policy_set",
+]
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 Overrides = Mapping[str, Mapping[str, Any]]
@@ -38,27 +47,6 @@ Overrides = Mapping[str, Mapping[str, Any]]
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _KEYED_MODELS = (PolicyDocument, Parameter, Remediation, References, Compare, AllOf, AnyOf, ForEach, ForAny, Not)
 _KNOWN_KEYS = sorted({info.alias or name for model in _KEYED_MODELS for name, info in model.model_fields.items()})
-
-
-@dataclass(frozen=True)
-class Problem:
-    source: str
-    line: int | None
-    location: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line else self.source
-        return f"{where}: {self.location}: {self.message}" if self.location else f"{where}: {self.message}"
-
-
-class PolicyLoadError(Exception):
-    """The policy set has problems; nothing was loaded."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  {problem}" for problem in problems)
-        super().__init__(f"{len(problems)} problem(s) in the policy set:\n{lines}")
 
 
 def default_policy_dir() -> Path:

@@ -154,6 +154,7 @@ def _invoke(args: argparse.Namespace) -> int:
         event = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise UsageError(f"{path}: cannot read the event: {type(error).__name__}: {error}") from None
+    from ecsguard.events import MalformedEvent
     from ecsguard.settings import SettingsError
 
     try:
@@ -164,6 +165,8 @@ def _invoke(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         try:
             answer = handler(event, _LocalContext())
+        except MalformedEvent as error:
+            raise UsageError(f"{path}: {error}") from None
         except Exception as error:  # noqa: BLE001 - reported like Lambda would, then a failing exit status
             print(f"ecsguard: the handler failed: {type(error).__name__}: {error}", file=sys.stderr)
             return EXIT_FAILED

@@ -133,6 +133,12 @@ class Scanner:
             arn = events.service_arn(action.context, action.cluster, action.service)
             gone = events.ArchiveResource(action.context, ResourceType.SERVICE, arn)
             return self._archive(gone, reason="the service no longer exists")
+        if not resource.id.startswith("arn:"):
+            context = action.context
+            raise EventFailed(
+                f"event {context.event_id} ({context.api_call}): the resource has no ARN to report findings on "
+                f"({resource.problem or 'the description carries none'})"
+            )
         results = self.policy_set.evaluate([resource])
         return self._publish(action.context, resource, results)
 
@@ -147,7 +153,8 @@ class Scanner:
                 found = resolver.task_definition(action.reference)
                 if isinstance(found, Unresolved):
                     # It was just registered, so not finding it is transient (or a permission problem).
-                    raise EventFailed(f"event {action.context.event_id}: {found.reason}")
+                    context = action.context
+                    raise EventFailed(f"event {context.event_id} ({context.api_call}): {found.reason}")
                 data = found
             return build_task_definition(data, action.reference)
         data = action.data
@@ -256,14 +263,21 @@ class Scanner:
         context = action.context
         finding_context = self._finding_context(context)
         outcome = Outcome(context.event_id, context.api_call, "archived", action.arn, reason=reason)
-        outcome.findings = [
+        findings = [
             asff_finding(policy, action.resource_type, action.arn, None, finding_context)
             for policy in self.policy_set.for_type(action.resource_type)
         ]
-        if not self.options.dry_run:
+        problems: list[str] = []
+        if not self.options.import_passed and self.findings is not None:
+            # Archive only what exists, rather than create archived findings for resources never reported.
+            try:
+                existing = self.findings.compliance_of([finding["Id"] for finding in findings])
+                findings = [finding for finding in findings if finding["Id"] in existing]
+            except PublishFailed as error:
+                problems.append(str(error))
+        outcome.findings = findings
+        if not self.options.dry_run and not problems:
             problems = self._send(outcome)
-            if problems:
-                raise EventFailed(
-                    f"event {context.event_id} ({context.api_call}) on {action.arn}: {'; '.join(problems)}"
-                )
+        if problems:
+            raise EventFailed(f"event {context.event_id} ({context.api_call}) on {action.arn}: {'; '.join(problems)}")
         return outcome

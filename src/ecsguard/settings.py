@@ -10,7 +10,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ecsguard.core.models import Severity
-from ecsguard.core.resources import describe_validation_error
 
 PREFIX = "ECSGUARD_"
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
@@ -74,10 +73,10 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as error:
-            message = describe_validation_error(error)
-            for field_name in cls.model_fields:
-                message = message.replace(f"{field_name}:", f"{PREFIX}{field_name.upper()}:")
-            for name in values:
-                if name not in cls.model_fields:
-                    message = message.replace(f"{name}:", f"{PREFIX}{name.upper()}:")
-            raise SettingsError(f"invalid ecsguard settings: {message}") from None
+            problems = []
+            for item in error.errors(include_input=False, include_url=False, include_context=False):
+                variable, *inner = item["loc"] or ("",)
+                where = ".".join(str(part) for part in inner)
+                name = f"{PREFIX}{str(variable).upper()}" + (f" ({where})" if where else "")
+                problems.append(f"{name}: {item['msg']}")
+            raise SettingsError(f"invalid ecsguard settings: {'; '.join(problems)}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
@@ -24,6 +25,8 @@ def client(service: str, region: str | None = None, max_attempts: int = 5) -> An
         read_timeout=30,
         user_agent_extra=f"ecsguard/{__version__}",
     )
+    # The Lambda runtime and the AWS CLI honour AWS_REGION; botocore alone reads only AWS_DEFAULT_REGION.
+    region = region or os.environ.get("AWS_REGION") or None
     return boto3.session.Session().client(service, region_name=region, config=config)
 
 

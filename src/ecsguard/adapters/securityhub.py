@@ -88,7 +88,8 @@ class SecurityHubPublisher:
                     code, message = error_code(error)
                     raise PublishFailed(f"securityhub:GetFindings failed: {code}: {message}") from None
                 for finding in response.get("Findings") or []:
-                    if finding.get("Id") in wanted:
+                    # The filters already say this; checking again costs nothing and keeps the answer exact.
+                    if finding.get("Id") in wanted and finding.get("RecordState", "ACTIVE") == "ACTIVE":
                         found[finding["Id"]] = (finding.get("Compliance") or {}).get("Status", "NOT_AVAILABLE")
                 token = response.get("NextToken")
                 if not token:

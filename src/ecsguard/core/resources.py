@@ -56,9 +56,10 @@ def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource
     try:
         model = TaskDefinition.model_validate(data)
     except ValidationError as error:
+        arn = data.get("taskDefinitionArn")
         return Resource(
             type=ResourceType.TASK_DEFINITION,
-            id=fallback_id,
+            id=arn if isinstance(arn, str) and arn else fallback_id,
             model=None,
             problem=f"not a readable task definition: {describe_validation_error(error)}",
         )
@@ -74,9 +75,10 @@ def build_service(
     try:
         model = Service.model_validate(data)
     except ValidationError as error:
+        arn = data.get("serviceArn")
         return Resource(
             type=ResourceType.SERVICE,
-            id=fallback_id,
+            id=arn if isinstance(arn, str) and arn else fallback_id,
             model=None,
             problem=f"not a readable service: {describe_validation_error(error)}",
         )

@@ -8,9 +8,12 @@ dead-letter queue keep it. The raw event is never logged: it can hold plaintext 
 from __future__ import annotations
 
 import os
+import traceback
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+from ecsguard.errors import AwsCallFailed, EventFailed, PolicyLoadError, PublishFailed
 from ecsguard.events import MalformedEvent
 from ecsguard.observability import logger, metrics, record, record_failure, tracer
 from ecsguard.service import Options, Scanner
@@ -44,7 +47,13 @@ def build_scanner(settings: Settings) -> Scanner:
 @cache
 def scanner() -> Scanner:
     """Built on first use and kept for the container's life."""
-    return build_scanner(SETTINGS)
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return build_scanner(SETTINGS)
+    except BotoCoreError as error:
+        # Client set-up errors (no Region, no credentials) concern the environment, not the event.
+        raise EventFailed(f"cannot set up AWS clients: {error}") from None
 
 
 def _event_id(event: object) -> str | None:
@@ -53,20 +62,31 @@ def _event_id(event: object) -> str | None:
     return None
 
 
+# Errors whose messages ecsguard writes itself: they name fields and calls, never values from the event.
+_OWN_ERRORS = (EventFailed, MalformedEvent, AwsCallFailed, PublishFailed, PolicyLoadError)
+
+
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    logger.set_correlation_id(_event_id(event))
+    event_id = _event_id(event)
+    logger.set_correlation_id(event_id)
     try:
         outcome = scanner().handle(event)
-    except MalformedEvent as error:
-        record_failure("malformed")
-        logger.error("malformed event", extra={"problem": str(error)})
-        raise
-    except Exception as error:
+    except _OWN_ERRORS as error:
         record_failure(type(error).__name__)
         logger.error("event not fully processed", extra={"problem": str(error), "error_type": type(error).__name__})
         raise
+    except Exception as error:  # noqa: BLE001 - re-raised, with a message that cannot leak
+        # An unexpected exception's message may quote the event (and so a secret): report where, not what.
+        record_failure(type(error).__name__)
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        where = f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+        logger.error("unexpected error", extra={"error_type": type(error).__name__, "where": where})
+        raise EventFailed(
+            f"unexpected {type(error).__name__} at {where} while processing event {event_id}; "
+            "its message is withheld because it may quote the event"
+        ) from None
     record(outcome)
     summary = outcome.summary()
     if SETTINGS.dry_run:

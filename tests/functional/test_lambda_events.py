@@ -1,0 +1,561 @@
+"""The scanner Lambda end to end against moto in server mode: every file in events/, sequences of events, settings.
+
+Each test starts from a fresh emulated account (the ``aws`` fixture resets the session's moto server) and
+reads back what landed: every finding in Security Hub (GetFindings) and every message delivered to the
+SQS queue subscribed to the findings topic.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from emulated_aws import ACCOUNT, EVENTS, REGION, Aws, load_event, register_sample_task_definitions
+
+from ecsguard.errors import EventFailed
+from ecsguard.handlers.scanner import handler
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _service_models_parsed_once() -> Iterator[None]:
+    """Speed only: every test builds fresh boto3 sessions (the ``aws`` fixture's clients, the handler's clients),
+    and each new session parses the service models again. Share one botocore loader, which only reads those
+    data files, so they are parsed once per module."""
+    import botocore.loaders
+    import botocore.session
+
+    shared = botocore.loaders.create_loader()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", lambda *args, **kwargs: shared)
+        yield
+
+
+# (finding Id, Compliance.Status, RecordState)
+FindingState = tuple[str, str, str]
+# (resource id, failing policy ids in the body, severity attribute, policy_ids attribute)
+MessageSummary = tuple[str, tuple[str, ...], str, tuple[str, ...]]
+
+TASK_DEFINITION_POLICIES = ("ecs-images-ecr-only", "ecs-network-awsvpc", "ecs-secrets-managed")
+SERVICE_POLICIES = ("ecs-efs-fargate-platform",)
+ECR, NETWORK, SECRETS = TASK_DEFINITION_POLICIES
+(EFS,) = SERVICE_POLICIES
+
+
+def td_arn(family_revision: str) -> str:
+    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family_revision}"
+
+
+def service_arn(name: str) -> str:
+    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/{name}"
+
+
+def finding_id(policy_id: str, resource_arn: str) -> str:
+    return f"ecsguard/{policy_id}/{resource_arn}"
+
+
+PAYMENTS_TD = td_arn("payments-api:1")
+BILLING_TD = td_arn("billing-worker:4")
+LEGACY_TD = td_arn("legacy-proxy:12")
+REPORTS_TD = td_arn("reports-efs:3")
+PAYMENTS_SERVICE = service_arn("payments-api")
+REPORTS_SERVICE = service_arn("reports")
+REPORTS_SPOT_SERVICE = service_arn("reports-spot")
+
+
+def states(resource_arn: str, compliance: dict[str, str], record_state: str = "ACTIVE") -> tuple[FindingState, ...]:
+    return tuple((finding_id(policy, resource_arn), status, record_state) for policy, status in compliance.items())
+
+
+def archived(resource_arn: str, policies: tuple[str, ...]) -> tuple[FindingState, ...]:
+    return states(resource_arn, dict.fromkeys(policies, "NOT_AVAILABLE"), "ARCHIVED")
+
+
+def finding_states(aws: Aws) -> list[FindingState]:
+    """Every finding in Security Hub, sorted, duplicates kept (``Aws.findings`` keys by Id and would hide one)."""
+    found: list[FindingState] = []
+    token: str | None = None
+    while True:
+        parameters: dict[str, Any] = {"MaxResults": 100, **({"NextToken": token} if token else {})}
+        response = aws.securityhub.get_findings(**parameters)
+        found.extend((f["Id"], f["Compliance"]["Status"], f["RecordState"]) for f in response["Findings"])
+        token = response.get("NextToken")
+        if not token:
+            return sorted(found)
+
+
+def message_summaries(aws: Aws) -> list[MessageSummary]:
+    """Every message delivered (and so consumed) since the last call, sorted."""
+    summaries = []
+    for message in aws.messages():
+        body = json.loads(message["Body"])
+        attributes = message["MessageAttributes"]
+        summaries.append(
+            (
+                body["resource"]["id"],
+                tuple(failure["policy_id"] for failure in body["failures"]),
+                attributes["severity"]["StringValue"],
+                tuple(json.loads(attributes["policy_ids"]["StringValue"])),
+            )
+        )
+    return sorted(summaries)
+
+
+def register_as_requested(event_name: str) -> Callable[[Aws], None]:
+    """Arrange what AWS did before it sent the event: register the event's requestParameters in ECS."""
+
+    def arrange(aws: Aws) -> None:
+        aws.ecs.register_task_definition(**load_event(event_name)["detail"]["requestParameters"])
+
+    return arrange
+
+
+def sample_task_definitions(aws: Aws) -> None:
+    register_sample_task_definitions(aws.ecs)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one event file leads to on a fresh account arranged by ``arrange``."""
+
+    action: str
+    resource: str | None
+    failed_policies: tuple[str, ...] = ()
+    findings: tuple[FindingState, ...] = ()
+    messages: tuple[MessageSummary, ...] = ()
+    arrange: Callable[[Aws], None] | None = None
+
+
+# One entry per file in events/, no more, no less (test_event_expectations_name_exactly_the_event_files).
+EXPECTED: dict[str, Expected] = {
+    "ecs-create-service-capacity-providers.json": Expected(
+        action="evaluated",
+        resource=REPORTS_SPOT_SERVICE,
+        failed_policies=(EFS,),
+        findings=states(REPORTS_SPOT_SERVICE, {EFS: "FAILED"}),
+        messages=((REPORTS_SPOT_SERVICE, (EFS,), "HIGH", (EFS,)),),
+        arrange=sample_task_definitions,
+    ),
+    "ecs-create-service-failed.json": Expected(action="skipped", resource=None, arrange=sample_task_definitions),
+    "ecs-create-service-fargate-efs-1.3.0.json": Expected(
+        action="evaluated",
+        resource=REPORTS_SERVICE,
+        failed_policies=(EFS,),
+        findings=states(REPORTS_SERVICE, {EFS: "FAILED"}),
+        messages=((REPORTS_SERVICE, (EFS,), "HIGH", (EFS,)),),
+        arrange=sample_task_definitions,
+    ),
+    # payments-api:1 mounts no EFS: NOT_APPLICABLE, which is imported archived, as Security Hub does for controls.
+    "ecs-create-service.json": Expected(
+        action="evaluated",
+        resource=PAYMENTS_SERVICE,
+        findings=archived(PAYMENTS_SERVICE, SERVICE_POLICIES),
+        arrange=sample_task_definitions,
+    ),
+    "ecs-delete-service.json": Expected(
+        action="archived", resource=REPORTS_SPOT_SERVICE, findings=archived(REPORTS_SPOT_SERVICE, SERVICE_POLICIES)
+    ),
+    "ecs-deregister-task-definition.json": Expected(
+        action="archived", resource=LEGACY_TD, findings=archived(LEGACY_TD, TASK_DEFINITION_POLICIES)
+    ),
+    "ecs-register-task-definition-efs.json": Expected(
+        action="evaluated",
+        resource=REPORTS_TD,
+        findings=states(REPORTS_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}),
+    ),
+    "ecs-register-task-definition-non-ecr-image.json": Expected(
+        action="evaluated",
+        resource=LEGACY_TD,
+        failed_policies=(ECR, NETWORK),
+        findings=states(LEGACY_TD, {ECR: "FAILED", NETWORK: "FAILED", SECRETS: "PASSED"}),
+        messages=((LEGACY_TD, (ECR, NETWORK), "HIGH", (ECR, NETWORK)),),
+    ),
+    "ecs-register-task-definition-plaintext-secret.json": Expected(
+        action="evaluated",
+        resource=BILLING_TD,
+        failed_policies=(SECRETS,),
+        findings=states(BILLING_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "FAILED"}),
+        messages=((BILLING_TD, (SECRETS,), "HIGH", (SECRETS,)),),
+    ),
+    # No responseElements: the handler describes the family; on a fresh account the request became revision 1.
+    "ecs-register-task-definition-truncated.json": Expected(
+        action="evaluated",
+        resource=PAYMENTS_TD,
+        findings=states(PAYMENTS_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}),
+        arrange=register_as_requested("ecs-register-task-definition-truncated.json"),
+    ),
+    "ecs-register-task-definition.json": Expected(
+        action="evaluated",
+        resource=PAYMENTS_TD,
+        findings=states(PAYMENTS_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}),
+    ),
+    "ecs-update-service.json": Expected(
+        action="evaluated",
+        resource=REPORTS_SERVICE,
+        findings=states(REPORTS_SERVICE, {EFS: "PASSED"}),
+        arrange=sample_task_definitions,
+    ),
+}
+
+EVENT_FILES = sorted(path.name for path in EVENTS.glob("*.json"))
+
+
+def test_event_expectations_name_exactly_the_event_files() -> None:
+    assert set(EXPECTED) == set(EVENT_FILES)
+
+
+@pytest.mark.parametrize("event_name", EVENT_FILES)
+def test_handler_event_file_lands_expected_findings_and_messages(
+    event_name: str, aws: Aws, configure: Callable[..., None]
+) -> None:
+    expected = EXPECTED.get(event_name)
+    if expected is None:
+        pytest.fail(f"events/{event_name} has no entry in EXPECTED: say what it must lead to")
+    if expected.arrange is not None:
+        expected.arrange(aws)
+
+    answer = handler(load_event(event_name), None)
+
+    assert (answer["action"], answer["resource"], tuple(answer["failed_policies"])) == (
+        expected.action,
+        expected.resource,
+        expected.failed_policies,
+    )
+    assert finding_states(aws) == sorted(expected.findings)
+    assert message_summaries(aws) == sorted(expected.messages)
+    assert (answer["findings_imported"], answer["notifications_sent"]) == (
+        len(expected.findings),
+        len(expected.messages),
+    )
+
+
+# --- sequences ---------------------------------------------------------------------------------
+
+
+def test_handler_service_fixed_after_failing_passes_same_finding_without_new_message(
+    aws: Aws, configure: Callable[..., None]
+) -> None:
+    # GIVEN a Fargate service on platform 1.3.0 whose task definition mounts EFS: a FAILED finding and a message
+    register_sample_task_definitions(aws.ecs)
+    handler(load_event("ecs-create-service-fargate-efs-1.3.0.json"), None)
+    assert finding_states(aws) == [(finding_id(EFS, REPORTS_SERVICE), "FAILED", "ACTIVE")]
+    assert message_summaries(aws) == [(REPORTS_SERVICE, (EFS,), "HIGH", (EFS,))]
+
+    # WHEN the service is updated to platform 1.4.0
+    answer = handler(load_event("ecs-update-service.json"), None)
+
+    # THEN the same finding (still just one) is PASSED, and nobody is notified of the fix
+    assert (answer["action"], answer["failed_policies"]) == ("evaluated", [])
+    assert finding_states(aws) == [(finding_id(EFS, REPORTS_SERVICE), "PASSED", "ACTIVE")]
+    assert (
+        aws.findings()[finding_id(EFS, REPORTS_SERVICE)]["ProductFields"]["ecsguard/EventId"]
+        == (load_event("ecs-update-service.json")["id"])
+    )
+    assert message_summaries(aws) == []
+
+
+def test_handler_deregistered_task_definition_archives_its_failed_findings(
+    aws: Aws, configure: Callable[..., None]
+) -> None:
+    # GIVEN a task definition with a Docker Hub image in bridge mode: two FAILED findings and one PASSED
+    handler(load_event("ecs-register-task-definition-non-ecr-image.json"), None)
+    assert finding_states(aws) == sorted(states(LEGACY_TD, {ECR: "FAILED", NETWORK: "FAILED", SECRETS: "PASSED"}))
+    assert message_summaries(aws) == [(LEGACY_TD, (ECR, NETWORK), "HIGH", (ECR, NETWORK))]
+
+    # WHEN that revision is deregistered
+    answer = handler(load_event("ecs-deregister-task-definition.json"), None)
+
+    # THEN the same three findings are archived, and no message is sent
+    assert (answer["action"], answer["resource"], answer["findings_imported"]) == ("archived", LEGACY_TD, 3)
+    assert finding_states(aws) == sorted(archived(LEGACY_TD, TASK_DEFINITION_POLICIES))
+    assert message_summaries(aws) == []
+
+
+def test_handler_deleted_service_archives_its_failed_finding(aws: Aws, configure: Callable[..., None]) -> None:
+    # GIVEN a Fargate Spot service on 1.3.0 with an EFS task definition: a FAILED finding
+    register_sample_task_definitions(aws.ecs)
+    handler(load_event("ecs-create-service-capacity-providers.json"), None)
+    assert finding_states(aws) == [(finding_id(EFS, REPORTS_SPOT_SERVICE), "FAILED", "ACTIVE")]
+    message_summaries(aws)  # drain the FAILED notification
+
+    # WHEN the service is deleted
+    answer = handler(load_event("ecs-delete-service.json"), None)
+
+    # THEN its finding is archived, and no message is sent
+    assert (answer["action"], answer["resource"]) == ("archived", REPORTS_SPOT_SERVICE)
+    assert finding_states(aws) == [(finding_id(EFS, REPORTS_SPOT_SERVICE), "NOT_AVAILABLE", "ARCHIVED")]
+    assert message_summaries(aws) == []
+
+
+def test_handler_service_with_unknown_task_definition_reports_error_not_pass(
+    aws: Aws, configure: Callable[..., None]
+) -> None:
+    # GIVEN an account where the service's task definition reports-efs:3 does not exist
+    aws.ecs.create_cluster(clusterName="prod")
+
+    # WHEN the service is created
+    answer = handler(load_event("ecs-create-service-fargate-efs-1.3.0.json"), None)
+
+    # THEN the policy reports ERROR: an active NOT_AVAILABLE finding and a message, never a PASSED finding
+    assert (answer["failed_policies"], answer["error_policies"]) == ([], [EFS])
+    assert finding_states(aws) == [(finding_id(EFS, REPORTS_SERVICE), "NOT_AVAILABLE", "ACTIVE")]
+    assert message_summaries(aws) == [(REPORTS_SERVICE, (EFS,), "HIGH", (EFS,))]
+
+
+# --- truncated RegisterTaskDefinition: the handler describes the family ---------------------------
+
+
+@pytest.fixture
+def describe_family_gives_latest_active(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5.2.5 answers DescribeTaskDefinition by family alone with the latest revision even when it is
+    INACTIVE (MOTO.md); AWS answers with the latest ACTIVE one. The server runs in this process, so patch
+    its backend to answer like AWS."""
+    from moto.ecs.exceptions import TaskDefinitionNotFoundException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.describe_task_definition
+
+    def describe_task_definition(self: EC2ContainerServiceBackend, task_definition_str: str) -> Any:
+        name = task_definition_str.rsplit("/", maxsplit=1)[-1]
+        if ":" in name:
+            return original(self, task_definition_str)
+        revisions = self.task_definitions.get(name, {})
+        active = [revision for revision, found in revisions.items() if found.status == "ACTIVE"]
+        if not active:
+            raise TaskDefinitionNotFoundException()
+        return original(self, f"{name}:{max(active)}")
+
+    monkeypatch.setattr(EC2ContainerServiceBackend, "describe_task_definition", describe_task_definition)
+
+
+TRUNCATED = "ecs-register-task-definition-truncated.json"
+
+
+def test_handler_truncated_register_event_evaluates_latest_revision_described_from_ecs(
+    aws: Aws, configure: Callable[..., None], describe_family_gives_latest_active: None
+) -> None:
+    # GIVEN payments-api:1 in ECS, then the event's own request registered as payments-api:2
+    register_sample_task_definitions(aws.ecs)
+    register_as_requested(TRUNCATED)(aws)
+
+    # WHEN the RegisterTaskDefinition event arrives without its responseElements
+    answer = handler(load_event(TRUNCATED), None)
+
+    # THEN revision 2, described from ECS, is evaluated; revision 1 gets no findings
+    payments_2 = td_arn("payments-api:2")
+    assert (answer["action"], answer["resource"], answer["failed_policies"]) == ("evaluated", payments_2, [])
+    assert finding_states(aws) == sorted(states(payments_2, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}))
+    assert message_summaries(aws) == []
+
+
+def test_handler_truncated_register_event_skips_later_deregistered_revision(
+    aws: Aws, configure: Callable[..., None], describe_family_gives_latest_active: None
+) -> None:
+    # GIVEN the event's request registered as payments-api:1, then a failing revision 2 already deregistered
+    register_as_requested(TRUNCATED)(aws)
+    bad = {**load_event(TRUNCATED)["detail"]["requestParameters"], "networkMode": "bridge"}
+    aws.ecs.register_task_definition(**bad)
+    aws.ecs.deregister_task_definition(taskDefinition="payments-api:2")
+
+    # WHEN the truncated event arrives
+    answer = handler(load_event(TRUNCATED), None)
+
+    # THEN the latest ACTIVE revision (1) is evaluated, as DescribeTaskDefinition by family answers on AWS
+    assert (answer["resource"], answer["failed_policies"]) == (PAYMENTS_TD, [])
+    assert finding_states(aws) == sorted(states(PAYMENTS_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}))
+
+
+def test_handler_truncated_register_event_unknown_family_fails_and_lands_nothing(
+    aws: Aws, configure: Callable[..., None]
+) -> None:
+    # The family was just registered, so not finding it is transient: the invocation fails so Lambda retries it.
+    with pytest.raises(EventFailed, match="payments-api"):
+        handler(load_event(TRUNCATED), None)
+
+    assert finding_states(aws) == []
+    assert message_summaries(aws) == []
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_name", "arrange"),
+    [
+        ("ecs-register-task-definition.json", None),
+        ("ecs-register-task-definition-efs.json", None),
+        ("ecs-create-service.json", sample_task_definitions),  # NOT_APPLICABLE is quiet too
+    ],
+)
+def test_handler_import_passed_false_never_failed_resource_imports_nothing(
+    event_name: str, arrange: Callable[[Aws], None] | None, aws: Aws, configure: Callable[..., None]
+) -> None:
+    # GIVEN another resource's FAILED finding in Security Hub (moto's GetFindings ignores Filters and returns it
+    # for any Id asked about, so this also checks that the scanner matches the Ids of what comes back)
+    configure(import_passed="false")
+    if arrange is not None:
+        arrange(aws)
+    handler(load_event("ecs-register-task-definition-plaintext-secret.json"), None)
+    before = finding_states(aws)
+    assert before == [(finding_id(SECRETS, BILLING_TD), "FAILED", "ACTIVE")]
+
+    # WHEN a resource that never failed is evaluated
+    answer = handler(load_event(event_name), None)
+
+    # THEN none of its quiet findings is imported
+    assert (answer["action"], answer["failed_policies"], answer["findings_imported"]) == ("evaluated", [], 0)
+    assert finding_states(aws) == before
+
+
+def test_handler_import_passed_false_fixed_resource_imports_passed_update(
+    aws: Aws, configure: Callable[..., None]
+) -> None:
+    # GIVEN import_passed false and a service with a FAILED finding
+    configure(import_passed="false")
+    register_sample_task_definitions(aws.ecs)
+    handler(load_event("ecs-create-service-fargate-efs-1.3.0.json"), None)
+    assert finding_states(aws) == [(finding_id(EFS, REPORTS_SERVICE), "FAILED", "ACTIVE")]
+
+    # WHEN the service is fixed
+    answer = handler(load_event("ecs-update-service.json"), None)
+
+    # THEN the PASSED update is imported, so the finding resolves
+    assert answer["findings_imported"] == 1
+    assert finding_states(aws) == [(finding_id(EFS, REPORTS_SERVICE), "PASSED", "ACTIVE")]
+
+
+@pytest.fixture
+def get_findings_honours_filters(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5.2.5's GetFindings ignores Filters (MOTO.md); AWS applies them. Make the in-process server apply
+    the EQUALS filters on Id and RecordState, the ones the scanner sends, like AWS."""
+    from moto.securityhub.models import SecurityHubBackend
+
+    original = SecurityHubBackend.get_findings
+
+    def get_findings(self: SecurityHubBackend, *args: Any, **kwargs: Any) -> Any:
+        findings, token = original(self, *args, **kwargs)
+        filters = kwargs.get("filters") or {}
+        for key in ("Id", "RecordState"):
+            wanted = {f["Value"] for f in filters.get(key, []) if f.get("Comparison") == "EQUALS"}
+            if wanted:
+                findings = [finding for finding in findings if finding.get(key) in wanted]
+        return findings, token
+
+    monkeypatch.setattr(SecurityHubBackend, "get_findings", get_findings)
+
+
+def with_platform_version(event_name: str, version: str) -> dict[str, Any]:
+    """A CreateService event with one change: the platform version it asked for and got."""
+    event = copy.deepcopy(load_event(event_name))
+    event["detail"]["requestParameters"]["platformVersion"] = version
+    event["detail"]["responseElements"]["service"]["platformVersion"] = version
+    return event
+
+
+def test_handler_import_passed_false_recreated_compliant_service_leaves_archived_finding(
+    aws: Aws, configure: Callable[..., None], get_findings_honours_filters: None
+) -> None:
+    # GIVEN import_passed false and a deleted service whose FAILED finding was archived
+    configure(import_passed="false")
+    register_sample_task_definitions(aws.ecs)
+    handler(load_event("ecs-create-service-capacity-providers.json"), None)
+    handler(load_event("ecs-delete-service.json"), None)
+    assert finding_states(aws) == [(finding_id(EFS, REPORTS_SPOT_SERVICE), "NOT_AVAILABLE", "ARCHIVED")]
+
+    # WHEN a compliant service of the same name is created
+    answer = handler(with_platform_version("ecs-create-service-capacity-providers.json", "1.4.0"), None)
+
+    # THEN only an ACTIVE finding counts as one to resolve: the archived one stays archived
+    assert (answer["failed_policies"], answer["findings_imported"]) == ([], 0)
+    assert finding_states(aws) == [(finding_id(EFS, REPORTS_SPOT_SERVICE), "NOT_AVAILABLE", "ARCHIVED")]
+
+
+@pytest.mark.parametrize(
+    ("event_name", "expected_action", "expected_findings", "expected_notifications"),
+    [
+        ("ecs-register-task-definition-non-ecr-image.json", "evaluated", 3, 1),
+        ("ecs-deregister-task-definition.json", "archived", 3, 0),
+    ],
+)
+def test_handler_dry_run_sends_nothing_and_says_what_it_would_send(
+    event_name: str,
+    expected_action: str,
+    expected_findings: int,
+    expected_notifications: int,
+    aws: Aws,
+    configure: Callable[..., None],
+) -> None:
+    configure(dry_run="true")
+
+    answer = handler(load_event(event_name), None)
+
+    assert finding_states(aws) == []
+    assert message_summaries(aws) == []
+    assert (answer["action"], answer["findings_imported"], answer["notifications_sent"]) == (expected_action, 0, 0)
+    assert answer["dry_run"] == {"findings": expected_findings, "notifications": expected_notifications}
+
+
+def bridge_network_event() -> dict[str, Any]:
+    """The good RegisterTaskDefinition event with one change: networkMode bridge (fails only the MEDIUM policy)."""
+    event = copy.deepcopy(load_event("ecs-register-task-definition.json"))
+    event["detail"]["requestParameters"]["networkMode"] = "bridge"
+    event["detail"]["responseElements"]["taskDefinition"]["networkMode"] = "bridge"
+    return event
+
+
+@pytest.mark.parametrize(
+    ("minimum", "expected_messages"),
+    [
+        ("LOW", [(PAYMENTS_TD, (NETWORK,), "MEDIUM", (NETWORK,))]),
+        ("MEDIUM", [(PAYMENTS_TD, (NETWORK,), "MEDIUM", (NETWORK,))]),
+        ("HIGH", []),
+    ],
+)
+def test_handler_notify_min_severity_medium_failure_notifies_only_at_or_below_medium(
+    minimum: str, expected_messages: list[MessageSummary], aws: Aws, configure: Callable[..., None]
+) -> None:
+    configure(notify_min_severity=minimum)
+
+    answer = handler(bridge_network_event(), None)
+
+    assert answer["failed_policies"] == [NETWORK]
+    assert finding_states(aws) == sorted(states(PAYMENTS_TD, {ECR: "PASSED", NETWORK: "FAILED", SECRETS: "PASSED"}))
+    assert message_summaries(aws) == expected_messages
+
+
+def test_handler_notify_min_severity_high_message_lists_only_high_failures(
+    aws: Aws, configure: Callable[..., None]
+) -> None:
+    configure(notify_min_severity="HIGH")
+
+    handler(load_event("ecs-register-task-definition-non-ecr-image.json"), None)
+
+    assert message_summaries(aws) == [(LEGACY_TD, (ECR,), "HIGH", (ECR,))]
+    assert finding_states(aws) == sorted(states(LEGACY_TD, {ECR: "FAILED", NETWORK: "FAILED", SECRETS: "PASSED"}))
+
+
+def test_handler_security_hub_disabled_imports_nothing_but_notifies(aws: Aws, configure: Callable[..., None]) -> None:
+    configure(security_hub="false")
+
+    answer = handler(load_event("ecs-register-task-definition-non-ecr-image.json"), None)
+
+    assert (answer["failed_policies"], answer["findings_imported"], answer["notifications_sent"]) == (
+        [ECR, NETWORK],
+        0,
+        1,
+    )
+    assert finding_states(aws) == []
+    assert message_summaries(aws) == [(LEGACY_TD, (ECR, NETWORK), "HIGH", (ECR, NETWORK))]
+
+
+def test_handler_without_topic_imports_findings_and_sends_no_message(aws: Aws, configure: Callable[..., None]) -> None:
+    configure(topic_arn="")  # an empty ECSGUARD_TOPIC_ARN counts as unset
+
+    answer = handler(load_event("ecs-register-task-definition-non-ecr-image.json"), None)
+
+    assert (answer["findings_imported"], answer["notifications_sent"]) == (3, 0)
+    assert finding_states(aws) == sorted(states(LEGACY_TD, {ECR: "FAILED", NETWORK: "FAILED", SECRETS: "PASSED"}))
+    assert message_summaries(aws) == []

@@ -1,0 +1,604 @@
+"""Reading EventBridge CloudTrail events from ECS: every fixture in events/, then variants that change one field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecsguard.core.models import ResourceType
+from ecsguard.events import (
+    Action,
+    ArchiveResource,
+    EvaluateService,
+    EvaluateTaskDefinition,
+    EventContext,
+    MalformedEvent,
+    Skip,
+    interpret,
+    partition_of,
+)
+
+EVENT_DIR = Path(__file__).resolve().parents[2] / "events"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ACTOR = "arn:aws:sts::123456789012:assumed-role/PlatformDeployer/alice"
+TD_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/"
+SERVICE_ARN = "arn:aws:ecs:us-east-1:123456789012:service/prod/"
+CLUSTER_ARN = "arn:aws:ecs:us-east-1:123456789012:cluster/prod"
+# A value planted in the event: no MalformedEvent message may repeat it.
+PLANTED = "PLANTED-s3cr3t-9c2e"
+
+
+@cache
+def _read(name: str) -> str:
+    return (EVENT_DIR / name).read_text(encoding="utf-8")
+
+
+def load(name: str) -> dict[str, Any]:
+    """A fresh copy of a fixture, safe to change."""
+    event: dict[str, Any] = json.loads(_read(name))
+    return event
+
+
+def response(name: str, key: str) -> dict[str, Any]:
+    value: dict[str, Any] = load(name)["detail"]["responseElements"][key]
+    return value
+
+
+def request(name: str) -> dict[str, Any]:
+    value: dict[str, Any] = load(name)["detail"]["requestParameters"]
+    return value
+
+
+def context(event_number: str, api_call: str, event_time: str) -> EventContext:
+    """The context every fixture shares, apart from its id, call and time."""
+    return EventContext(
+        event_id=f"00000000-0000-0000-0000-{event_number}",
+        api_call=api_call,
+        account=ACCOUNT,
+        region=REGION,
+        actor=ACTOR,
+        event_time=event_time,
+    )
+
+
+# --- every fixture ---------------------------------------------------------------------------
+
+CONTEXTS = {
+    "ecs-register-task-definition.json": context("000000000001", "RegisterTaskDefinition", "2026-11-20T09:15:02Z"),
+    "ecs-register-task-definition-plaintext-secret.json": context(
+        "000000000002", "RegisterTaskDefinition", "2026-11-20T09:21:40Z"
+    ),
+    "ecs-register-task-definition-non-ecr-image.json": context(
+        "000000000003", "RegisterTaskDefinition", "2026-11-20T09:30:11Z"
+    ),
+    "ecs-register-task-definition-truncated.json": context(
+        "000000000004", "RegisterTaskDefinition", "2026-11-20T09:31:00Z"
+    ),
+    "ecs-register-task-definition-efs.json": context("000000000005", "RegisterTaskDefinition", "2026-11-20T09:40:00Z"),
+    "ecs-create-service.json": context("000000000006", "CreateService", "2026-11-20T09:50:12Z"),
+    "ecs-create-service-fargate-efs-1.3.0.json": context("000000000007", "CreateService", "2026-11-20T10:02:45Z"),
+    "ecs-create-service-capacity-providers.json": context("000000000008", "CreateService", "2026-11-20T10:05:31Z"),
+    "ecs-update-service.json": context("000000000009", "UpdateService", "2026-11-20T11:12:00Z"),
+    "ecs-create-service-failed.json": context("00000000000a", "CreateService", "2026-11-20T10:01:02Z"),
+    "ecs-deregister-task-definition.json": context("00000000000b", "DeregisterTaskDefinition", "2026-11-21T08:00:00Z"),
+    "ecs-delete-service.json": context("00000000000c", "DeleteService", "2026-11-21T08:05:00Z"),
+}
+
+
+def expected_action(name: str) -> Action:
+    """What each fixture asks for, written out by hand."""
+    ctx = CONTEXTS[name]
+    register = "ecs-register-task-definition"
+    expected: dict[str, Action] = {
+        f"{register}.json": EvaluateTaskDefinition(
+            ctx, response(f"{register}.json", "taskDefinition"), f"{TD_ARN}payments-api:1"
+        ),
+        f"{register}-plaintext-secret.json": EvaluateTaskDefinition(
+            ctx, response(f"{register}-plaintext-secret.json", "taskDefinition"), f"{TD_ARN}billing-worker:4"
+        ),
+        f"{register}-non-ecr-image.json": EvaluateTaskDefinition(
+            ctx, response(f"{register}-non-ecr-image.json", "taskDefinition"), f"{TD_ARN}legacy-proxy:12"
+        ),
+        f"{register}-truncated.json": EvaluateTaskDefinition(
+            ctx, None, "payments-api", request(f"{register}-truncated.json")
+        ),
+        f"{register}-efs.json": EvaluateTaskDefinition(
+            ctx, response(f"{register}-efs.json", "taskDefinition"), f"{TD_ARN}reports-efs:3"
+        ),
+        "ecs-create-service.json": EvaluateService(
+            ctx, response("ecs-create-service.json", "service"), CLUSTER_ARN, f"{SERVICE_ARN}payments-api"
+        ),
+        "ecs-create-service-fargate-efs-1.3.0.json": EvaluateService(
+            ctx, response("ecs-create-service-fargate-efs-1.3.0.json", "service"), CLUSTER_ARN, f"{SERVICE_ARN}reports"
+        ),
+        "ecs-create-service-capacity-providers.json": EvaluateService(
+            ctx,
+            response("ecs-create-service-capacity-providers.json", "service"),
+            CLUSTER_ARN,
+            f"{SERVICE_ARN}reports-spot",
+        ),
+        "ecs-update-service.json": EvaluateService(
+            ctx, response("ecs-update-service.json", "service"), CLUSTER_ARN, f"{SERVICE_ARN}reports"
+        ),
+        "ecs-create-service-failed.json": Skip(
+            ctx, "CreateService failed with AccessDeniedException; nothing changed", failed_call=True
+        ),
+        "ecs-deregister-task-definition.json": ArchiveResource(
+            ctx, ResourceType.TASK_DEFINITION, f"{TD_ARN}legacy-proxy:12"
+        ),
+        "ecs-delete-service.json": ArchiveResource(ctx, ResourceType.SERVICE, f"{SERVICE_ARN}reports-spot"),
+    }
+    return expected[name]
+
+
+def test_event_fixtures_all_have_an_expected_action() -> None:
+    # A new fixture must be added to the table below, so that every file in events/ is interpreted.
+    assert {path.name for path in EVENT_DIR.glob("*.json")} == set(CONTEXTS)
+
+
+@pytest.mark.parametrize("name", sorted(CONTEXTS))
+def test_interpret_fixture_gives_expected_action(name: str) -> None:
+    assert interpret(load(name)) == expected_action(name)
+
+
+@pytest.mark.parametrize("name", sorted(CONTEXTS))
+def test_interpret_fixture_context_names_event_call_account_region_actor_and_time(name: str) -> None:
+    action = interpret(load(name))
+
+    assert action.context == CONTEXTS[name]
+    assert action.context is not None
+    assert action.context.partition == "aws"
+
+
+# --- context ---------------------------------------------------------------------------------
+
+
+def test_interpret_recipient_account_and_aws_region_win_over_envelope() -> None:
+    event = load("ecs-register-task-definition.json")
+    event["account"] = "999999999999"
+    event["region"] = "eu-west-1"
+    event["time"] = "2030-01-01T00:00:00Z"
+
+    action = interpret(event)
+
+    assert action.context == CONTEXTS["ecs-register-task-definition.json"]
+
+
+def test_interpret_detail_without_account_region_and_time_uses_envelope() -> None:
+    event = load("ecs-register-task-definition.json")
+    del event["detail"]["recipientAccountId"]
+    del event["detail"]["awsRegion"]
+    del event["detail"]["eventTime"]
+    event["account"] = "999999999999"
+    event["region"] = "eu-west-1"
+
+    action = interpret(event)
+
+    assert action.context == EventContext(
+        event_id="00000000-0000-0000-0000-000000000001",
+        api_call="RegisterTaskDefinition",
+        account="999999999999",
+        region="eu-west-1",
+        actor=ACTOR,
+        event_time="2026-11-20T09:15:02Z",
+    )
+
+
+def test_interpret_user_identity_without_arn_gives_no_actor() -> None:
+    event = load("ecs-register-task-definition.json")
+    del event["detail"]["userIdentity"]["arn"]
+
+    action = interpret(event)
+
+    assert action.context is not None
+    assert action.context.actor is None
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("us-east-1", "aws"),
+        ("eu-central-2", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("cn-northwest-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-gov-east-1", "aws-us-gov"),
+    ],
+)
+def test_partition_of_region_gives_partition(region: str, partition: str) -> None:
+    assert partition_of(region) == partition
+
+
+# --- skipped events ----------------------------------------------------------------------------
+
+
+def test_interpret_error_code_skips_as_failed_call() -> None:
+    event = load("ecs-register-task-definition.json")
+    event["detail"]["errorCode"] = "ClientException"
+
+    action = interpret(event)
+
+    assert action == Skip(
+        CONTEXTS["ecs-register-task-definition.json"],
+        "RegisterTaskDefinition failed with ClientException; nothing changed",
+        failed_call=True,
+    )
+
+
+def test_interpret_other_event_source_skips_not_failed() -> None:
+    event = load("ecs-register-task-definition.json")
+    event["detail"]["eventSource"] = "ec2.amazonaws.com"
+
+    action = interpret(event)
+
+    assert action == Skip(
+        CONTEXTS["ecs-register-task-definition.json"],
+        "not an ECS API call (AWS API Call via CloudTrail from ec2.amazonaws.com)",
+        failed_call=False,
+    )
+
+
+def test_interpret_detail_type_not_cloudtrail_skips_not_failed() -> None:
+    event = load("ecs-create-service.json")
+    event["detail-type"] = "ECS Service Action"
+
+    action = interpret(event)
+
+    assert action == Skip(
+        CONTEXTS["ecs-create-service.json"],
+        "not an ECS API call (ECS Service Action from ecs.amazonaws.com)",
+        failed_call=False,
+    )
+
+
+@pytest.mark.parametrize("call", ["TagResource", "UntagResource", "ListServices", "RunTask"])
+def test_interpret_unknown_ecs_call_skips_not_failed(call: str) -> None:
+    event = load("ecs-update-service.json")
+    event["detail"]["eventName"] = call
+
+    action = interpret(event)
+
+    assert isinstance(action, Skip)
+    assert action.reason == f"ECS call {call} does not change what the policies check"
+    assert action.failed_call is False
+    assert action.context is not None
+    assert action.context.api_call == call
+
+
+def test_interpret_failed_unknown_call_skips_as_failed_call() -> None:
+    event = load("ecs-create-service-failed.json")
+    event["detail"]["eventName"] = "TagResource"
+
+    action = interpret(event)
+
+    assert isinstance(action, Skip)
+    assert action.failed_call is True
+
+
+# --- evaluated without the response ------------------------------------------------------------
+
+
+def test_interpret_register_without_response_describes_family_with_request() -> None:
+    event = load("ecs-register-task-definition.json")
+    event["detail"]["responseElements"] = None
+
+    action = interpret(event)
+
+    assert action == EvaluateTaskDefinition(
+        CONTEXTS["ecs-register-task-definition.json"],
+        data=None,
+        reference="payments-api",
+        request=request("ecs-register-task-definition.json"),
+    )
+
+
+def test_interpret_register_response_without_arn_describes_family() -> None:
+    event = load("ecs-register-task-definition.json")
+    del event["detail"]["responseElements"]["taskDefinition"]["taskDefinitionArn"]
+
+    action = interpret(event)
+
+    assert isinstance(action, EvaluateTaskDefinition)
+    assert (action.data, action.reference) == (None, "payments-api")
+
+
+@pytest.mark.parametrize("family", [None, "", 42])
+def test_interpret_register_without_response_or_family_is_malformed(family: object) -> None:
+    event = load("ecs-register-task-definition-truncated.json")
+    if family is None:
+        del event["detail"]["requestParameters"]["family"]
+    else:
+        event["detail"]["requestParameters"]["family"] = family
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert str(caught.value) == (
+        "RegisterTaskDefinition event has neither responseElements.taskDefinition nor requestParameters.family"
+    )
+
+
+def test_interpret_update_service_without_response_describes_requested_service() -> None:
+    event = load("ecs-update-service.json")
+    event["detail"]["responseElements"] = None
+
+    action = interpret(event)
+
+    # An UpdateService request holds only changes, so it is not offered as the whole service.
+    assert action == EvaluateService(
+        CONTEXTS["ecs-update-service.json"], data=None, cluster="prod", service="reports", request=None
+    )
+
+
+def test_interpret_update_service_without_response_or_cluster_uses_default_cluster() -> None:
+    event = load("ecs-update-service.json")
+    event["detail"]["responseElements"] = None
+    del event["detail"]["requestParameters"]["cluster"]
+
+    action = interpret(event)
+
+    assert isinstance(action, EvaluateService)
+    assert (action.cluster, action.service) == ("default", "reports")
+
+
+def test_interpret_create_service_without_response_offers_whole_request() -> None:
+    event = load("ecs-create-service.json")
+    event["detail"]["responseElements"] = None
+
+    action = interpret(event)
+
+    assert action == EvaluateService(
+        CONTEXTS["ecs-create-service.json"],
+        data=None,
+        cluster="prod",
+        service="payments-api",
+        request=request("ecs-create-service.json"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [("ecs-update-service.json", "service"), ("ecs-create-service.json", "serviceName")],
+)
+def test_interpret_service_call_without_response_or_service_name_is_malformed(name: str, key: str) -> None:
+    event = load(name)
+    event["detail"]["responseElements"] = None
+    del event["detail"]["requestParameters"][key]
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    call = event["detail"]["eventName"]
+    assert str(caught.value) == f"{call} event has neither responseElements.service nor requestParameters.{key}"
+
+
+# --- deletions without the response ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reference", "region", "arn"),
+    [
+        ("legacy-proxy:12", "us-east-1", f"{TD_ARN}legacy-proxy:12"),
+        (f"{TD_ARN}legacy-proxy:12", "us-east-1", f"{TD_ARN}legacy-proxy:12"),
+        ("legacy-proxy:12", "cn-north-1", "arn:aws-cn:ecs:cn-north-1:123456789012:task-definition/legacy-proxy:12"),
+        (
+            "legacy-proxy:12",
+            "us-gov-west-1",
+            "arn:aws-us-gov:ecs:us-gov-west-1:123456789012:task-definition/legacy-proxy:12",
+        ),
+    ],
+)
+def test_interpret_deregister_without_response_builds_arn_from_request(reference: str, region: str, arn: str) -> None:
+    event = load("ecs-deregister-task-definition.json")
+    event["detail"]["responseElements"] = None
+    event["detail"]["requestParameters"]["taskDefinition"] = reference
+    event["detail"]["awsRegion"] = region
+
+    action = interpret(event)
+
+    assert action == ArchiveResource(
+        EventContext(
+            event_id="00000000-0000-0000-0000-00000000000b",
+            api_call="DeregisterTaskDefinition",
+            account=ACCOUNT,
+            region=region,
+            actor=ACTOR,
+            event_time="2026-11-21T08:00:00Z",
+        ),
+        ResourceType.TASK_DEFINITION,
+        arn,
+    )
+
+
+@pytest.mark.parametrize("reference", [None, "", "legacy-proxy", f"{TD_ARN}legacy-proxy"])
+def test_interpret_deregister_without_response_or_revision_is_malformed(reference: str | None) -> None:
+    event = load("ecs-deregister-task-definition.json")
+    event["detail"]["responseElements"] = None
+    if reference is None:
+        del event["detail"]["requestParameters"]["taskDefinition"]
+    else:
+        event["detail"]["requestParameters"]["taskDefinition"] = reference
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert str(caught.value) == "DeregisterTaskDefinition event names no task definition revision"
+
+
+@pytest.mark.parametrize(
+    ("cluster", "service", "region", "arn"),
+    [
+        ("prod", "reports-spot", "us-east-1", f"{SERVICE_ARN}reports-spot"),
+        (CLUSTER_ARN, "reports-spot", "us-east-1", f"{SERVICE_ARN}reports-spot"),
+        (None, "reports-spot", "us-east-1", "arn:aws:ecs:us-east-1:123456789012:service/default/reports-spot"),
+        ("prod", f"{SERVICE_ARN}reports-spot", "us-east-1", f"{SERVICE_ARN}reports-spot"),
+        (
+            "prod",
+            "reports-spot",
+            "cn-northwest-1",
+            "arn:aws-cn:ecs:cn-northwest-1:123456789012:service/prod/reports-spot",
+        ),
+        (
+            "prod",
+            "reports-spot",
+            "us-gov-east-1",
+            "arn:aws-us-gov:ecs:us-gov-east-1:123456789012:service/prod/reports-spot",
+        ),
+    ],
+)
+def test_interpret_delete_service_without_response_builds_arn_from_request(
+    cluster: str | None, service: str, region: str, arn: str
+) -> None:
+    event = load("ecs-delete-service.json")
+    event["detail"]["responseElements"] = None
+    parameters = event["detail"]["requestParameters"]
+    parameters["service"] = service
+    if cluster is None:
+        del parameters["cluster"]
+    else:
+        parameters["cluster"] = cluster
+    event["detail"]["awsRegion"] = region
+
+    action = interpret(event)
+
+    assert isinstance(action, ArchiveResource)
+    assert (action.resource_type, action.arn) == (ResourceType.SERVICE, arn)
+    assert action.context.region == region
+
+
+def test_interpret_delete_service_without_response_or_service_is_malformed() -> None:
+    event = load("ecs-delete-service.json")
+    event["detail"]["responseElements"] = None
+    del event["detail"]["requestParameters"]["service"]
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert str(caught.value) == (
+        "DeleteService event has neither responseElements.service nor requestParameters.service"
+    )
+
+
+# --- malformed events ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([PLANTED], "an event must be a JSON object, not list"),
+        (PLANTED, "an event must be a JSON object, not str"),
+        (None, "an event must be a JSON object, not NoneType"),
+        (42, "an event must be a JSON object, not int"),
+    ],
+)
+def test_interpret_non_dict_event_is_malformed_naming_its_type(event: object, message: str) -> None:
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert str(caught.value) == message
+
+
+def planted(name: str) -> dict[str, Any]:
+    """A fixture carrying PLANTED where a secret would be: in a container's environment."""
+    event = load(name)
+    environment = event["detail"]["requestParameters"]["containerDefinitions"][0]["environment"]
+    environment.append({"name": "DB_PASSWORD", "value": PLANTED})
+    return event
+
+
+def _drop_detail(event: dict[str, Any]) -> None:
+    del event["detail"]
+
+
+def _drop_event_name(event: dict[str, Any]) -> None:
+    del event["detail"]["eventName"]
+
+
+def _drop_event_source(event: dict[str, Any]) -> None:
+    del event["detail"]["eventSource"]
+
+
+def _drop_id(event: dict[str, Any]) -> None:
+    del event["id"]
+
+
+def _planted_detail(event: dict[str, Any]) -> None:
+    event["detail"] = PLANTED
+
+
+def _planted_event_name(event: dict[str, Any]) -> None:
+    event["detail"]["eventName"] = [PLANTED]
+
+
+def _planted_request_parameters(event: dict[str, Any]) -> None:
+    event["detail"]["requestParameters"] = [PLANTED]
+
+
+def _planted_user_identity(event: dict[str, Any]) -> None:
+    event["detail"]["userIdentity"] = PLANTED
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_drop_detail, "not an EventBridge CloudTrail event: detail: Field required"),
+        (_drop_event_name, "not an EventBridge CloudTrail event: detail.eventName: Field required"),
+        (_drop_event_source, "not an EventBridge CloudTrail event: detail.eventSource: Field required"),
+        (_drop_id, "not an EventBridge CloudTrail event: id: Field required"),
+        (
+            _planted_detail,
+            "not an EventBridge CloudTrail event: detail: Input should be a valid dictionary or instance of "
+            "CloudTrailDetail",
+        ),
+        (_planted_event_name, "not an EventBridge CloudTrail event: detail.eventName: Input should be a valid string"),
+        (
+            _planted_request_parameters,
+            "not an EventBridge CloudTrail event: detail.requestParameters: Input should be a valid dictionary",
+        ),
+        (
+            _planted_user_identity,
+            "not an EventBridge CloudTrail event: detail.userIdentity: Input should be a valid dictionary or "
+            "instance of UserIdentity",
+        ),
+    ],
+    ids=lambda value: getattr(value, "__name__", "message"),
+)
+def test_interpret_unreadable_event_is_malformed_naming_field_not_value(change: Any, message: str) -> None:
+    # GIVEN a good event carrying a planted secret, with one field removed or of the wrong type
+    event = planted("ecs-register-task-definition-plaintext-secret.json")
+    change(event)
+
+    # WHEN it is interpreted
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    # THEN the error names the field and repeats nothing from the event
+    assert str(caught.value) == message
+    assert PLANTED not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__ is True
+
+
+def test_interpret_register_without_family_message_repeats_no_request_value() -> None:
+    event = planted("ecs-register-task-definition-truncated.json")
+    del event["detail"]["requestParameters"]["family"]
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert PLANTED not in str(caught.value)
+
+
+def test_interpret_leaves_event_unchanged() -> None:
+    event = load("ecs-register-task-definition-truncated.json")
+    before = copy.deepcopy(event)
+
+    interpret(event)
+
+    assert event == before
