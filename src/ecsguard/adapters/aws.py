@@ -20,7 +20,7 @@ def client(service: str, region: str | None = None, max_attempts: int = 5) -> An
     transient errors); AWS_ENDPOINT_URL points every client at an emulator such as moto.
     """
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},  # max_attempts would count retries
         connect_timeout=5,
         read_timeout=30,
         user_agent_extra=f"ecsguard/{__version__}",

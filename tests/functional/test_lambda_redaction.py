@@ -1,0 +1,214 @@
+"""Secrets found in a task definition never leave the Lambda: not in logs, metrics, findings, notifications,
+exceptions, the return value, or any request sent to AWS, whether the event succeeds or fails.
+
+Three values are planted in a RegisterTaskDefinition event: a plaintext DB_PASSWORD, an AWS access key id
+under an innocent name, and a secrets[].valueFrom that is a URL with a password. The whole Lambda path runs
+against moto through fault_proxy (which records every request body), with file descriptors 1 and 2
+captured as Lambda's runtime would. The findings must still name each variable and where it is, so
+redaction by dropping everything would fail these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import unquote_plus
+
+import pytest
+from emulated_aws import ACCOUNT, REGION, Aws, load_event
+from fault_proxy import BATCH_IMPORT_FINDINGS, FaultProxy
+
+from ecsguard.adapters import aws as aws_adapter
+from ecsguard.errors import EventFailed
+from ecsguard.handlers import scanner as scanner_handler
+from ecsguard.handlers.scanner import handler
+from ecsguard.observability import logger
+
+PLANTED_PASSWORD = "PLANTED-s3cr3t-9c1e-NEVER-PRINT"
+PLANTED_KEY_ID = "AKIAPLANTED9C1EKEYQ2"  # AWS access key id shape, under the name LEGACY_UPLOAD_ID
+PLANTED_VALUE_FROM_PASSWORD = "PLANTED-vf-9c1e-NEVER-PRINT"
+PLANTED_VALUE_FROM = f"https://deploy:{PLANTED_VALUE_FROM_PASSWORD}@git.example.com/billing.git"
+PLANTED = (PLANTED_PASSWORD, PLANTED_KEY_ID, PLANTED_VALUE_FROM, PLANTED_VALUE_FROM_PASSWORD)
+MARKER = "PLANTED"  # in every planted value: catches a clipped or partial copy too
+
+EVENT_ID = "00000000-0000-0000-0000-000000000002"
+TD_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/billing-worker:4"
+SECRETS_ID = f"ecsguard/ecs-secrets-managed/{TD_ARN}"
+# Where each planted value is, and the variable the evidence must name there (the wording is the policy's).
+EVIDENCE = {
+    "containerDefinitions[0].environment[1]": "environment variable DB_PASSWORD",
+    "containerDefinitions[0].environment[2].value": "environment variable LEGACY_UPLOAD_ID",
+    "containerDefinitions[0].secrets[0].valueFrom": "secret GIT_CREDENTIALS",
+}
+
+
+def named_evidence(evidence: list[tuple[str, str]]) -> dict[str, str]:
+    """Evidence path -> the part of EVIDENCE its message names ("?" when it names none)."""
+    return {path: next((name for name in EVIDENCE.values() if name in message), "?") for path, message in evidence}
+
+
+def planted_event() -> dict[str, Any]:
+    """The plaintext-secret sample event with the planted values, in the request and in the response."""
+    event = load_event("ecs-register-task-definition-plaintext-secret.json")
+    detail = event["detail"]
+    for definition in (detail["requestParameters"], detail["responseElements"]["taskDefinition"]):
+        (container,) = definition["containerDefinitions"]
+        assert [variable["name"] for variable in container["environment"]] == [
+            "QUEUE_URL",
+            "DB_PASSWORD",
+            "LEGACY_UPLOAD_ID",
+        ]
+        container["environment"][1]["value"] = PLANTED_PASSWORD
+        container["environment"][2]["value"] = PLANTED_KEY_ID
+        container["secrets"] = [{"name": "GIT_CREDENTIALS", "valueFrom": PLANTED_VALUE_FROM}]
+    return event
+
+
+@pytest.fixture
+def proxy(aws: Aws, configure: Callable[..., None], monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """The scanner's AWS clients go through a recording proxy in front of moto."""
+    with FaultProxy(aws.endpoint) as fault_proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.url)
+        aws_adapter.client.cache_clear()
+        configure()
+        yield fault_proxy
+    aws_adapter.client.cache_clear()
+    scanner_handler.scanner.cache_clear()
+
+
+@pytest.fixture
+def output(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Callable[[], tuple[str, str]]:
+    """What the invocation wrote to file descriptors 1 (metrics) and 2 (logs).
+
+    Powertools' handler kept the sys.stderr of import time, which under pytest is the session's capture
+    file, not descriptor 2; write to descriptor 2 for the test so capfd sees what CloudWatch would.
+    """
+    monkeypatch.setattr(logger.registered_handler, "stream", sys.__stderr__)
+
+    def read() -> tuple[str, str]:
+        captured = capfd.readouterr()
+        return captured.out, captured.err
+
+    return read
+
+
+def leaks(text: str) -> list[str]:
+    """The planted values, or the marker, that ``text`` contains."""
+    return [value for value in (*PLANTED, MARKER) if value in text]
+
+
+def wire_leaks(proxy: FaultProxy) -> dict[str, list[str]]:
+    """Planted values in any request body sent to AWS (query-protocol bodies are form-encoded)."""
+    found = {}
+    for index, call in enumerate(proxy.calls()):
+        text = unquote_plus(call.body.decode("utf-8"))
+        if leaks(text):
+            found[f"{index}:{call.operation}"] = leaks(text)
+    return found
+
+
+def log_lines(err: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+
+
+def test_handler_planted_secrets_are_named_by_location_and_never_output(
+    aws: Aws, proxy: FaultProxy, output: Callable[[], tuple[str, str]]
+) -> None:
+    # GIVEN
+    event = planted_event()
+    assert all(value in json.dumps(event) for value in PLANTED)
+
+    # WHEN
+    answer = handler(event, None)
+
+    # THEN the finding and the notification name every variable and where it is ...
+    out, err = output()
+    findings = aws.findings()
+    messages = aws.messages()
+    secrets_finding = findings[SECRETS_ID]
+    assert secrets_finding["Compliance"]["Status"] == "FAILED"
+    evidence_fields = [
+        value.split(": ", 1)
+        for name, value in secrets_finding["ProductFields"].items()
+        if name.startswith("ecsguard/Evidence/")
+    ]
+    assert named_evidence([(path, message) for path, message in evidence_fields]) == EVIDENCE
+    (message,) = messages
+    (failure,) = json.loads(message["Body"])["failures"]
+    assert named_evidence([(item["path"], item["message"]) for item in failure["evidence"]]) == EVIDENCE
+    # ... the output streams were captured (so their checks below are not vacuous) ...
+    assert [line["message"] for line in log_lines(err)] == ["event processed"]
+    assert '"FindingsImported":[3.0]' in out
+    # ... and no planted value is anywhere
+    assert leaks(err) == []
+    assert leaks(out) == []
+    assert leaks(json.dumps(findings)) == []
+    assert leaks(json.dumps(messages)) == []  # body and attributes
+    assert leaks(json.dumps(answer)) == []
+    assert wire_leaks(proxy) == {}
+    assert proxy.counts() == {BATCH_IMPORT_FINDINGS: 1, "sns:Publish": 1}
+
+
+def test_handler_planted_secrets_with_security_hub_failing_stay_out_of_exception_and_logs(
+    aws: Aws, proxy: FaultProxy, output: Callable[[], tuple[str, str]]
+) -> None:
+    # GIVEN Security Hub rejects the failed finding on every attempt
+    proxy.reject_findings({SECRETS_ID})
+
+    # WHEN
+    with pytest.raises(EventFailed) as failure:
+        handler(planted_event(), None)
+
+    # THEN the exception names the call and the finding, and nothing planted appears anywhere
+    error = failure.value
+    assert str(error).startswith(
+        f"event {EVENT_ID} (RegisterTaskDefinition) on {TD_ARN}: "
+        f"securityhub:BatchImportFindings rejected 1 finding(s) after 4 attempts: {SECRETS_ID} (InvalidInput: "
+    )
+    out, err = output()
+    assert [(line["level"], line["problem"]) for line in log_lines(err)] == [("ERROR", str(error))]
+    assert leaks(str(error)) == []
+    assert leaks("".join(traceback.format_exception(error))) == []  # what Lambda's runtime would print
+    assert leaks(err) == []
+    assert leaks(out) == []
+    assert leaks(json.dumps(aws.findings())) == []
+    assert leaks(json.dumps(aws.messages())) == []
+    assert wire_leaks(proxy) == {}
+    assert proxy.counts() == {BATCH_IMPORT_FINDINGS: 4, "sns:Publish": 1}
+
+
+def test_handler_unreadable_task_definition_with_planted_secret_reports_errors_without_it(
+    aws: Aws, proxy: FaultProxy, output: Callable[[], tuple[str, str]]
+) -> None:
+    # GIVEN a variable whose value is not a string, and carries a secret (validation errors quote input)
+    event = planted_event()
+    for definition in (event["detail"]["requestParameters"], event["detail"]["responseElements"]["taskDefinition"]):
+        definition["containerDefinitions"][0]["environment"][1]["value"] = {"password": PLANTED_PASSWORD}
+
+    # WHEN
+    answer = handler(event, None)
+
+    # THEN every policy reports ERROR, never PASS, and says which field could not be read, but not its value
+    findings = aws.findings()
+    reason = (
+        "not a readable task definition: containerDefinitions.0.environment.1.value: Input should be a valid string"
+    )
+    assert {
+        (finding_id, finding["Compliance"]["Status"], finding["ProductFields"]["ecsguard/ErrorReason"])
+        for finding_id, finding in findings.items()
+    } == {
+        (f"ecsguard/{policy_id}/{TD_ARN}", "NOT_AVAILABLE", reason)
+        for policy_id in ("ecs-images-ecr-only", "ecs-network-awsvpc", "ecs-secrets-managed")
+    }
+    assert answer["error_policies"] == ["ecs-images-ecr-only", "ecs-network-awsvpc", "ecs-secrets-managed"]
+    out, err = output()
+    assert [line["message"] for line in log_lines(err)] == ["event processed"]
+    assert leaks(err) == []
+    assert leaks(out) == []
+    assert leaks(json.dumps(findings)) == []
+    assert leaks(json.dumps(aws.messages())) == []
+    assert leaks(json.dumps(answer)) == []
+    assert wire_leaks(proxy) == {}
