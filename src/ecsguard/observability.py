@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from functools import cache, wraps
+from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from ecsguard.core.results import Status
@@ -17,7 +20,31 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ecsguard")
 # stderr keeps stdout free for `ecsguard invoke`'s result; Lambda sends both streams to CloudWatch Logs.
 logger = Logger(service=SERVICE, stream=sys.stderr)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+
+
+@cache
+def tracer() -> Any:
+    """The X-Ray tracer, built at the first invocation rather than at import.
+
+    Building it imports the X-Ray SDK and patches botocore (~60 ms); doing so on the first event
+    keeps the handler's import within its cold-start budget. Calls made afterwards are traced.
+    """
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=SERVICE)
+
+
+def traced(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``Tracer.capture_lambda_handler`` for a tracer made on first use."""
+    captured: list[Callable[[Any, Any], Any]] = []
+
+    @wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        if not captured:
+            captured.append(tracer().capture_lambda_handler(handler, capture_response=False))
+        return captured[0](event, context)
+
+    return wrapper
 
 
 def record(outcome: Outcome) -> None:

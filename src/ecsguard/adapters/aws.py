@@ -13,6 +13,12 @@ from ecsguard import __version__
 
 
 @cache
+def _session() -> Any:
+    # One session for all clients: each new session loads endpoint and model data again (~30-70 ms).
+    return boto3.session.Session()
+
+
+@cache
 def client(service: str, region: str | None = None, max_attempts: int = 5) -> Any:
     """A client for ``service``; endpoints and credentials come from the usual boto3 chain.
 
@@ -27,7 +33,7 @@ def client(service: str, region: str | None = None, max_attempts: int = 5) -> An
     )
     # The Lambda runtime and the AWS CLI honour AWS_REGION; botocore alone reads only AWS_DEFAULT_REGION.
     region = region or os.environ.get("AWS_REGION") or None
-    return boto3.session.Session().client(service, region_name=region, config=config)
+    return _session().client(service, region_name=region, config=config)
 
 
 def error_code(error: Exception) -> tuple[str, str]:

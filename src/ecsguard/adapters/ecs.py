@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,26 +17,31 @@ _NOT_FOUND = frozenset({"ClientException", "ClusterNotFoundException", "ServiceN
 
 
 class EcsResolver:
-    """Describe calls with a per-instance cache, so one event or sweep describes each thing once."""
+    """Describe calls with a per-instance cache, so one event or sweep describes each thing once.
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
+    The client is created on the first call: most RegisterTaskDefinition events need none.
+    """
+
+    def __init__(self, client_factory: Callable[[], Any]) -> None:
+        self._client_factory = client_factory
+        self._client: Any = None
         self._task_definitions: dict[str, dict[str, Any] | Unresolved] = {}
         self._clusters: dict[str, dict[str, Any] | Unresolved] = {}
         self.calls: dict[str, int] = {}
 
     def _call(self, operation: str, target: str, **parameters: Any) -> dict[str, Any] | Unresolved:
         self.calls[operation] = self.calls.get(operation, 0) + 1
+        action = "ecs:" + "".join(part.title() for part in operation.split("_"))
         try:
+            if self._client is None:
+                self._client = self._client_factory()
             response: dict[str, Any] = getattr(self._client, operation)(**parameters)
         except ClientError as error:
             code, message = error_code(error)
-            action = "ecs:" + "".join(part.title() for part in operation.split("_"))
             if code in _NOT_FOUND:
                 return Unresolved(f"{action} found no '{target}' ({code}: {message})")
             raise AwsCallFailed(action, target, code, message) from None
         except BotoCoreError as error:
-            action = "ecs:" + "".join(part.title() for part in operation.split("_"))
             raise AwsCallFailed(action, target, type(error).__name__, str(error)) from None
         return response
 

@@ -58,7 +58,8 @@ class ResourceType(StrEnum):
 
 
 class EcsModel(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=False, populate_by_name=True)
+    # defer_build: validators are built on first use, not at import (the Lambda cold start pays less).
+    model_config = ConfigDict(extra="allow", frozen=False, populate_by_name=True, defer_build=True)
 
 
 # --- task definition -------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from ecsguard.errors import AwsCallFailed, EventFailed, PolicyLoadError, PublishFailed
 from ecsguard.events import MalformedEvent
-from ecsguard.observability import logger, metrics, record, record_failure, tracer
+from ecsguard.observability import logger, metrics, record, record_failure, traced
 from ecsguard.service import Options, Scanner
 from ecsguard.settings import Settings
 
@@ -40,8 +40,9 @@ def build_scanner(settings: Settings) -> Scanner:
         notify_min_severity=settings.notify_min_severity,
         dry_run=settings.dry_run,
     )
-    ecs = aws.client("ecs", max_attempts=attempts)
-    return Scanner(policy_set, lambda: EcsResolver(ecs), findings, notifier, options)
+    return Scanner(
+        policy_set, lambda: EcsResolver(lambda: aws.client("ecs", max_attempts=attempts)), findings, notifier, options
+    )
 
 
 @cache
@@ -67,7 +68,7 @@ _OWN_ERRORS = (EventFailed, MalformedEvent, AwsCallFailed, PublishFailed, Policy
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     event_id = _event_id(event)
     logger.set_correlation_id(event_id)
