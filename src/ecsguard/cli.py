@@ -135,7 +135,7 @@ class _LocalContext:
 
     function_name = "ecsguard-local"
     function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:ecsguard-local"
+    invoked_function_arn = ""  # no function ARN: the handler asks STS which account it runs in
     memory_limit_in_mb = 128
     aws_request_id = "local-invocation"
     log_group_name = "local"

@@ -96,16 +96,17 @@ class Scanner:
     def __init__(
         self,
         policy_set: PolicySet,
-        new_resolver: Callable[[], Resolver],
-        findings: FindingsPublisher | None,
+        new_resolver: Callable[[str, str], Resolver],
+        findings_for: Callable[[str, str], FindingsPublisher] | None,
         notifier: Notifier | None,
         options: Options = Options(),
         clock: Callable[[], str] = _now,
     ) -> None:
         self.policy_set = policy_set
-        # A fresh resolver (and so a fresh cache) per event: "latest revision" and clusters change over time.
+        # Per event and per account (a member account's calls go through its role): a fresh resolver, and so a
+        # fresh cache, since "latest revision" and clusters change; and the publisher for that account's findings.
         self.new_resolver = new_resolver
-        self.findings = findings
+        self.findings_for = findings_for
         self.notifier = notifier
         self.options = options
         self.clock = clock
@@ -122,17 +123,19 @@ class Scanner:
                 "skipped",
                 reason=action.reason,
             )
+        account, region = action.context.account, action.context.region
         try:
+            publisher = self.findings_for(account, region) if self.findings_for is not None else None
             if isinstance(action, events.ArchiveResource):
-                return self._archive(action)
-            resource = self._resolve(action, self.new_resolver())
+                return self._archive(action, publisher)
+            resource = self._resolve(action, self.new_resolver(account, region))
         except AwsCallFailed as error:
             raise EventFailed(f"event {action.context.event_id} ({action.context.api_call}): {error}") from None
         if resource is None:
             assert isinstance(action, events.EvaluateService)
             arn = events.service_arn(action.context, action.cluster, action.service)
             gone = events.ArchiveResource(action.context, ResourceType.SERVICE, arn)
-            return self._archive(gone, reason="the service no longer exists")
+            return self._archive(gone, publisher, reason="the service no longer exists")
         if not resource.id.startswith("arn:"):
             context = action.context
             raise EventFailed(
@@ -140,7 +143,7 @@ class Scanner:
                 f"({resource.problem or 'the description carries none'})"
             )
         results = self.policy_set.evaluate([resource])
-        return self._publish(action.context, resource, results)
+        return self._publish(action.context, resource, results, publisher)
 
     # --- resolve -------------------------------------------------------------------------
 
@@ -207,7 +210,13 @@ class Scanner:
             event_time=context.event_time,
         )
 
-    def _publish(self, context: events.EventContext, resource: Resource, results: list[Result]) -> Outcome:
+    def _publish(
+        self,
+        context: events.EventContext,
+        resource: Resource,
+        results: list[Result],
+        publisher: FindingsPublisher | None,
+    ) -> Outcome:
         outcome = Outcome(context.event_id, context.api_call, "evaluated", resource.id, results)
         finding_context = self._finding_context(context)
         candidates = [
@@ -215,7 +224,7 @@ class Scanner:
         ]
         problems: list[str] = []
         try:
-            outcome.findings = self._worth_importing(candidates, results)
+            outcome.findings = self._worth_importing(candidates, results, publisher)
         except PublishFailed as error:
             problems.append(str(error))
             outcome.findings = candidates
@@ -230,24 +239,26 @@ class Scanner:
         if notification is not None:
             outcome.notifications.append(notification)
         if not self.options.dry_run:
-            problems.extend(self._send(outcome))
+            problems.extend(self._send(outcome, publisher))
         if problems:
             raise EventFailed(f"event {context.event_id} ({context.api_call}) on {resource.id}: " + "; ".join(problems))
         return outcome
 
-    def _worth_importing(self, findings: list[dict[str, Any]], results: list[Result]) -> list[dict[str, Any]]:
+    def _worth_importing(
+        self, findings: list[dict[str, Any]], results: list[Result], publisher: FindingsPublisher | None
+    ) -> list[dict[str, Any]]:
         """All findings, or without the import_passed setting, only FAILED/ERROR ones and those that resolve one."""
-        if self.options.import_passed or self.findings is None:
+        if self.options.import_passed or publisher is None:
             return findings
         quiet = [f for f, r in zip(findings, results, strict=True) if r.status in (Status.PASS, Status.NOT_APPLICABLE)]
-        existing = self.findings.compliance_of([f["Id"] for f in quiet]) if quiet else {}
+        existing = publisher.compliance_of([f["Id"] for f in quiet]) if quiet else {}
         return [f for f in findings if f not in quiet or f["Id"] in existing]
 
-    def _send(self, outcome: Outcome) -> list[str]:
+    def _send(self, outcome: Outcome, publisher: FindingsPublisher | None) -> list[str]:
         problems: list[str] = []
-        if self.findings is not None and outcome.findings:
+        if publisher is not None and outcome.findings:
             try:
-                outcome.findings_imported = self.findings.import_findings(outcome.findings)
+                outcome.findings_imported = publisher.import_findings(outcome.findings)
             except PublishFailed as error:
                 problems.append(str(error))
         if self.notifier is not None:
@@ -259,7 +270,9 @@ class Scanner:
                     problems.append(str(error))
         return problems
 
-    def _archive(self, action: events.ArchiveResource, reason: str | None = None) -> Outcome:
+    def _archive(
+        self, action: events.ArchiveResource, publisher: FindingsPublisher | None, reason: str | None = None
+    ) -> Outcome:
         context = action.context
         finding_context = self._finding_context(context)
         outcome = Outcome(context.event_id, context.api_call, "archived", action.arn, reason=reason)
@@ -268,16 +281,16 @@ class Scanner:
             for policy in self.policy_set.for_type(action.resource_type)
         ]
         problems: list[str] = []
-        if not self.options.import_passed and self.findings is not None:
+        if not self.options.import_passed and publisher is not None:
             # Archive only what exists, rather than create archived findings for resources never reported.
             try:
-                existing = self.findings.compliance_of([finding["Id"] for finding in findings])
+                existing = publisher.compliance_of([finding["Id"] for finding in findings])
                 findings = [finding for finding in findings if finding["Id"] in existing]
             except PublishFailed as error:
                 problems.append(str(error))
         outcome.findings = findings
         if not self.options.dry_run and not problems:
-            problems = self._send(outcome)
+            problems = self._send(outcome, publisher)
         if problems:
             raise EventFailed(f"event {context.event_id} ({context.api_call}) on {action.arn}: {'; '.join(problems)}")
         return outcome

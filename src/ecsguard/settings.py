@@ -30,6 +30,7 @@ class Settings(BaseModel):
     dry_run: bool = False
     parameters: dict[str, dict[str, Any]] = {}
     aws_max_attempts: int = Field(default=5, ge=1, le=20)
+    member_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
 
     @field_validator("security_hub", "import_passed", "dry_run", mode="before")
     @classmethod

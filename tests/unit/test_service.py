@@ -103,12 +103,14 @@ class FakeResolver:
 
 @dataclass
 class ResolverFactory:
-    """Makes a fresh FakeResolver per call, all answering the same, and keeps each one made."""
+    """Makes a fresh FakeResolver per call, all answering the same, and keeps each one made and for whom."""
 
     template: FakeResolver = field(default_factory=FakeResolver)
     made: list[FakeResolver] = field(default_factory=list)
+    places: list[tuple[str, str]] = field(default_factory=list)
 
-    def __call__(self) -> FakeResolver:
+    def __call__(self, account: str, region: str) -> FakeResolver:
+        self.places.append((account, region))
         resolver = FakeResolver(
             self.template.task_definitions, self.template.services, self.template.clusters, self.template.failures
         )
@@ -180,7 +182,9 @@ def rig(
     resolvers = ResolverFactory(resolver or FakeResolver())
     publisher = publisher or FakePublisher()
     notifier = notifier or FakeNotifier()
-    scanner = Scanner(policy_set(), resolvers, publisher, notifier, Options(**options), clock=lambda: NOW)
+    scanner = Scanner(
+        policy_set(), resolvers, lambda account, region: publisher, notifier, Options(**options), clock=lambda: NOW
+    )
     return Rig(resolvers, publisher, notifier, scanner)
 
 

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "dry_run": False,
     "parameters": {},
     "aws_max_attempts": 5,
+    "member_role_name": None,
 }
 VARIABLES = [
     "ECSGUARD_POLICY_DIR",
@@ -63,6 +64,7 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "ECSGUARD_DRY_RUN": "yes",
         "ECSGUARD_PARAMETERS": '{"ecs-images-ecr-only": {"allow_ecr_public": true}}',
         "ECSGUARD_AWS_MAX_ATTEMPTS": "7",
+        "ECSGUARD_MEMBER_ROLE_NAME": "ecsguard-member",
     }
 
     assert Settings.from_environment(environ).model_dump() == {
@@ -74,6 +76,7 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "dry_run": True,
         "parameters": {"ecs-images-ecr-only": {"allow_ecr_public": True}},
         "aws_max_attempts": 7,
+        "member_role_name": "ecsguard-member",
     }
 
 

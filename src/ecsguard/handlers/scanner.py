@@ -30,19 +30,39 @@ def build_scanner(settings: Settings) -> Scanner:
     from ecsguard.adapters.securityhub import SecurityHubPublisher
     from ecsguard.adapters.sns import SnsNotifier
     from ecsguard.catalog import load_policy_set
+    from ecsguard.events import partition_of
 
     attempts = settings.aws_max_attempts
     policy_set = load_policy_set(settings.policy_dir, settings.parameters)
-    findings = SecurityHubPublisher(aws.client("securityhub", max_attempts=attempts)) if settings.security_hub else None
+    access = aws.AccountAccess(own_account, settings.member_role_name, attempts)
+
+    def resolver(account: str, region: str) -> EcsResolver:
+        return EcsResolver(lambda: access.client("ecs", account, region, partition_of(region)))
+
+    def findings(account: str, region: str) -> SecurityHubPublisher:
+        return SecurityHubPublisher(access.client("securityhub", account, region, partition_of(region)))
+
+    # Notifications go to the one central topic, whatever account the event came from.
     notifier = SnsNotifier(aws.client("sns", max_attempts=attempts), settings.topic_arn) if settings.topic_arn else None
     options = Options(
         import_passed=settings.import_passed,
         notify_min_severity=settings.notify_min_severity,
         dry_run=settings.dry_run,
     )
-    return Scanner(
-        policy_set, lambda: EcsResolver(lambda: aws.client("ecs", max_attempts=attempts)), findings, notifier, options
-    )
+    return Scanner(policy_set, resolver, findings if settings.security_hub else None, notifier, options)
+
+
+_own_account: list[str] = []
+
+
+def own_account() -> str:
+    """The scanner's account: from the Lambda context's function ARN, else STS (needs no permission)."""
+    if not _own_account:
+        from ecsguard.adapters import aws
+
+        identity = aws.client("sts", max_attempts=SETTINGS.aws_max_attempts).get_caller_identity()
+        _own_account.append(str(identity["Account"]))
+    return _own_account[0]
 
 
 @cache
@@ -72,6 +92,9 @@ _OWN_ERRORS = (EventFailed, MalformedEvent, AwsCallFailed, PublishFailed, Policy
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     event_id = _event_id(event)
     logger.set_correlation_id(event_id)
+    function_arn = getattr(context, "invoked_function_arn", None)
+    if not _own_account and isinstance(function_arn, str) and function_arn.count(":") >= 5:
+        _own_account.append(function_arn.split(":")[4])
     try:
         outcome = scanner().handle(event)
     except _OWN_ERRORS as error:
