@@ -173,6 +173,10 @@ def test_asff_finding_fail_gives_complete_active_failed_finding() -> None:
         "CreatedAt": EVENT_TIME,
         "UpdatedAt": NOW,
         "Severity": {"Label": "MEDIUM"},
+        "FindingProviderFields": {
+            "Severity": {"Label": "MEDIUM", "Original": "MEDIUM"},
+            "Types": ["Software and Configuration Checks/AWS Security Best Practices"],
+        },
         "Title": "Task definitions use the awsvpc network mode",
         "Description": f"networkMode: {message}. {description}",
         "Remediation": {

@@ -139,6 +139,11 @@ def asff_finding(
         "CreatedAt": context.event_time or context.now,
         "UpdatedAt": context.now,
         "Severity": {"Label": policy.severity.value},
+        # Security Hub applies later changes of severity and types from providers only through these.
+        "FindingProviderFields": {
+            "Severity": {"Label": policy.severity.value, "Original": policy.severity.value},
+            "Types": [FINDING_TYPE],
+        },
         "Title": _clip(policy.title, 256),
         "Description": _description(policy, result),
         "Remediation": {
