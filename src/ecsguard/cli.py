@@ -174,6 +174,41 @@ def _invoke(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from ecsguard import report
+    from ecsguard.settings import SettingsError
+
+    try:
+        from ecsguard.handlers import sweep as sweep_handler
+        from ecsguard.handlers.scanner import SETTINGS, own_account
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+    settings = SETTINGS.model_copy(update={"policy_dir": _policy_dir(args), "parameters": _overrides(args)})
+    regions = args.region or settings.sweep_regions or [sweep_handler.region_of_environment()]
+    sweeper = sweep_handler.build_sweeper(settings, publish=args.publish, all_revisions=args.all_revisions)
+    try:
+        account = own_account()
+    except Exception as error:  # noqa: BLE001 - botocore's own message names the problem (no credentials, ...)
+        raise UsageError(f"cannot tell which AWS account to sweep: {type(error).__name__}: {error}") from None
+    reports, failures = sweep_handler.sweep_regions(sweeper, account, regions)
+    results = [result for sweep_report in reports for result in sweep_report.results]
+    fail_on = Severity(args.fail_on)
+    summary = report.summary(results, [], [], 0, fail_on)
+    summary["regions"] = [sweep_report.summary() for sweep_report in reports]
+    summary["input_errors"] = failures
+    if args.format == "json":
+        print(report.render_json(results, [""] * len(results), summary))
+    else:
+        print(report.render_text(results, summary))
+        for sweep_report in reports:
+            print(f"{sweep_report.region}: {json.dumps(sweep_report.summary())}")
+    for failure in failures:
+        print(f"ecsguard: sweep failed in {failure}", file=sys.stderr)
+    if failures:
+        return EXIT_USAGE
+    return EXIT_FAILED if report.breaches(results, fail_on) else EXIT_OK
+
+
 def _add_parameter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policies", metavar="DIR", help="policy folder (default: $ECSGUARD_POLICY_DIR or the built-in set)"
@@ -217,6 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("event", metavar="EVENT_FILE")
     invoke.set_defaults(handler=_invoke)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="evaluate every ACTIVE task definition and service of the account (read-only unless --publish)",
+    )
+    sweep.add_argument("--region", action="append", metavar="REGION", help="Region to sweep (repeatable)")
+    sweep.add_argument("--publish", action="store_true", help="import findings, archive stale ones, notify")
+    sweep.add_argument("--all-revisions", action="store_true", help="every ACTIVE revision, not only the latest")
+    sweep.add_argument("--format", choices=["text", "json"], default="text")
+    sweep.add_argument("--fail-on", choices=SEVERITY_NAMES, default=Severity.LOW.value, type=str.upper)
+    _add_parameter_options(sweep)
+    sweep.set_defaults(handler=_sweep)
 
     policies = commands.add_parser("policies", help="show or check a policy set")
     policy_commands = policies.add_subparsers(dest="policies_command", required=True)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from functools import cache, wraps
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from ecsguard.core.results import Status
+from ecsguard.core.results import Result, Status
 from ecsguard.service import Outcome
 
 SERVICE = "ecsguard"
@@ -55,14 +56,31 @@ def record(outcome: Outcome) -> None:
     metrics.add_metric(name="Evaluations", unit=MetricUnit.Count, value=len(outcome.results))
     metrics.add_metric(name="FindingsImported", unit=MetricUnit.Count, value=outcome.findings_imported)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=outcome.notifications_sent)
-    for result in outcome.results:
-        if result.status not in (Status.FAIL, Status.ERROR):
-            continue
-        name = "Failures" if result.status is Status.FAIL else "EvaluationErrors"
-        with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+    _record_results(outcome.results)
+
+
+def record_sweep(report: Any) -> None:
+    """Metrics for one Region's sweep; ``report`` is an ecsguard.sweep.RegionReport."""
+    metrics.add_metric(name="SweptResources", unit=MetricUnit.Count, value=report.summary()["resources"])
+    metrics.add_metric(name="Evaluations", unit=MetricUnit.Count, value=len(report.results))
+    metrics.add_metric(name="FindingsImported", unit=MetricUnit.Count, value=report.findings_imported)
+    metrics.add_metric(name="FindingsArchived", unit=MetricUnit.Count, value=len(report.archived))
+    metrics.add_metric(name="SweepProblems", unit=MetricUnit.Count, value=len(report.problems))
+    _record_results(report.results)
+
+
+def _record_results(results: Sequence[Result]) -> None:
+    """Failures and evaluation errors, one metric line per policy and severity (not one per result)."""
+    counts = Counter(
+        ("Failures" if r.status is Status.FAIL else "EvaluationErrors", r.policy_id, r.severity.value)
+        for r in results
+        if r.status in (Status.FAIL, Status.ERROR)
+    )
+    for (name, policy_id, severity), count in sorted(counts.items()):
+        with single_metric(name=name, unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
             metric.add_dimension(name="service", value=SERVICE)
-            metric.add_dimension(name="policy_id", value=result.policy_id)
-            metric.add_dimension(name="severity", value=result.severity.value)
+            metric.add_dimension(name="policy_id", value=policy_id)
+            metric.add_dimension(name="severity", value=severity)
 
 
 def record_failure(kind: str) -> None:

@@ -88,7 +88,8 @@ class Outcome:
         }
 
 
-def _now() -> str:
+def now() -> str:
+    """The current time as ASFF wants it (ISO 8601, UTC, milliseconds)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -100,7 +101,7 @@ class Scanner:
         findings_for: Callable[[str, str], FindingsPublisher] | None,
         notifier: Notifier | None,
         options: Options = Options(),
-        clock: Callable[[], str] = _now,
+        clock: Callable[[], str] = now,
     ) -> None:
         self.policy_set = policy_set
         # Per event and per account (a member account's calls go through its role): a fresh resolver, and so a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class Settings(BaseModel):
     dry_run: bool = False
     parameters: dict[str, dict[str, Any]] = {}
     aws_max_attempts: int = Field(default=5, ge=1, le=20)
+    sweep_regions: list[str] = []
     member_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
 
     @field_validator("security_hub", "import_passed", "dry_run", mode="before")
@@ -54,6 +56,17 @@ class Settings(BaseModel):
                 value = json.loads(value) if value.strip() else {}
             except ValueError as error:
                 raise ValueError(f"must be JSON: {error}") from None
+        return value
+
+    @field_validator("sweep_regions", mode="before")
+    @classmethod
+    def _regions(cls, value: object) -> object:
+        if isinstance(value, str):
+            regions = [part.strip() for part in value.split(",") if part.strip()]
+            for region in regions:
+                if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
+                    raise ValueError(f"'{region}' is not a Region name")
+            return regions
         return value
 
     @field_validator("policy_dir", mode="after")

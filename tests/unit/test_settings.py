@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "parameters": {},
     "aws_max_attempts": 5,
     "member_role_name": None,
+    "sweep_regions": [],
 }
 VARIABLES = [
     "ECSGUARD_POLICY_DIR",
@@ -65,6 +66,7 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "ECSGUARD_PARAMETERS": '{"ecs-images-ecr-only": {"allow_ecr_public": true}}',
         "ECSGUARD_AWS_MAX_ATTEMPTS": "7",
         "ECSGUARD_MEMBER_ROLE_NAME": "ecsguard-member",
+        "ECSGUARD_SWEEP_REGIONS": "us-east-1, eu-west-1",
     }
 
     assert Settings.from_environment(environ).model_dump() == {
@@ -77,6 +79,7 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "parameters": {"ecs-images-ecr-only": {"allow_ecr_public": True}},
         "aws_max_attempts": 7,
         "member_role_name": "ecsguard-member",
+        "sweep_regions": ["us-east-1", "eu-west-1"],
     }
 
 

@@ -23,7 +23,7 @@ def _session() -> Any:
 
 
 @cache
-def client(service: str, region: str | None = None, max_attempts: int = 5) -> Any:
+def client(service: str, region: str | None = None, max_attempts: int = 5, retry_mode: str = "standard") -> Any:
     """A client for ``service``; endpoints and credentials come from the usual boto3 chain.
 
     Retries use botocore's standard mode (exponential backoff with jitter on throttling and
@@ -31,12 +31,13 @@ def client(service: str, region: str | None = None, max_attempts: int = 5) -> An
     """
     # The Lambda runtime and the AWS CLI honour AWS_REGION; botocore alone reads only AWS_DEFAULT_REGION.
     region = region or os.environ.get("AWS_REGION") or None
-    return _session().client(service, region_name=region, config=_config(max_attempts))
+    return _session().client(service, region_name=region, config=_config(max_attempts, retry_mode))
 
 
-def _config(max_attempts: int) -> Config:
+def _config(max_attempts: int, retry_mode: str = "standard") -> Config:
+    # "adaptive" adds client-side rate limiting on throttling: sweeps make thousands of calls.
     return Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts},  # max_attempts would count retries
+        retries={"mode": retry_mode, "total_max_attempts": max_attempts},  # max_attempts would count retries
         connect_timeout=5,
         read_timeout=30,
         user_agent_extra=f"ecsguard/{__version__}",
@@ -65,20 +66,27 @@ class AccountAccess:
     product), so events from other accounts of an organization are processed with the member role.
     """
 
-    def __init__(self, own_account: Callable[[], str], member_role_name: str | None, max_attempts: int) -> None:
+    def __init__(
+        self,
+        own_account: Callable[[], str],
+        member_role_name: str | None,
+        max_attempts: int,
+        retry_mode: str = "standard",
+    ) -> None:
         self._own_account = own_account
         self._member_role_name = member_role_name
         self._max_attempts = max_attempts
+        self._retry_mode = retry_mode
         self._members: dict[str, tuple[datetime, Any]] = {}
         self._member_clients: dict[tuple[str, str, str], Any] = {}
 
     def client(self, service: str, account: str, region: str, partition: str = "aws") -> Any:
         if account == self._own_account():
-            return client(service, region=region, max_attempts=self._max_attempts)
+            return client(service, region=region, max_attempts=self._max_attempts, retry_mode=self._retry_mode)
         session = self._member_session(account, partition)
         key = (account, region, service)
         if key not in self._member_clients:
-            config = _config(self._max_attempts)
+            config = _config(self._max_attempts, self._retry_mode)
             self._member_clients[key] = session.client(service, region_name=region, config=config)
         return self._member_clients[key]
 

@@ -11,7 +11,17 @@ from ecsguard.adapters.aws import error_code
 from ecsguard.core.resources import Unresolved
 from ecsguard.errors import AwsCallFailed
 
-IAM_ACTIONS = frozenset({"ecs:DescribeTaskDefinition", "ecs:DescribeServices", "ecs:DescribeClusters"})
+IAM_ACTIONS = frozenset(
+    {
+        "ecs:DescribeTaskDefinition",
+        "ecs:DescribeServices",
+        "ecs:DescribeClusters",
+        "ecs:ListTaskDefinitions",
+        "ecs:ListClusters",
+        "ecs:ListServices",
+    }
+)
+DESCRIBE_SERVICES_BATCH = 10  # DescribeServices takes at most 10 services per call
 # ECS answers ClientException when a task definition does not exist; anything else is a failure to retry.
 _NOT_FOUND = frozenset({"ClientException", "ClusterNotFoundException", "ServiceNotFoundException"})
 
@@ -76,3 +86,43 @@ class EcsResolver:
                     dict(clusters[0]) if clusters else Unresolved(f"ecs:DescribeClusters found no cluster '{cluster}'")
                 )
         return self._clusters[cluster]
+
+
+class EcsInventory:
+    """The list calls of a sweep, every page of them; failures raise AwsCallFailed naming the call."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def _pages(self, operation: str, key: str, target: str, **parameters: Any) -> list[str]:
+        action = "ecs:" + "".join(part.title() for part in operation.split("_"))
+        found: list[str] = []
+        try:
+            for page in self._client.get_paginator(operation).paginate(**parameters):
+                found.extend(page.get(key) or [])
+        except (ClientError, BotoCoreError) as error:
+            code, message = error_code(error)
+            raise AwsCallFailed(action, target, code, message) from None
+        return found
+
+    def active_task_definitions(self) -> list[str]:
+        """The ARNs of every ACTIVE task definition revision."""
+        return self._pages("list_task_definitions", "taskDefinitionArns", "ACTIVE task definitions", status="ACTIVE")
+
+    def clusters(self) -> list[str]:
+        return self._pages("list_clusters", "clusterArns", "clusters")
+
+    def services(self, cluster: str) -> list[str]:
+        return self._pages("list_services", "serviceArns", f"cluster {cluster}", cluster=cluster)
+
+    def describe_services(self, cluster: str, services: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Up to 10 services of one cluster, and the reasons for those ECS could not describe."""
+        try:
+            response = self._client.describe_services(cluster=cluster, services=services)
+        except (ClientError, BotoCoreError) as error:
+            code, message = error_code(error)
+            raise AwsCallFailed(
+                "ecs:DescribeServices", f"{len(services)} service(s) of {cluster}", code, message
+            ) from None
+        failures = [f"{f.get('arn')}: {f.get('reason')}" for f in response.get("failures") or []]
+        return [dict(service) for service in response.get("services") or []], failures

@@ -95,3 +95,36 @@ class SecurityHubPublisher:
                 if not token:
                     break
         return found
+
+    def active_findings(self, account: str, region: str) -> list[dict[str, Any]]:
+        """Every ACTIVE ecsguard finding of ``account`` in ``region`` (for a sweep to archive what is gone)."""
+        filters = {
+            "GeneratorId": [{"Value": "ecsguard/", "Comparison": "PREFIX"}],
+            "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+            "AwsAccountId": [{"Value": account, "Comparison": "EQUALS"}],
+            "Region": [{"Value": region, "Comparison": "EQUALS"}],
+        }
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            parameters: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
+            if token:
+                parameters["NextToken"] = token
+            self.calls += 1
+            try:
+                response = self._client.get_findings(**parameters)
+            except (ClientError, BotoCoreError) as error:
+                code, message = error_code(error)
+                raise PublishFailed(f"securityhub:GetFindings failed: {code}: {message}") from None
+            for finding in response.get("Findings") or []:
+                # The filters already say this; checking again keeps the answer exact.
+                if (
+                    str(finding.get("GeneratorId", "")).startswith("ecsguard/")
+                    and finding.get("RecordState", "ACTIVE") == "ACTIVE"
+                    and finding.get("AwsAccountId") == account
+                    and finding.get("Region", region) == region
+                ):
+                    found.append(finding)
+            token = response.get("NextToken")
+            if not token:
+                return found

@@ -55,6 +55,13 @@ def build_scanner(settings: Settings) -> Scanner:
 _own_account: list[str] = []
 
 
+def remember_account(context: Any) -> None:
+    """Learn the scanner's account from the Lambda context (free), rather than from STS."""
+    function_arn = getattr(context, "invoked_function_arn", None)
+    if not _own_account and isinstance(function_arn, str) and function_arn.count(":") >= 5:
+        _own_account.append(function_arn.split(":")[4])
+
+
 def own_account() -> str:
     """The scanner's account: from the Lambda context's function ARN, else STS (needs no permission)."""
     if not _own_account:
@@ -92,9 +99,7 @@ _OWN_ERRORS = (EventFailed, MalformedEvent, AwsCallFailed, PublishFailed, Policy
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     event_id = _event_id(event)
     logger.set_correlation_id(event_id)
-    function_arn = getattr(context, "invoked_function_arn", None)
-    if not _own_account and isinstance(function_arn, str) and function_arn.count(":") >= 5:
-        _own_account.append(function_arn.split(":")[4])
+    remember_account(context)
     try:
         outcome = scanner().handle(event)
     except _OWN_ERRORS as error:

@@ -1,0 +1,74 @@
+"""Lambda entry point for the scheduled sweep of the scanner's own account, in each configured Region."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecsguard.errors import AwsCallFailed, EventFailed
+from ecsguard.handlers.scanner import SETTINGS, own_account, remember_account
+from ecsguard.observability import logger, metrics, record_sweep, traced
+from ecsguard.settings import Settings
+from ecsguard.sweep import RegionReport, Sweeper, SweepOptions
+
+
+def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False) -> Sweeper:
+    from ecsguard.adapters import aws
+    from ecsguard.adapters.ecs import EcsInventory, EcsResolver
+    from ecsguard.adapters.securityhub import SecurityHubPublisher
+    from ecsguard.adapters.sns import SnsNotifier
+    from ecsguard.catalog import load_policy_set
+    from ecsguard.events import partition_of
+    from ecsguard.service import now
+
+    attempts = settings.aws_max_attempts
+    access = aws.AccountAccess(own_account, settings.member_role_name, attempts, retry_mode="adaptive")
+
+    def inventory(account: str, region: str) -> EcsInventory:
+        return EcsInventory(access.client("ecs", account, region, partition_of(region)))
+
+    def resolver(account: str, region: str) -> EcsResolver:
+        return EcsResolver(lambda: access.client("ecs", account, region, partition_of(region)))
+
+    def findings(account: str, region: str) -> SecurityHubPublisher:
+        return SecurityHubPublisher(access.client("securityhub", account, region, partition_of(region)))
+
+    notifier = SnsNotifier(aws.client("sns", max_attempts=attempts), settings.topic_arn) if settings.topic_arn else None
+    options = SweepOptions(
+        all_revisions=all_revisions, publish=publish, notify_min_severity=settings.notify_min_severity
+    )
+    policy_set = load_policy_set(settings.policy_dir, settings.parameters)
+    return Sweeper(policy_set, inventory, resolver, findings if settings.security_hub else None, notifier, options, now)
+
+
+def sweep_regions(sweeper: Sweeper, account: str, regions: list[str]) -> tuple[list[RegionReport], list[str]]:
+    """Sweep each Region; a Region whose inventory cannot be listed is reported, and the others still run."""
+    reports: list[RegionReport] = []
+    failures: list[str] = []
+    for region in regions:
+        try:
+            reports.append(sweeper.sweep(account, region))
+        except AwsCallFailed as error:
+            failures.append(f"{region}: {error}")
+    return reports, failures
+
+
+@metrics.log_metrics
+@traced
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    remember_account(context)
+    regions = SETTINGS.sweep_regions or [region_of_environment()]
+    sweeper = build_sweeper(SETTINGS, publish=not SETTINGS.dry_run)
+    reports, failures = sweep_regions(sweeper, own_account(), regions)
+    for report in reports:
+        record_sweep(report)
+        logger.info("sweep done", extra=report.summary())
+    if failures:
+        logger.error("sweep could not list", extra={"problems": failures})
+        raise EventFailed("sweep failed: " + "; ".join(failures))
+    return {"regions": [report.summary() for report in reports]}
+
+
+def region_of_environment() -> str:
+    import os
+
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"

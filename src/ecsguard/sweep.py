@@ -1,0 +1,305 @@
+"""Account-wide sweep: evaluate every ACTIVE task definition and every service, as the event path does.
+
+Reuses the event path's pieces: the same resolver (each revision described once per sweep, however
+many services use it), the same engine and the same findings, so a sweep and an event never
+duplicate a finding. Findings of resources that no longer exist are archived. A failure on one
+resource is an ERROR result for it and a line in the report; a sweep that cannot list fails loudly.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ecsguard.core.engine import PolicySet
+from ecsguard.core.findings import (
+    FindingContext,
+    Notification,
+    NotificationContext,
+    asff_finding,
+    notification_for,
+)
+from ecsguard.core.models import Cluster, ResourceType, Severity, TaskDefinition
+from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.results import Result, Status
+from ecsguard.errors import AwsCallFailed, PublishFailed
+from ecsguard.events import partition_of
+from ecsguard.service import FindingsPublisher, Notifier, Resolver
+
+log = logging.getLogger("ecsguard.sweep")
+
+_REVISION = re.compile(r"task-definition/(?P<family>[^:/]+):(?P<revision>\d+)$")
+DESCRIBE_SERVICES_BATCH = 10
+_REQUIRED_FINDING_FIELDS = (
+    "SchemaVersion",
+    "Id",
+    "ProductArn",
+    "GeneratorId",
+    "AwsAccountId",
+    "Types",
+    "CreatedAt",
+    "Severity",
+    "Title",
+    "Description",
+    "Resources",
+)
+
+
+class Inventory(Protocol):
+    def active_task_definitions(self) -> list[str]: ...
+
+    def clusters(self) -> list[str]: ...
+
+    def services(self, cluster: str) -> list[str]: ...
+
+    def describe_services(self, cluster: str, services: list[str]) -> tuple[list[dict[str, Any]], list[str]]: ...
+
+
+class SweepPublisher(FindingsPublisher, Protocol):
+    def active_findings(self, account: str, region: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    all_revisions: bool = False
+    publish: bool = False
+    notify_min_severity: Severity = Severity.LOW
+    concurrency: int = 8
+
+
+@dataclass
+class RegionReport:
+    account: str
+    region: str
+    results: list[Result] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    findings_imported: int = 0
+    notifications_sent: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        statuses: dict[str, int] = {}
+        for result in self.results:
+            statuses[result.status.value] = statuses.get(result.status.value, 0) + 1
+        return {
+            "account": self.account,
+            "region": self.region,
+            "resources": len({(r.resource.type, r.resource.id) for r in self.results}),
+            "results": statuses,
+            "archived": len(self.archived),
+            "findings_imported": self.findings_imported,
+            "notifications_sent": self.notifications_sent,
+            "problems": self.problems,
+        }
+
+
+def latest_revisions(arns: Sequence[str]) -> list[str]:
+    """The highest revision of each family among ``arns``."""
+    best: dict[str, tuple[int, str]] = {}
+    for arn in arns:
+        match = _REVISION.search(arn)
+        if match is None:
+            continue
+        revision = int(match.group("revision"))
+        family = match.group("family")
+        if family not in best or revision > best[family][0]:
+            best[family] = (revision, arn)
+    return sorted(arn for _, arn in best.values())
+
+
+def _resource_type(arn: str) -> ResourceType | None:
+    if ":task-definition/" in arn:
+        return ResourceType.TASK_DEFINITION
+    if ":service/" in arn:
+        return ResourceType.SERVICE
+    return None
+
+
+class Sweeper:
+    def __init__(
+        self,
+        policy_set: PolicySet,
+        inventory_for: Callable[[str, str], Inventory],
+        new_resolver: Callable[[str, str], Resolver],
+        findings_for: Callable[[str, str], SweepPublisher] | None,
+        notifier: Notifier | None,
+        options: SweepOptions,
+        clock: Callable[[], str],
+    ) -> None:
+        self.policy_set = policy_set
+        self.inventory_for = inventory_for
+        self.new_resolver = new_resolver
+        self.findings_for = findings_for
+        self.notifier = notifier
+        self.options = options
+        self.clock = clock
+        self.policies = {policy.id: policy for policy in policy_set.policies}
+
+    def sweep(self, account: str, region: str) -> RegionReport:
+        """Sweep one account and Region; raise AwsCallFailed when the inventory cannot be listed at all."""
+        report = RegionReport(account, region)
+        inventory = self.inventory_for(account, region)
+        resolver = self.new_resolver(account, region)
+        listed = inventory.active_task_definitions()
+        task_definitions = listed if self.options.all_revisions else latest_revisions(listed)
+        services, unknown_clusters = self._services(inventory, report)
+        references = sorted(
+            set(task_definitions) | {str(s["taskDefinition"]) for s in services if s.get("taskDefinition")}
+        )
+        described = self._describe_task_definitions(resolver, references, report)
+        resources = [self._task_definition_resource(ref, described[ref]) for ref in references]
+        resources += [self._service_resource(service, described, resolver, report) for service in services]
+        report.results = self.policy_set.evaluate(resources)
+        self._findings(report, resources, unknown_clusters)
+        return report
+
+    # --- inventory ---------------------------------------------------------------------------
+
+    def _services(self, inventory: Inventory, report: RegionReport) -> tuple[list[dict[str, Any]], set[str]]:
+        """Every ACTIVE service, described in batches of 10; clusters that could not be read are returned too."""
+        clusters = inventory.clusters()
+        unknown: set[str] = set()
+        batches: list[tuple[str, list[str]]] = []
+        for cluster in clusters:
+            try:
+                arns = inventory.services(cluster)
+            except AwsCallFailed as error:
+                report.problems.append(str(error))
+                unknown.add(cluster)
+                continue
+            batches += [
+                (cluster, arns[i : i + DESCRIBE_SERVICES_BATCH]) for i in range(0, len(arns), DESCRIBE_SERVICES_BATCH)
+            ]
+
+        def describe(batch: tuple[str, list[str]]) -> tuple[str, list[dict[str, Any]], list[str], str | None]:
+            cluster, arns = batch
+            try:
+                found, failures = inventory.describe_services(cluster, arns)
+            except AwsCallFailed as error:
+                return cluster, [], [], str(error)
+            return cluster, found, failures, None
+
+        services: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
+            for cluster, found, failures, problem in pool.map(describe, batches):
+                if problem is not None:
+                    report.problems.append(problem)
+                    unknown.add(cluster)
+                report.problems.extend(f"ecs:DescribeServices: {failure}" for failure in failures)
+                services += [s for s in found if s.get("status") != "INACTIVE"]
+        return services, unknown
+
+    def _describe_task_definitions(
+        self, resolver: Resolver, references: list[str], report: RegionReport
+    ) -> dict[str, dict[str, Any] | Unresolved]:
+        def describe(reference: str) -> dict[str, Any] | Unresolved:
+            try:
+                return resolver.task_definition(reference)
+            except AwsCallFailed as error:
+                report.problems.append(str(error))
+                return Unresolved(str(error))
+
+        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
+            return dict(zip(references, pool.map(describe, references), strict=True))
+
+    def _task_definition_resource(self, reference: str, found: dict[str, Any] | Unresolved) -> Resource:
+        if isinstance(found, Unresolved):
+            return Resource(type=ResourceType.TASK_DEFINITION, id=reference, model=None, problem=found.reason)
+        return build_task_definition(found, reference)
+
+    def _service_resource(
+        self,
+        service: dict[str, Any],
+        described: dict[str, dict[str, Any] | Unresolved],
+        resolver: Resolver,
+        report: RegionReport,
+    ) -> Resource:
+        reference = str(service.get("taskDefinition") or "")
+        found = described.get(reference, Unresolved("the service names no task definition"))
+        task_definition: TaskDefinition | Unresolved
+        if isinstance(found, Unresolved):
+            task_definition = found
+        else:
+            model = build_task_definition(found, reference).model
+            task_definition = model if isinstance(model, TaskDefinition) else Unresolved(f"'{reference}' unreadable")
+        cluster: Cluster | Unresolved = Unresolved("the cluster's default strategy does not apply to this service")
+        if not service.get("launchType") and not service.get("capacityProviderStrategy"):
+            try:
+                answer = resolver.cluster(str(service.get("clusterArn")))
+            except AwsCallFailed as error:
+                report.problems.append(str(error))
+                answer = Unresolved(str(error))
+            cluster = answer if isinstance(answer, Unresolved) else Cluster.model_validate(answer)
+        return build_service(service, str(service.get("serviceArn")), task_definition, cluster)
+
+    # --- findings ---------------------------------------------------------------------------
+
+    def _findings(self, report: RegionReport, resources: list[Resource], unknown_clusters: set[str]) -> None:
+        context = FindingContext(report.account, report.region, partition_of(report.region), self.clock())
+        by_id = {(r.type, r.id): r for r in resources}
+        report.findings = [
+            asff_finding(self.policies[r.policy_id], r.resource.type, r.resource.id, r, context)
+            for r in report.results
+            if r.resource.id.startswith("arn:") and (r.resource.type, r.resource.id) in by_id
+        ]
+        if not self.options.publish or self.findings_for is None:
+            return
+        publisher = self.findings_for(report.account, report.region)
+        try:
+            active = {f["Id"]: f for f in publisher.active_findings(report.account, report.region)}
+        except PublishFailed as error:
+            report.problems.append(str(error))
+            return  # without knowing what exists, archiving could hide a real finding: publish nothing
+        current = {finding["Id"] for finding in report.findings}
+        for finding_id, finding in active.items():
+            _, policy_id, arn = [*finding_id.split("/", 2), "", ""][:3]
+            resource_type = _resource_type(arn)
+            if finding_id in current or resource_type is None:
+                continue
+            if any(arn.startswith(cluster.replace(":cluster/", ":service/") + "/") for cluster in unknown_clusters):
+                continue  # its cluster could not be listed: the service may well exist
+            policy = self.policies.get(policy_id)
+            if policy is not None:
+                archived = asff_finding(policy, resource_type, arn, None, context)
+            else:  # a policy removed from the set: archive its finding as it stands
+                archived = {key: finding[key] for key in _REQUIRED_FINDING_FIELDS if key in finding}
+                archived.update(RecordState="ARCHIVED", UpdatedAt=context.now)
+            report.findings.append(archived)
+            report.archived.append(finding_id)
+        newly_failing = [
+            r
+            for r in report.results
+            if r.status is Status.FAIL
+            and (active.get(f"ecsguard/{r.policy_id}/{r.resource.id}") or {}).get("Compliance", {}).get("Status")
+            != "FAILED"
+        ]
+        self._notifications(report, newly_failing)
+        try:
+            report.findings_imported = publisher.import_findings(report.findings)
+        except PublishFailed as error:
+            report.problems.append(str(error))
+        for notification in report.notifications:
+            if self.notifier is None:
+                break
+            try:
+                self.notifier.publish(notification)
+                report.notifications_sent += 1
+            except PublishFailed as error:
+                report.problems.append(str(error))
+
+    def _notifications(self, report: RegionReport, newly_failing: list[Result]) -> None:
+        """One message per resource with a failure the account did not already have (no daily repeats)."""
+        by_resource: dict[str, list[Result]] = {}
+        for result in newly_failing:
+            by_resource.setdefault(result.resource.id, []).append(result)
+        context = NotificationContext(report.account, report.region, None, "Sweep", None, None)
+        for results in by_resource.values():
+            notification = notification_for(results, self.policies, context, self.options.notify_min_severity)
+            if notification is not None:
+                report.notifications.append(notification)

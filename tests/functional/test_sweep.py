@@ -1,0 +1,125 @@
+"""The account-wide sweep against moto in server mode: several Regions, clusters and services."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import boto3
+from emulated_aws import ACCOUNT, Aws
+
+from ecsguard.adapters import aws as aws_adapter
+from ecsguard.handlers.sweep import build_sweeper, sweep_regions
+from ecsguard.settings import Settings
+
+EAST, WEST = "us-east-1", "eu-west-1"
+IMAGE = f"{ACCOUNT}.dkr.ecr.{EAST}.amazonaws.com/app:1"
+EFS = [{"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-0123456789abcdef0"}}]
+
+
+def arn(region: str, resource: str) -> str:
+    return f"arn:aws:ecs:{region}:{ACCOUNT}:{resource}"
+
+
+def arrange(ecs_east: Any, ecs_west: Any) -> None:
+    """us-east-1: web:1 (awsvpc) and web:2 (bridge), efs-app:1 shared by two Fargate services, and web:1 used by
+    an EC2 service; eu-west-1: one task definition with a plaintext secret and no service."""
+    container = {"name": "app", "image": IMAGE, "memory": 256}
+    ecs_east.register_task_definition(family="web", containerDefinitions=[container], networkMode="awsvpc")
+    ecs_east.register_task_definition(family="web", containerDefinitions=[container], networkMode="bridge")
+    ecs_east.register_task_definition(
+        family="efs-app", containerDefinitions=[container], networkMode="awsvpc", volumes=EFS
+    )
+    for cluster in ("alpha", "beta"):
+        ecs_east.create_cluster(clusterName=cluster)
+    ecs_east.create_service(cluster="alpha", serviceName="legacy", taskDefinition="web:1", launchType="EC2")
+    for name, version in (("old-efs", "1.3.0"), ("new-efs", "LATEST")):
+        ecs_east.create_service(
+            cluster="beta", serviceName=name, taskDefinition="efs-app:1", launchType="FARGATE", platformVersion=version
+        )
+    leaky = {**container, "environment": [{"name": "DB_PASSWORD", "value": "PLANTED-sweep-secret-1"}]}
+    ecs_west.register_task_definition(family="leaky", containerDefinitions=[leaky], networkMode="awsvpc")
+
+
+def count_describes(client: Any) -> Counter[str]:
+    calls: Counter[str] = Counter()
+    client.meta.events.register("before-call.ecs.*", lambda model, **_: calls.update([model.name]))
+    return calls
+
+
+def statuses(region: str) -> dict[str, tuple[str, str]]:
+    findings = boto3.client("securityhub", region_name=region).get_findings(MaxResults=100)["Findings"]
+    return {f["Id"]: (f["Compliance"]["Status"], f["RecordState"]) for f in findings}
+
+
+def test_sweep_two_regions_publishes_expected_findings_and_describes_shared_revision_once(aws: Aws) -> None:
+    # GIVEN two Regions with task definitions, clusters and services, and Security Hub enabled in both
+    ecs_west = boto3.client("ecs", region_name=WEST)
+    arrange(aws.ecs, ecs_west)
+    boto3.client("securityhub", region_name=WEST).enable_security_hub()
+    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2"})
+    sweeper = build_sweeper(settings, publish=True)
+    east_calls = count_describes(aws_adapter.client("ecs", region=EAST, max_attempts=2, retry_mode="adaptive"))
+
+    # WHEN both Regions are swept
+    reports, failures = sweep_regions(sweeper, ACCOUNT, [EAST, WEST])
+
+    # THEN every latest revision, every service's revision and every service has findings, in its own Region
+    assert failures == []
+    td, svc = (lambda r: arn(EAST, f"task-definition/{r}")), (lambda s: arn(EAST, f"service/{s}"))
+    east = statuses(EAST)
+    expected_east = {
+        f"ecsguard/ecs-network-awsvpc/{td('web:2')}": ("FAILED", "ACTIVE"),
+        f"ecsguard/ecs-network-awsvpc/{td('web:1')}": ("PASSED", "ACTIVE"),
+        f"ecsguard/ecs-network-awsvpc/{td('efs-app:1')}": ("PASSED", "ACTIVE"),
+        f"ecsguard/ecs-efs-fargate-platform/{svc('beta/old-efs')}": ("FAILED", "ACTIVE"),
+        f"ecsguard/ecs-efs-fargate-platform/{svc('beta/new-efs')}": ("PASSED", "ACTIVE"),
+        f"ecsguard/ecs-efs-fargate-platform/{svc('alpha/legacy')}": ("NOT_AVAILABLE", "ARCHIVED"),
+    }
+    assert {k: v for k, v in east.items() if "ecs-network-awsvpc" in k or "efs-fargate" in k} == expected_east
+    assert len(east) == 3 * 3 + 3  # three policies on three revisions, one on three services
+    west = statuses(WEST)
+    assert west[f"ecsguard/ecs-secrets-managed/{arn(WEST, 'task-definition/leaky:1')}"] == ("FAILED", "ACTIVE")
+    assert len(west) == 3
+    # AND each revision was described once, although two services share efs-app:1
+    assert east_calls["DescribeTaskDefinition"] == 3
+    assert east_calls["DescribeServices"] == 2  # one batch per cluster
+    assert [r.region for r in reports] == [EAST, WEST]
+
+
+def test_sweep_archives_findings_of_resources_removed_since_last_sweep(aws: Aws) -> None:
+    # GIVEN a first sweep
+    ecs_west = boto3.client("ecs", region_name=WEST)
+    arrange(aws.ecs, ecs_west)
+    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2"})
+    sweep_regions(build_sweeper(settings, publish=True), ACCOUNT, [EAST])
+
+    # WHEN a service is deleted and the latest web revision deregistered, and the account is swept again
+    aws.ecs.delete_service(cluster="beta", service="old-efs", force=True)
+    aws.ecs.deregister_task_definition(taskDefinition="web:2")
+    (report,), failures = sweep_regions(build_sweeper(settings, publish=True), ACCOUNT, [EAST])
+
+    # THEN their findings are archived, and web:1 (now the latest, and still used) stays active
+    assert failures == []
+    gone = {
+        f"ecsguard/ecs-efs-fargate-platform/{arn(EAST, 'service/beta/old-efs')}",
+        *(
+            f"ecsguard/{policy}/{arn(EAST, 'task-definition/web:2')}"
+            for policy in ("ecs-secrets-managed", "ecs-images-ecr-only", "ecs-network-awsvpc")
+        ),
+    }
+    assert set(report.archived) == gone
+    east = statuses(EAST)
+    assert {finding_id: east[finding_id][1] for finding_id in gone} == dict.fromkeys(gone, "ARCHIVED")
+    assert east[f"ecsguard/ecs-network-awsvpc/{arn(EAST, 'task-definition/web:1')}"] == ("PASSED", "ACTIVE")
+
+
+def test_sweep_without_publish_sends_nothing(aws: Aws) -> None:
+    arrange(aws.ecs, boto3.client("ecs", region_name=WEST))
+    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2"})
+
+    (report,), failures = sweep_regions(build_sweeper(settings, publish=False), ACCOUNT, [EAST])
+
+    assert failures == []
+    assert len(report.results) == 12
+    assert aws.findings() == {}
