@@ -1,42 +1,103 @@
-"""template.yaml passes cfn-lint and declares the function the code provides."""
+"""template.yaml and templates/member-account.yaml: lint, and what the code needs, granted and no more.
+
+Static checks on the templates as written; tests/infra/test_sam.py runs the SAM CLI on them.
+"""
 
 from __future__ import annotations
 
 import importlib
+import json
+import re
+import shutil
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
+import pytest
+from cfn_template import (
+    MEMBER_TEMPLATE,
+    REPO,
+    TEMPLATES,
+    actions,
+    as_list,
+    branches,
+    code_iam_actions,
+    document_actions,
+    function_environment,
+    function_property,
+    load,
+    policy_documents,
+    resources,
+    role_policies,
+    statements,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "template.yaml"
+from ecsguard import observability
+from ecsguard.events import DELETION_CALLS, EVALUATED_CALLS
+from ecsguard.settings import PREFIX, Settings
+
+FUNCTIONS = ("ScannerFunction", "SweepFunction")
+FUNCTION_ROLES = {"ScannerFunction": "ScannerRole", "SweepFunction": "SweepRole"}
+# Publishing to a KMS-encrypted topic makes SNS use the key with the publisher's permissions.
+ENCRYPTED_TOPIC_ACTIONS = frozenset({"kms:GenerateDataKey", "kms:Decrypt"})
+# What Lambda itself does with a function's role: logs, traces (Tracing: Active), the failure queue
+# (SQS, encrypted with the stack's key).
+LAMBDA_RUNTIME_ACTIONS = frozenset(
+    {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "sqs:SendMessage",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    }
+)
+# Actions the Service Authorization Reference lists without any resource type: only "*" grants them.
+NO_RESOURCE_LEVEL_PERMISSIONS = frozenset(
+    {
+        "ecs:DescribeTaskDefinition",
+        "ecs:ListClusters",
+        "ecs:ListServices",
+        "ecs:ListTaskDefinitions",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    }
+)
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !If, ...) as plain values."""
+def code_actions_of(function: str) -> frozenset[str]:
+    """What each handler calls: the event path describes what an event names, in the event's account
+    (assuming the member role for other accounts); the sweep lists and describes its own account."""
+    every = code_iam_actions()
+    if function == "ScannerFunction":
+        return frozenset(action for action in every if not action.startswith("ecs:List"))
+    return every - {"sts:AssumeRole"}
 
 
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node)}
-    return {suffix: loader.construct_mapping(node)}  # type: ignore[arg-type]
+def member_actions() -> frozenset[str]:
+    """What the scanner does in a member account: the ECS describe calls and the Security Hub import."""
+    return frozenset(
+        action for action in code_actions_of("ScannerFunction") if action.split(":")[0] in {"ecs", "securityhub"}
+    )
 
 
-_CloudFormationLoader.add_multi_constructor("!", _tag)
+def identity_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Statements of the policies attached to roles (not trust, key, queue, topic or bus policies)."""
+    found = []
+    for policy in resources(template, "AWS::IAM::RolePolicy").values():
+        found.extend(statements(policy["Properties"]["PolicyDocument"]))
+    for role in resources(template, "AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            found.extend(statements(policy["PolicyDocument"]))
+    return found
 
 
-def load_template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)
-    return loaded
-
-
-def test_template_passes_cfn_lint() -> None:
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
+def test_template_passes_cfn_lint(path: Path) -> None:
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)],
+        [str(Path(sys.executable).parent / "cfn-lint"), str(path)],
         capture_output=True,
         text=True,
         check=False,
@@ -44,11 +105,393 @@ def test_template_passes_cfn_lint() -> None:
     )
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout == ""
 
 
-def test_template_function_handler_is_importable_from_code_uri() -> None:
-    function = load_template()["Resources"]["ScannerFunction"]["Properties"]
-    module_name, _, attribute = function["Handler"].rpartition(".")
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_handler_is_importable_from_code_uri(function: str) -> None:
+    template = load()
+    module_name, _, attribute = function_property(template, function, "Handler").rpartition(".")
+    code_uri = function_property(template, function, "CodeUri")
 
-    assert (REPO / function["CodeUri"] / Path(*module_name.split("."))).with_suffix(".py").is_file()
+    assert (REPO / code_uri / Path(*module_name.split("."))).with_suffix(".py").is_file()
     assert callable(getattr(importlib.import_module(module_name), attribute))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_role_code_policy_grants_exactly_what_the_code_calls(function: str) -> None:
+    # GIVEN the actions the adapters declare, split by the handler that calls them
+    expected = code_actions_of(function) | ENCRYPTED_TOPIC_ACTIONS
+    template = load()
+    role = FUNCTION_ROLES[function]
+
+    # WHEN the role's code policy is read
+    granted = document_actions(role_policies(template, role)["ecsguard-code-calls"])
+
+    # THEN it grants exactly those
+    assert template["Resources"][function]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    assert granted == expected, f"missing {sorted(expected - granted)}, not called {sorted(granted - expected)}"
+
+
+def test_function_roles_together_grant_every_call_the_code_makes() -> None:
+    template = load()
+    granted = set().union(
+        *(document_actions(role_policies(template, role)["ecsguard-code-calls"]) for role in FUNCTION_ROLES.values())
+    )
+
+    assert code_iam_actions() <= granted
+
+
+@pytest.mark.parametrize("role", FUNCTION_ROLES.values())
+def test_function_role_has_only_code_and_lambda_runtime_policies(role: str) -> None:
+    template = load()
+    properties = template["Resources"][role]["Properties"]
+    attached = role_policies(template, role)
+
+    assert set(attached) == {"ecsguard-code-calls", "lambda-runtime"}
+    assert document_actions(attached["lambda-runtime"]) == LAMBDA_RUNTIME_ACTIONS
+    assert "Policies" not in properties
+    assert "ManagedPolicyArns" not in properties
+    assert not resources(template, "AWS::IAM::Policy")
+    assert not resources(template, "AWS::IAM::ManagedPolicy")
+
+
+def test_member_role_grants_exactly_what_the_scanner_calls_in_a_member_account() -> None:
+    role = load(MEMBER_TEMPLATE)["Resources"]["MemberRole"]["Properties"]
+    granted = {action for policy in role["Policies"] for action in document_actions(policy["PolicyDocument"])}
+
+    assert granted == member_actions()
+    assert "ManagedPolicyArns" not in role
+
+
+def test_member_role_trusts_only_the_central_scanner_role() -> None:
+    template = load(MEMBER_TEMPLATE)
+    trust = statements(template["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"])
+
+    assert trust == [
+        {
+            "Sid": "OnlyTheCentralScanner",
+            "Effect": "Allow",
+            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "ArnEquals": {
+                    "aws:PrincipalArn": {
+                        "Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:role/${ScannerRoleName}"
+                    }
+                }
+            },
+        }
+    ]
+    assert load()["Resources"]["ScannerRole"]["Properties"]["RoleName"] == {"Ref": "ScannerRoleName"}
+
+
+def test_scanner_assumes_only_the_member_role_it_is_told_about() -> None:
+    template = load()
+    assume = [s for s in identity_statements(template) if "sts:AssumeRole" in actions(s)]
+    environment = function_environment(template, "ScannerFunction")
+
+    assert [as_list(s["Resource"]) for s in assume] == [
+        [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}]
+    ]
+    assert environment[f"{PREFIX}MEMBER_ROLE_NAME"] == {"Ref": "MemberRoleName"}
+    member_parameters = load(MEMBER_TEMPLATE)["Parameters"]
+    assert member_parameters["MemberRoleName"]["Default"] == template["Parameters"]["MemberRoleName"]["Default"]
+    assert member_parameters["ScannerRoleName"]["Default"] == template["Parameters"]["ScannerRoleName"]["Default"]
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
+def test_no_statement_grants_a_wildcard_action(path: Path) -> None:
+    wildcards = [
+        (statement.get("Sid"), action)
+        for document in policy_documents(load(path))
+        for statement in statements(document)
+        for action in actions(statement)
+        if not isinstance(action, str) or action == "*" or action.endswith(":*")
+    ]
+    negated = [
+        statement.get("Sid")
+        for document in policy_documents(load(path))
+        for statement in statements(document)
+        if "NotAction" in statement or "NotResource" in statement
+    ]
+
+    assert wildcards == []
+    assert negated == []
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
+def test_role_policies_use_resource_star_only_where_iam_supports_nothing_narrower(path: Path) -> None:
+    unscoped = {
+        action
+        for statement in identity_statements(load(path))
+        if "*" in as_list(statement["Resource"])
+        for action in actions(statement)
+    }
+
+    assert unscoped <= NO_RESOURCE_LEVEL_PERMISSIONS
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
+def test_role_policies_scope_each_call_to_its_resource_type(path: Path) -> None:
+    # The Service Authorization Reference's resource type of each action, in this account.
+    expected_suffix = {
+        "ecs:DescribeServices": ":${AWS::AccountId}:service/*",
+        "ecs:DescribeClusters": ":${AWS::AccountId}:cluster/*",
+        "securityhub:BatchImportFindings": ":${AWS::AccountId}:product/${AWS::AccountId}/default",
+        "securityhub:GetFindings": ":${AWS::AccountId}:hub/default",
+    }
+    for statement in identity_statements(load(path)):
+        for action in actions(statement) & expected_suffix.keys():
+            resource = as_list(statement["Resource"])
+            assert len(resource) == 1, action
+            assert resource[0]["Fn::Sub"].startswith("arn:${AWS::Partition}:"), action
+            assert resource[0]["Fn::Sub"].endswith(expected_suffix[action]), action
+
+
+def test_scanner_and_sweep_publish_only_to_the_findings_topic_with_its_key() -> None:
+    template = load()
+    for statement in identity_statements(template):
+        if "sns:Publish" in actions(statement):
+            assert as_list(statement["Resource"]) == [{"Ref": "FindingsTopic"}]
+        if actions(statement) & {"kms:GenerateDataKey", "kms:Decrypt"}:
+            assert as_list(statement["Resource"]) == [{"Fn::GetAtt": ["EncryptionKey", "Arn"]}]
+            assert "kms:ViaService" in statement["Condition"]["StringEquals"]
+    topic = template["Resources"]["FindingsTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["EncryptionKey", "Arn"]}
+
+
+def test_findings_topic_admits_publishing_only_from_the_functions_and_this_accounts_alarms() -> None:
+    template = load()
+    document = template["Resources"]["FindingsTopicPolicy"]["Properties"]["PolicyDocument"]
+    principals = [statement["Principal"] for statement in statements(document)]
+
+    assert document_actions(document) == {"sns:Publish"}
+    assert principals == [
+        {"AWS": [{"Fn::GetAtt": ["ScannerRole", "Arn"]}, {"Fn::GetAtt": ["SweepRole", "Arn"]}]},
+        {"Service": "cloudwatch.amazonaws.com"},
+    ]
+    alarms = statements(document)[1]["Condition"]
+    assert alarms["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_event_rules_match_exactly_the_calls_the_scanner_evaluates_or_archives() -> None:
+    expected_pattern = {
+        "source": ["aws.ecs"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {"eventSource": ["ecs.amazonaws.com"]},
+    }
+    rules = {
+        f"{path.name}:{name}": rule["Properties"]
+        for path in TEMPLATES
+        for name, rule in resources(load(path), "AWS::Events::Rule").items()
+        if "EventPattern" in rule["Properties"]
+    }
+
+    assert set(rules) == {
+        "template.yaml:EcsApiCallsRule",
+        "template.yaml:OwnAccountEcsApiCallsRule",
+        "member-account.yaml:ForwardEcsApiCallsRule",
+    }
+    for name, rule in rules.items():
+        pattern = json.loads(json.dumps(rule["EventPattern"]))
+        event_names = pattern["detail"].pop("eventName")
+        assert pattern == expected_pattern, name
+        assert sorted(event_names) == sorted(EVALUATED_CALLS | DELETION_CALLS), name
+        assert len(event_names) == len(set(event_names)), name
+
+
+def test_central_rule_listens_on_the_chosen_bus() -> None:
+    template = load()
+    bus = template["Resources"]["EcsApiCallsRule"]["Properties"]["EventBusName"]
+
+    assert list(branches(bus)) == [{"Ref": "CentralEventBus"}, {"Ref": "EventBusName"}, "default"]
+    policy = statements(template["Resources"]["CentralEventBus"]["Properties"]["Policy"])
+    assert [s["Condition"] for s in policy] == [{"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}]
+    assert document_actions(template["Resources"]["CentralEventBus"]["Properties"]["Policy"]) == {"events:PutEvents"}
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
+def test_every_rule_target_retries_and_keeps_what_it_cannot_deliver(path: Path) -> None:
+    template = load(path)
+    for name, rule in resources(template, "AWS::Events::Rule").items():
+        for target in rule["Properties"]["Targets"]:
+            assert "DeadLetterConfig" in target, name
+            assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0, name
+            queue = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+            queue_policies = [
+                p["Properties"]
+                for p in resources(template, "AWS::SQS::QueuePolicy").values()
+                if {"Ref": queue} in p["Properties"]["Queues"]
+            ]
+            (document,) = (p["PolicyDocument"] for p in queue_policies)
+            sources = [
+                source
+                for statement in statements(document)
+                for source in as_list(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
+            ]
+            assert {"Fn::GetAtt": [name, "Arn"]} in sources, name
+
+
+def test_functions_retry_twice_then_keep_failed_events_in_the_encrypted_queue() -> None:
+    template = load()
+    scanner = template["Resources"]["ScannerFunction"]["Properties"]["EventInvokeConfig"]
+
+    assert scanner["MaximumRetryAttempts"] == 2
+    assert scanner["MaximumEventAgeInSeconds"] == 6 * 3600
+    for function in FUNCTIONS:
+        config = template["Resources"][function]["Properties"]["EventInvokeConfig"]
+        assert config["DestinationConfig"]["OnFailure"] == {
+            "Type": "SQS",
+            "Destination": {"Fn::GetAtt": ["FailureQueue", "Arn"]},
+        }
+    for queue in resources(template, "AWS::SQS::Queue").values():
+        assert queue["Properties"]["KmsMasterKeyId"] == {"Ref": "EncryptionKey"}
+    for queue in resources(load(MEMBER_TEMPLATE), "AWS::SQS::Queue").values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_alarms_watch_function_errors_and_every_queue_and_notify_the_topic() -> None:
+    template = load()
+    alarms = resources(template, "AWS::CloudWatch::Alarm").values()
+    watched = {
+        (alarm["Properties"]["MetricName"], json.dumps(alarm["Properties"]["Dimensions"][0]["Value"]))
+        for alarm in alarms
+    }
+
+    assert watched == {("Errors", json.dumps({"Ref": function})) for function in FUNCTIONS} | {
+        ("ApproximateNumberOfMessagesVisible", json.dumps({"Fn::GetAtt": [queue, "QueueName"]}))
+        for queue in resources(template, "AWS::SQS::Queue")
+    }
+    assert all(alarm["Properties"]["AlarmActions"] == [{"Ref": "FindingsTopic"}] for alarm in alarms)
+    key_policy = template["Resources"]["EncryptionKey"]["Properties"]["KeyPolicy"]
+    assert {"Service": "cloudwatch.amazonaws.com"} in [s["Principal"] for s in statements(key_policy)]
+
+
+def test_every_ecsguard_variable_is_a_settings_field() -> None:
+    template = load()
+    for function in FUNCTIONS:
+        environment = function_environment(template, function)
+        names = {name for name in environment if name.startswith(PREFIX)}
+
+        assert names, function
+        assert {name[len(PREFIX) :].lower() for name in names} <= set(Settings.model_fields), function
+        assert environment["POWERTOOLS_SERVICE_NAME"] == observability.SERVICE
+        assert environment["POWERTOOLS_METRICS_NAMESPACE"] == "ecsguard"
+        assert environment["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+
+
+def test_functions_run_on_the_chosen_architecture_with_active_tracing() -> None:
+    template = load()
+    architecture = template["Parameters"]["Architecture"]
+
+    assert architecture["Default"] == "arm64"
+    assert sorted(architecture["AllowedValues"]) == ["arm64", "x86_64"]
+    for function in FUNCTIONS:
+        assert function_property(template, function, "Architectures") == [{"Ref": "Architecture"}]
+        assert function_property(template, function, "Runtime") == "python3.12"
+        assert function_property(template, function, "Tracing") == "Active"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_logs_to_its_own_log_group_with_retention(function: str) -> None:
+    template = load()
+    properties = template["Resources"][function]["Properties"]
+    group_name = properties["LoggingConfig"]["LogGroup"]["Ref"]
+    group = template["Resources"][group_name]["Properties"]
+
+    assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{properties['FunctionName']['Fn::Sub']}"}
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_layer_puts_the_policies_where_ecsguard_policy_dir_points(tmp_path: Path) -> None:
+    # GIVEN the layer as SAM builds it: a copy of ContentUri, the ContextPath Makefile run inside it
+    template = load()
+    layer = template["Resources"]["PoliciesLayer"]
+    source = tmp_path / "scratch"
+    shutil.copytree(REPO / layer["Properties"]["ContentUri"], source)
+    artifacts = tmp_path / "artifacts"
+    makefile = REPO / layer["Metadata"]["ContextPath"] / "Makefile"
+
+    # WHEN the layer's build target runs
+    completed = subprocess.run(
+        ["make", "--makefile", str(makefile), "build-PoliciesLayer", f"ARTIFACTS_DIR={artifacts}"],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    # THEN /opt/<the layer's folder> is the functions' ECSGUARD_POLICY_DIR and holds every policy file
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    for function in FUNCTIONS:
+        policy_dir = PurePosixPath(function_environment(template, function)["ECSGUARD_POLICY_DIR"])
+        built = artifacts / policy_dir.relative_to("/opt")
+        assert function_property(template, function, "Layers") == [{"Ref": "PoliciesLayer"}]
+        assert {p.name: p.read_bytes() for p in built.iterdir()} == {
+            p.name: p.read_bytes() for p in (REPO / "policies").iterdir() if p.suffix in (".yaml", ".yml")
+        }
+
+
+def test_layer_build_fails_without_policy_files(tmp_path: Path) -> None:
+    makefile = REPO / load()["Resources"]["PoliciesLayer"]["Metadata"]["ContextPath"] / "Makefile"
+
+    completed = subprocess.run(
+        ["make", "--makefile", str(makefile), "build-PoliciesLayer", f"ARTIFACTS_DIR={tmp_path / 'out'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert completed.returncode != 0
+    assert "no policy files" in completed.stderr
+
+
+def test_dashboard_body_is_json_with_the_functions_metrics() -> None:
+    template = load()
+    body, variables = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    placeholders = set(re.findall(r"\$\{([^}]+)\}", body))
+
+    assert placeholders <= set(variables) | {"AWS::Region"}
+    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    lines = [line for widget in dashboard["widgets"] for line in widget["properties"]["metrics"]]
+    named = {item for line in lines for item in line if isinstance(item, str)}
+    expressions = {
+        item["expression"] for line in lines for item in line if isinstance(item, dict) and "expression" in item
+    }
+
+    assert {"Events", "Evaluations", "FindingsImported", "NotificationsSent", "SkippedEvents", "FailedEvents"} <= named
+    assert {"Duration", "Errors", "Throttles"} <= named
+    assert expressions == {
+        f"SEARCH('{{ecsguard,policy_id,service,severity}} MetricName=\"{name}\" service=\"ecsguard\"', 'Sum', 300)"
+        for name in ("Failures", "EvaluationErrors")
+    }
+
+
+def test_security_hub_insights_group_failing_ecsguard_findings() -> None:
+    insights = resources(load(), "AWS::SecurityHub::Insight").values()
+    expected_filters = {
+        "GeneratorId": [{"Value": "ecsguard/", "Comparison": "PREFIX"}],
+        "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+        "ComplianceStatus": [{"Value": "FAILED", "Comparison": "EQUALS"}],
+    }
+
+    assert sorted(i["Properties"]["GroupByAttribute"] for i in insights) == [
+        "AwsAccountId",
+        "GeneratorId",
+        "ResourceId",
+    ]
+    assert all(i["Properties"]["Filters"] == expected_filters for i in insights)
+
+
+def test_runtime_pins_have_one_source_inside_the_code_uri() -> None:
+    root = (REPO / "requirements.txt").read_text().splitlines()
+    code_uri = function_property(load(), "ScannerFunction", "CodeUri")
+
+    assert [line for line in root if line and not line.startswith("#")] == [f"-r {code_uri}requirements.txt"]
+    pins = [line for line in (REPO / code_uri / "requirements.txt").read_text().splitlines() if "==" in line]
+    assert any(pin.startswith("aws-lambda-powertools==") for pin in pins)
