@@ -189,7 +189,7 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         account = own_account()
     except Exception as error:  # noqa: BLE001 - botocore's own message names the problem (no credentials, ...)
-        raise UsageError(f"cannot tell which AWS account to sweep: {type(error).__name__}: {error}") from None
+        raise UsageError(f"sts:GetCallerIdentity failed, so the account to sweep is unknown: {error}") from None
     reports, failures = sweep_handler.sweep_regions(sweeper, account, regions)
     results = [result for sweep_report in reports for result in sweep_report.results]
     fail_on = Severity(args.fail_on)
@@ -204,6 +204,9 @@ def _sweep(args: argparse.Namespace) -> int:
             print(f"{sweep_report.region}: {json.dumps(sweep_report.summary())}")
     for failure in failures:
         print(f"ecsguard: sweep failed in {failure}", file=sys.stderr)
+    for sweep_report in reports:
+        for problem in sweep_report.problems:
+            print(f"ecsguard: {sweep_report.region}: {problem}", file=sys.stderr)
     if failures:
         return EXIT_USAGE
     return EXIT_FAILED if report.breaches(results, fail_on) else EXIT_OK

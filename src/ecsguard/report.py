@@ -54,7 +54,7 @@ def result_document(result: Result, source: str | None) -> dict[str, Any]:
     }
     if result.reason is not None:
         document["reason"] = result.reason
-    if source is not None:
+    if source:
         document["source"] = source
     return document
 

@@ -67,6 +67,7 @@ class SweepPublisher(FindingsPublisher, Protocol):
 class SweepOptions:
     all_revisions: bool = False
     publish: bool = False
+    import_passed: bool = True
     notify_min_severity: Severity = Severity.LOW
     concurrency: int = 8
 
@@ -121,6 +122,14 @@ def _resource_type(arn: str) -> ResourceType | None:
     return None
 
 
+def _may_be_in(service_arn: str, clusters: set[str]) -> bool:
+    """Whether a service may belong to one of ``clusters``; an old-format ARN (no cluster in it) always may."""
+    path = service_arn.split(":service/", 1)[-1]
+    if "/" not in path:
+        return True
+    return any(service_arn.startswith(cluster.replace(":cluster/", ":service/") + "/") for cluster in clusters)
+
+
 class Sweeper:
     def __init__(
         self,
@@ -148,21 +157,25 @@ class Sweeper:
         resolver = self.new_resolver(account, region)
         listed = inventory.active_task_definitions()
         task_definitions = listed if self.options.all_revisions else latest_revisions(listed)
-        services, unknown_clusters = self._services(inventory, report)
+        services, unknown_clusters, unreadable = self._services(inventory, report)
         references = sorted(
             set(task_definitions) | {str(s["taskDefinition"]) for s in services if s.get("taskDefinition")}
         )
         described = self._describe_task_definitions(resolver, references, report)
         resources = [self._task_definition_resource(ref, described[ref]) for ref in references]
         resources += [self._service_resource(service, described, resolver, report) for service in services]
+        resources += unreadable
         report.results = self.policy_set.evaluate(resources)
         self._findings(report, resources, unknown_clusters)
         return report
 
     # --- inventory ---------------------------------------------------------------------------
 
-    def _services(self, inventory: Inventory, report: RegionReport) -> tuple[list[dict[str, Any]], set[str]]:
-        """Every ACTIVE service, described in batches of 10; clusters that could not be read are returned too."""
+    def _services(
+        self, inventory: Inventory, report: RegionReport
+    ) -> tuple[list[dict[str, Any]], set[str], list[Resource]]:
+        """Every ACTIVE service, described in batches of 10; also the clusters that could not be listed or
+        described, and an unreadable resource (ERROR for every service policy) per service ECS did not describe."""
         clusters = inventory.clusters()
         unknown: set[str] = set()
         batches: list[tuple[str, list[str]]] = []
@@ -177,23 +190,29 @@ class Sweeper:
                 (cluster, arns[i : i + DESCRIBE_SERVICES_BATCH]) for i in range(0, len(arns), DESCRIBE_SERVICES_BATCH)
             ]
 
-        def describe(batch: tuple[str, list[str]]) -> tuple[str, list[dict[str, Any]], list[str], str | None]:
+        def describe(
+            batch: tuple[str, list[str]],
+        ) -> tuple[str, list[str], list[dict[str, Any]], list[str], str | None]:
             cluster, arns = batch
             try:
                 found, failures = inventory.describe_services(cluster, arns)
             except AwsCallFailed as error:
-                return cluster, [], [], str(error)
-            return cluster, found, failures, None
+                return cluster, arns, [], [], str(error)
+            return cluster, arns, found, failures, None
 
         services: list[dict[str, Any]] = []
+        unreadable: list[Resource] = []
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-            for cluster, found, failures, problem in pool.map(describe, batches):
+            for cluster, arns, found, failures, problem in pool.map(describe, batches):
                 if problem is not None:
                     report.problems.append(problem)
                     unknown.add(cluster)
+                    unreadable += [
+                        Resource(type=ResourceType.SERVICE, id=arn, model=None, problem=problem) for arn in arns
+                    ]
                 report.problems.extend(f"ecs:DescribeServices: {failure}" for failure in failures)
                 services += [s for s in found if s.get("status") != "INACTIVE"]
-        return services, unknown
+        return services, unknown, unreadable
 
     def _describe_task_definitions(
         self, resolver: Resolver, references: list[str], report: RegionReport
@@ -256,13 +275,21 @@ class Sweeper:
         except PublishFailed as error:
             report.problems.append(str(error))
             return  # without knowing what exists, archiving could hide a real finding: publish nothing
+        if not self.options.import_passed:
+            # As on the event path: PASS and NOT_APPLICABLE only update a finding that exists.
+            quiet = {
+                f"ecsguard/{r.policy_id}/{r.resource.id}"
+                for r in report.results
+                if r.status in (Status.PASS, Status.NOT_APPLICABLE)
+            }
+            report.findings = [f for f in report.findings if f["Id"] not in quiet or f["Id"] in active]
         current = {finding["Id"] for finding in report.findings}
         for finding_id, finding in active.items():
             _, policy_id, arn = [*finding_id.split("/", 2), "", ""][:3]
             resource_type = _resource_type(arn)
             if finding_id in current or resource_type is None:
                 continue
-            if any(arn.startswith(cluster.replace(":cluster/", ":service/") + "/") for cluster in unknown_clusters):
+            if resource_type is ResourceType.SERVICE and unknown_clusters and _may_be_in(arn, unknown_clusters):
                 continue  # its cluster could not be listed: the service may well exist
             policy = self.policies.get(policy_id)
             if policy is not None:

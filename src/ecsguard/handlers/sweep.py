@@ -34,7 +34,10 @@ def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False
 
     notifier = SnsNotifier(aws.client("sns", max_attempts=attempts), settings.topic_arn) if settings.topic_arn else None
     options = SweepOptions(
-        all_revisions=all_revisions, publish=publish, notify_min_severity=settings.notify_min_severity
+        all_revisions=all_revisions,
+        publish=publish,
+        import_passed=settings.import_passed,
+        notify_min_severity=settings.notify_min_severity,
     )
     policy_set = load_policy_set(settings.policy_dir, settings.parameters)
     return Sweeper(policy_set, inventory, resolver, findings if settings.security_hub else None, notifier, options, now)
