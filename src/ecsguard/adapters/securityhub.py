@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -66,45 +66,8 @@ class SecurityHubPublisher:
         rejected = f"rejected {len(pending)} finding(s) after {self._attempts} attempts"
         raise PublishFailed(f"securityhub:BatchImportFindings {rejected}: {sample}")
 
-    def compliance_of(self, finding_ids: Sequence[str]) -> dict[str, str]:
-        """The Compliance.Status of those of ``finding_ids`` that exist (and are not archived)."""
-        found: dict[str, str] = {}
-        wanted = set(finding_ids)
-        for start in range(0, len(finding_ids), ID_FILTER_SIZE):
-            chunk = finding_ids[start : start + ID_FILTER_SIZE]
-            filters = {
-                "Id": [{"Value": finding_id, "Comparison": "EQUALS"} for finding_id in chunk],
-                "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
-            }
-            token: str | None = None
-            while True:
-                parameters: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
-                if token:
-                    parameters["NextToken"] = token
-                self.calls += 1
-                try:
-                    response = self._client.get_findings(**parameters)
-                except (ClientError, BotoCoreError) as error:
-                    code, message = error_code(error)
-                    raise PublishFailed(f"securityhub:GetFindings failed: {code}: {message}") from None
-                for finding in response.get("Findings") or []:
-                    # The filters already say this; checking again costs nothing and keeps the answer exact.
-                    if finding.get("Id") in wanted and finding.get("RecordState", "ACTIVE") == "ACTIVE":
-                        found[finding["Id"]] = (finding.get("Compliance") or {}).get("Status", "NOT_AVAILABLE")
-                token = response.get("NextToken")
-                if not token:
-                    break
-        return found
-
-    def active_findings(self, account: str, region: str) -> list[dict[str, Any]]:
-        """Every ACTIVE ecsguard finding of ``account`` in ``region`` (for a sweep to archive what is gone)."""
-        filters = {
-            "GeneratorId": [{"Value": "ecsguard/", "Comparison": "PREFIX"}],
-            "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
-            "AwsAccountId": [{"Value": account, "Comparison": "EQUALS"}],
-            "Region": [{"Value": region, "Comparison": "EQUALS"}],
-        }
-        found: list[dict[str, Any]] = []
+    def _get_findings(self, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every page of GetFindings for ``filters``."""
         token: str | None = None
         while True:
             parameters: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
@@ -116,15 +79,41 @@ class SecurityHubPublisher:
             except (ClientError, BotoCoreError) as error:
                 code, message = error_code(error)
                 raise PublishFailed(f"securityhub:GetFindings failed: {code}: {message}") from None
-            for finding in response.get("Findings") or []:
-                # The filters already say this; checking again keeps the answer exact.
-                if (
-                    str(finding.get("GeneratorId", "")).startswith("ecsguard/")
-                    and finding.get("RecordState", "ACTIVE") == "ACTIVE"
-                    and finding.get("AwsAccountId") == account
-                    and finding.get("Region", region) == region
-                ):
-                    found.append(finding)
+            yield from response.get("Findings") or []
             token = response.get("NextToken")
             if not token:
-                return found
+                return
+
+    def compliance_of(self, finding_ids: Sequence[str]) -> dict[str, str]:
+        """The Compliance.Status of those of ``finding_ids`` that exist (and are not archived)."""
+        found: dict[str, str] = {}
+        wanted = set(finding_ids)
+        for start in range(0, len(finding_ids), ID_FILTER_SIZE):
+            chunk = finding_ids[start : start + ID_FILTER_SIZE]
+            filters = {
+                "Id": [{"Value": finding_id, "Comparison": "EQUALS"} for finding_id in chunk],
+                "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+            }
+            for finding in self._get_findings(filters):
+                # The filters already say this; checking again costs nothing and keeps the answer exact.
+                if finding.get("Id") in wanted and finding.get("RecordState", "ACTIVE") == "ACTIVE":
+                    found[finding["Id"]] = (finding.get("Compliance") or {}).get("Status", "NOT_AVAILABLE")
+        return found
+
+    def active_findings(self, account: str, region: str) -> list[dict[str, Any]]:
+        """Every ACTIVE ecsguard finding of ``account`` in ``region`` (for a sweep to archive what is gone)."""
+        filters = {
+            "GeneratorId": [{"Value": "ecsguard/", "Comparison": "PREFIX"}],
+            "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+            "AwsAccountId": [{"Value": account, "Comparison": "EQUALS"}],
+            "Region": [{"Value": region, "Comparison": "EQUALS"}],
+        }
+        return [
+            finding
+            for finding in self._get_findings(filters)
+            # The filters already say this; checking again keeps the answer exact.
+            if str(finding.get("GeneratorId", "")).startswith("ecsguard/")
+            and finding.get("RecordState", "ACTIVE") == "ACTIVE"
+            and finding.get("AwsAccountId") == account
+            and finding.get("Region", region) == region
+        ]

@@ -5,34 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from ecsguard.errors import AwsCallFailed, EventFailed
-from ecsguard.handlers.scanner import SETTINGS, own_account, remember_account
+from ecsguard.handlers.scanner import SETTINGS, build_ports, own_account, remember_account
 from ecsguard.observability import logger, metrics, record_sweep, traced
 from ecsguard.settings import Settings
 from ecsguard.sweep import RegionReport, Sweeper, SweepOptions
 
 
 def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False) -> Sweeper:
-    from ecsguard.adapters import aws
-    from ecsguard.adapters.ecs import EcsInventory, EcsResolver
-    from ecsguard.adapters.securityhub import SecurityHubPublisher
-    from ecsguard.adapters.sns import SnsNotifier
+    from ecsguard.adapters.ecs import EcsInventory
     from ecsguard.catalog import load_policy_set
     from ecsguard.events import partition_of
     from ecsguard.service import now
 
-    attempts = settings.aws_max_attempts
-    access = aws.AccountAccess(own_account, settings.member_role_name, attempts, retry_mode="adaptive")
+    # Adaptive retries: a sweep makes thousands of calls and should slow down, not fail, when throttled.
+    ports = build_ports(settings, retry_mode="adaptive")
 
     def inventory(account: str, region: str) -> EcsInventory:
-        return EcsInventory(access.client("ecs", account, region, partition_of(region)))
+        return EcsInventory(ports.access.client("ecs", account, region, partition_of(region)))
 
-    def resolver(account: str, region: str) -> EcsResolver:
-        return EcsResolver(lambda: access.client("ecs", account, region, partition_of(region)))
-
-    def findings(account: str, region: str) -> SecurityHubPublisher:
-        return SecurityHubPublisher(access.client("securityhub", account, region, partition_of(region)))
-
-    notifier = SnsNotifier(aws.client("sns", max_attempts=attempts), settings.topic_arn) if settings.topic_arn else None
     options = SweepOptions(
         all_revisions=all_revisions,
         publish=publish,
@@ -40,7 +30,7 @@ def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False
         notify_min_severity=settings.notify_min_severity,
     )
     policy_set = load_policy_set(settings.policy_dir, settings.parameters)
-    return Sweeper(policy_set, inventory, resolver, findings if settings.security_hub else None, notifier, options, now)
+    return Sweeper(policy_set, inventory, ports.resolver, ports.findings, ports.notifier, options, now)
 
 
 def sweep_regions(sweeper: Sweeper, account: str, regions: list[str]) -> tuple[list[RegionReport], list[str]]:
