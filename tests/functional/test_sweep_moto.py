@@ -6,9 +6,11 @@ from collections import Counter
 from typing import Any
 
 import boto3
+import pytest
 from emulated_aws import ACCOUNT, Aws
 
 from ecsguard.adapters import aws as aws_adapter
+from ecsguard.handlers import sweep as sweep_handler
 from ecsguard.handlers.sweep import build_sweeper, sweep_regions
 from ecsguard.settings import Settings
 
@@ -123,3 +125,18 @@ def test_sweep_without_publish_sends_nothing(aws: Aws) -> None:
     assert failures == []
     assert len(report.results) == 12
     assert aws.findings() == {}
+
+
+def test_sweep_handler_event_naming_regions_sweeps_only_those(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN settings that would sweep us-east-1, and a schedule whose event names eu-west-1
+    arrange(aws.ecs, boto3.client("ecs", region_name=WEST))
+    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2", "ECSGUARD_SWEEP_REGIONS": EAST})
+    monkeypatch.setattr(sweep_handler, "SETTINGS", settings)
+
+    # WHEN the sweep function runs on that event
+    answer = sweep_handler.handler({"regions": [WEST]}, None)
+
+    # THEN it swept eu-west-1 only
+    assert [(region["region"], region["resources"]) for region in answer["regions"]] == [(WEST, 1)]

@@ -49,7 +49,10 @@ def sweep_regions(sweeper: Sweeper, account: str, regions: list[str]) -> tuple[l
 @traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     remember_account(context)
-    regions = SETTINGS.sweep_regions or [region_of_environment()]
+    # A schedule may name its own Regions ({"regions": [...]}): several schedules split a large estate.
+    requested = event.get("regions") if isinstance(event, dict) else None
+    regions = [str(r) for r in requested] if isinstance(requested, list) and requested else None
+    regions = regions or SETTINGS.sweep_regions or [region_of_environment()]
     sweeper = build_sweeper(SETTINGS, publish=not SETTINGS.dry_run)
     reports, failures = sweep_regions(sweeper, own_account(), regions)
     for report in reports:
