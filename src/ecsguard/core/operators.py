@@ -135,6 +135,8 @@ def _equals(value: object, argument: object) -> bool:
 
 
 def _in(value: object, argument: Members) -> bool:
+    if type(value) is str and (not argument.kinds or "str" in argument.kinds):
+        return value in argument.values  # the common case, without the general checks below
     if isinstance(value, list | dict):
         raise OperandError(f"expected a single value, found {_type_name(value)}")
     if argument.kinds and _kind(value) not in argument.kinds:
