@@ -207,7 +207,7 @@ def _sweep(args: argparse.Namespace) -> int:
     for sweep_report in reports:
         for problem in sweep_report.problems:
             print(f"ecsguard: {sweep_report.region}: {problem}", file=sys.stderr)
-    if failures:
+    if failures or any(sweep_report.publish_failures for sweep_report in reports):
         return EXIT_USAGE
     return EXIT_FAILED if report.breaches(results, fail_on) else EXIT_OK
 

@@ -84,6 +84,7 @@ def _record_results(results: Sequence[Result]) -> None:
 
 
 def record_failure(kind: str) -> None:
+    metrics.add_metric(name="Events", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="FailedEvents", unit=MetricUnit.Count, value=1)
     with single_metric(name="FailedEvents", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
         metric.add_dimension(name="service", value=SERVICE)

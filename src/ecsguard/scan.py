@@ -89,6 +89,8 @@ def _load(path: Path) -> Any:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ValueError(f"invalid YAML{where}: {getattr(error, 'problem', 'parse error')}") from None
+    except Exception as error:  # noqa: BLE001 - a bad !!tag raises ValueError/KeyError quoting the value
+        raise ValueError(f"invalid YAML: {type(error).__name__} in a tagged value") from None
 
 
 def _as_event(document: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -228,7 +228,10 @@ class Scanner:
             outcome.findings = self._worth_importing(candidates, results, publisher)
         except PublishFailed as error:
             problems.append(str(error))
-            outcome.findings = candidates
+            # Unknown what exists: import what must be reported (FAIL, ERROR), not what the setting leaves out.
+            outcome.findings = [
+                f for f, r in zip(candidates, results, strict=True) if r.status in (Status.FAIL, Status.ERROR)
+            ]
         notification = notification_for(
             results,
             self.policies,

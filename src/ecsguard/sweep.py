@@ -81,6 +81,7 @@ class RegionReport:
     archived: list[str] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    publish_failures: list[str] = field(default_factory=list)  # these fail the run: findings were lost
     findings_imported: int = 0
     notifications_sent: int = 0
 
@@ -166,7 +167,7 @@ class Sweeper:
         resources += [self._service_resource(service, described, resolver, report) for service in services]
         resources += unreadable
         report.results = self.policy_set.evaluate(resources)
-        self._findings(report, resources, unknown_clusters)
+        self._findings(report, resources, unknown_clusters, set(listed))
         return report
 
     # --- inventory ---------------------------------------------------------------------------
@@ -254,12 +255,22 @@ class Sweeper:
             except AwsCallFailed as error:
                 report.problems.append(str(error))
                 answer = Unresolved(str(error))
-            cluster = answer if isinstance(answer, Unresolved) else Cluster.model_validate(answer)
+            try:
+                cluster = answer if isinstance(answer, Unresolved) else Cluster.model_validate(answer)
+            except ValueError:
+                cluster = Unresolved(f"cluster '{service.get('clusterArn')}' could not be read")
         return build_service(service, str(service.get("serviceArn")), task_definition, cluster)
 
     # --- findings ---------------------------------------------------------------------------
 
-    def _findings(self, report: RegionReport, resources: list[Resource], unknown_clusters: set[str]) -> None:
+    def _findings(
+        self, report: RegionReport, resources: list[Resource], unknown_clusters: set[str], existing: set[str]
+    ) -> None:
+        """Findings of every result; with publish, also archive what is gone, notify, and import.
+
+        ``existing`` holds every ACTIVE revision listed: an older revision that was not evaluated still
+        exists (and can still run), so its findings are kept, not archived.
+        """
         context = FindingContext(report.account, report.region, partition_of(report.region), self.clock())
         by_id = {(r.type, r.id): r for r in resources}
         report.findings = [
@@ -267,13 +278,19 @@ class Sweeper:
             for r in report.results
             if r.resource.id.startswith("arn:") and (r.resource.type, r.resource.id) in by_id
         ]
-        if not self.options.publish or self.findings_for is None:
+        if not self.options.publish:
+            return
+        if self.findings_for is None:
+            # No Security Hub, so no earlier state to compare with: every failure is news.
+            self._notifications(report, [r for r in report.results if r.status is Status.FAIL])
+            self._notify(report)
             return
         publisher = self.findings_for(report.account, report.region)
         try:
             active = {f["Id"]: f for f in publisher.active_findings(report.account, report.region)}
         except PublishFailed as error:
             report.problems.append(str(error))
+            report.publish_failures.append(str(error))
             return  # without knowing what exists, archiving could hide a real finding: publish nothing
         if not self.options.import_passed:
             # As on the event path: PASS and NOT_APPLICABLE only update a finding that exists.
@@ -287,7 +304,7 @@ class Sweeper:
         for finding_id, finding in active.items():
             _, policy_id, arn = [*finding_id.split("/", 2), "", ""][:3]
             resource_type = _resource_type(arn)
-            if finding_id in current or resource_type is None:
+            if finding_id in current or resource_type is None or (arn in existing and policy_id in self.policies):
                 continue
             if resource_type is ResourceType.SERVICE and unknown_clusters and _may_be_in(arn, unknown_clusters):
                 continue  # its cluster could not be listed: the service may well exist
@@ -311,14 +328,19 @@ class Sweeper:
             report.findings_imported = publisher.import_findings(report.findings)
         except PublishFailed as error:
             report.problems.append(str(error))
+            report.publish_failures.append(str(error))
+        self._notify(report)
+
+    def _notify(self, report: RegionReport) -> None:
         for notification in report.notifications:
             if self.notifier is None:
-                break
+                return
             try:
                 self.notifier.publish(notification)
                 report.notifications_sent += 1
             except PublishFailed as error:
                 report.problems.append(str(error))
+                report.publish_failures.append(str(error))
 
     def _notifications(self, report: RegionReport, newly_failing: list[Result]) -> None:
         """One message per resource with a failure the account did not already have (no daily repeats)."""

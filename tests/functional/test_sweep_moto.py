@@ -140,3 +140,21 @@ def test_sweep_handler_event_naming_regions_sweeps_only_those(
 
     # THEN it swept eu-west-1 only
     assert [(region["region"], region["resources"]) for region in answer["regions"]] == [(WEST, 1)]
+
+
+def test_sweep_keeps_findings_of_older_revisions_that_are_still_active(aws: Aws) -> None:
+    # GIVEN a sweep that reported web:2 (bridge, FAILED), then a fixed web:3 registered
+    arrange(aws.ecs, boto3.client("ecs", region_name=WEST))
+    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2"})
+    sweep_regions(build_sweeper(settings, publish=True), ACCOUNT, [EAST])
+    container = {"name": "app", "image": IMAGE, "memory": 256}
+    aws.ecs.register_task_definition(family="web", containerDefinitions=[container], networkMode="awsvpc")
+
+    # WHEN the account is swept again (only the latest revision of each family is evaluated)
+    (report,), _ = sweep_regions(build_sweeper(settings, publish=True), ACCOUNT, [EAST])
+
+    # THEN web:2, still ACTIVE and runnable, keeps its FAILED finding: it is not a ghost
+    web2 = f"ecsguard/ecs-network-awsvpc/{arn(EAST, 'task-definition/web:2')}"
+    assert web2 not in report.archived
+    assert statuses(EAST)[web2] == ("FAILED", "ACTIVE")
+    assert statuses(EAST)[f"ecsguard/ecs-network-awsvpc/{arn(EAST, 'task-definition/web:3')}"] == ("PASSED", "ACTIVE")

@@ -86,6 +86,10 @@ POSITIVES: dict[str, list[str]] = {
         "npm" + "_" + fill(36),
         "//registry.npmjs.org/:_authToken=npm" + "_" + fill(36),
     ],
+    "openai_api_key": [
+        "sk" + "-" + fill(48),
+        "sk" + "-proj-" + fill(64),
+    ],
     "json_web_token": [
         f"{JWT_HEADER}.{JWT_PAYLOAD}.{JWT_SIGNATURE}",
         f"Bearer {JWT_HEADER}.{JWT_PAYLOAD}.{JWT_SIGNATURE}",
@@ -145,6 +149,11 @@ NEAR_MISSES: dict[str, list[str]] = {
         "npm" + "_" + fill(35),
         "npm_install",
         "x" + "npm" + "_" + fill(36),
+    ],
+    "openai_api_key": [
+        "sk" + "-" + fill(20),  # too short
+        "task-" + fill(40),  # "sk-" inside a word
+        "risk-assessment",
     ],
     "json_web_token": [
         "eyJhbGci.eyJzdWIi.abc",  # parts too short
@@ -220,7 +229,6 @@ DESCRIPTIVE_NAMES = [
     "PASSWORD_MIN_LENGTH",
     "AUTH_ENABLED",
     "SECRET_NAME",
-    "API_KEY_HEADER",
     "TOKEN_EXPIRY_SECONDS",
 ]
 
@@ -291,3 +299,12 @@ def test_non_secret_value_pattern_arn_or_boolean_matches(value: str) -> None:
 )
 def test_non_secret_value_pattern_plaintext_value_does_not_match(value: str) -> None:
     assert NON_SECRET_VALUE.search(value) is None
+
+
+@pytest.mark.parametrize(
+    "name", ["AUTH_HEADER", "AUTHORIZATION_HEADER", "MYSQL_PWD", "DB_PW", "SIGNING_KEY", "JWT_KEY"]
+)
+def test_secret_name_pattern_header_pwd_and_key_names_are_secret_like_and_not_exempt(name: str) -> None:
+    # A header value ("Bearer ...") or a *_PWD / *_KEY variable holds the secret itself.
+    assert SECRET_NAME.search(name)
+    assert not DESCRIPTIVE_NAME.search(name)

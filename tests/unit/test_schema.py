@@ -239,7 +239,6 @@ def test_resolve_schema_secret_bearing_field_is_sensitive(text: str) -> None:
         "containerDefinitions[].repositoryCredentials",
         "containerDefinitions[].image",
         "containerDefinitions[].environmentFiles[].value",
-        "volumes[].dockerVolumeConfiguration.labels.team",
         "networkMode",
     ],
 )

@@ -613,7 +613,7 @@ def test_scanner_without_import_passed_and_nothing_failing_imports_nothing() -> 
     assert outcome.findings == []
 
 
-def test_scanner_without_import_passed_lookup_failed_imports_all_then_fails_event() -> None:
+def test_scanner_without_import_passed_lookup_failed_imports_only_failures_then_fails_event() -> None:
     publisher = FakePublisher(lookup_failure=PublishFailed("securityhub:GetFindings failed: throttled"))
     test = rig(publisher=publisher, import_passed=False)
 
@@ -621,7 +621,7 @@ def test_scanner_without_import_passed_lookup_failed_imports_all_then_fails_even
         test.handle(load("ecs-register-task-definition-plaintext-secret.json"))
 
     assert str(caught.value).endswith(": securityhub:GetFindings failed: throttled")
-    assert publisher.imported_ids == [[fid(p, f"{TD_ARN}billing-worker:4") for p in TD_POLICIES]]
+    assert publisher.imported_ids == [[fid("ecs-secrets-managed", f"{TD_ARN}billing-worker:4")]]
     assert len(test.notifier.attempts) == 1
 
 

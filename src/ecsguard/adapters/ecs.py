@@ -22,8 +22,13 @@ IAM_ACTIONS = frozenset(
     }
 )
 DESCRIBE_SERVICES_BATCH = 10  # DescribeServices takes at most 10 services per call
-# ECS answers ClientException when a task definition does not exist; anything else is a failure to retry.
-_NOT_FOUND = frozenset({"ClientException", "ClusterNotFoundException", "ServiceNotFoundException"})
+# What means "does not exist", per call; anything else is a failure to retry. ECS answers ClientException
+# for a task definition it cannot find, but ClientException from other calls is a generic client error.
+_NOT_FOUND = {
+    "describe_task_definition": frozenset({"ClientException"}),
+    "describe_services": frozenset({"ClusterNotFoundException", "ServiceNotFoundException"}),
+    "describe_clusters": frozenset({"ClusterNotFoundException"}),
+}
 
 
 class EcsResolver:
@@ -48,7 +53,7 @@ class EcsResolver:
             response: dict[str, Any] = getattr(self._client, operation)(**parameters)
         except ClientError as error:
             code, message = error_code(error)
-            if code in _NOT_FOUND:
+            if code in _NOT_FOUND.get(operation, frozenset()):
                 return Unresolved(f"{action} found no '{target}' ({code}: {message})")
             raise AwsCallFailed(action, target, code, message) from None
         except BotoCoreError as error:

@@ -33,6 +33,8 @@ Scalar = str | int | float | bool | None
 Timestamp = str | int | float | datetime | None
 SensitiveStr = Annotated[str | None, SENSITIVE]
 SensitiveMap = Annotated[dict[str, Any] | None, SENSITIVE]
+# Commands often carry credentials as arguments (--password=...): never shown either.
+SensitiveList = Annotated[list[str] | None, SENSITIVE]
 
 
 class Severity(StrEnum):
@@ -116,7 +118,7 @@ class FirelensConfiguration(EcsModel):
 
 
 class HealthCheck(EcsModel):
-    command: list[str] | None = None
+    command: SensitiveList = None
     interval: int | None = None
     timeout: int | None = None
     retries: int | None = None
@@ -193,8 +195,8 @@ class ContainerDefinition(EcsModel):
     portMappings: list[PortMapping] | None = None
     essential: bool | None = None
     restartPolicy: ContainerRestartPolicy | None = None
-    entryPoint: list[str] | None = None
-    command: list[str] | None = None
+    entryPoint: SensitiveList = None
+    command: SensitiveList = None
     environment: list[KeyValuePair] | None = None
     environmentFiles: list[EnvironmentFile] | None = None
     mountPoints: list[MountPoint] | None = None
@@ -236,7 +238,7 @@ class DockerVolumeConfiguration(EcsModel):
     autoprovision: bool | None = None
     driver: str | None = None
     driverOpts: SensitiveMap = None
-    labels: dict[str, Any] | None = None
+    labels: SensitiveMap = None
 
 
 class EfsAuthorizationConfig(EcsModel):

@@ -58,8 +58,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for report in reports:
         record_sweep(report)
         logger.info("sweep done", extra=report.summary())
+    failures += [f"{report.region}: {problem}" for report in reports for problem in report.publish_failures]
     if failures:
-        logger.error("sweep could not list", extra={"problems": failures})
+        logger.error("sweep not completed", extra={"problems": failures})
         raise EventFailed("sweep failed: " + "; ".join(failures))
     return {"regions": [report.summary() for report in reports]}
 
