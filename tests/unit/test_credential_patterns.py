@@ -90,6 +90,10 @@ POSITIVES: dict[str, list[str]] = {
         "sk" + "-" + fill(48),
         "sk" + "-proj-" + fill(64),
     ],
+    "authorization_header": [
+        "Bearer " + fill(40),
+        "basic " + fill(24) + "==",
+    ],
     "json_web_token": [
         f"{JWT_HEADER}.{JWT_PAYLOAD}.{JWT_SIGNATURE}",
         f"Bearer {JWT_HEADER}.{JWT_PAYLOAD}.{JWT_SIGNATURE}",
@@ -154,6 +158,11 @@ NEAR_MISSES: dict[str, list[str]] = {
         "sk" + "-" + fill(20),  # too short
         "task-" + fill(40),  # "sk-" inside a word
         "risk-assessment",
+    ],
+    "authorization_header": [
+        "X-Api-Key",  # a header's name
+        "Bearer",  # the scheme alone
+        "use a bearer token from Secrets Manager",
     ],
     "json_web_token": [
         "eyJhbGci.eyJzdWIi.abc",  # parts too short
@@ -301,10 +310,8 @@ def test_non_secret_value_pattern_plaintext_value_does_not_match(value: str) -> 
     assert NON_SECRET_VALUE.search(value) is None
 
 
-@pytest.mark.parametrize(
-    "name", ["AUTH_HEADER", "AUTHORIZATION_HEADER", "MYSQL_PWD", "DB_PW", "SIGNING_KEY", "JWT_KEY"]
-)
-def test_secret_name_pattern_header_pwd_and_key_names_are_secret_like_and_not_exempt(name: str) -> None:
-    # A header value ("Bearer ...") or a *_PWD / *_KEY variable holds the secret itself.
+@pytest.mark.parametrize("name", ["MYSQL_PWD", "DB_PW", "SIGNING_KEY", "JWT_KEY", "ENCRYPTION_KEY"])
+def test_secret_name_pattern_pwd_and_key_names_are_secret_like_and_not_exempt(name: str) -> None:
+    # A *_PWD / *_KEY variable holds the secret itself.
     assert SECRET_NAME.search(name)
     assert not DESCRIPTIVE_NAME.search(name)

@@ -267,7 +267,10 @@ def test_argument_error_tables_cover_every_registered_operator() -> None:
 def test_operator_prepare_valid_arguments_returns_compiled_forms() -> None:
     assert OPERATORS["in"].prepare(["awsvpc", "bridge"]) == Members(frozenset({"awsvpc", "bridge"}), frozenset({"str"}))
     patterns = OPERATORS["matches_any"].prepare({"a": "x", "b": "(?i)y"})
-    assert [(name, pattern.pattern) for name, pattern in patterns.patterns] == [("a", "x"), ("b", "(?i)y")]
+    assert [(name, pattern.pattern, shortest) for name, pattern, shortest in patterns.patterns] == [
+        ("a", "x", 1),
+        ("b", "(?i)y", 1),
+    ]
     assert OPERATORS["matches"].prepare("^a$").pattern == "^a$"
     assert OPERATORS["version_gte"].prepare("v1.4.0") == (1, 4)
     assert OPERATORS["gte"].prepare(5) == 5.0
@@ -369,3 +372,20 @@ def test_matches_any_pattern_with_leading_inline_flag_applies_it_to_that_pattern
 
     assert run("matches_any", "XYZ", patterns) == "loose"
     assert run("matches_any", "ABC", patterns) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "shortest"),
+    [("(?<![A-Z0-9])AKIA[A-Z0-9]{16}", 20), ("a|bcd", 1), ("x?", 0), ("-----BEGIN (?:[A-Z]+ )*KEY", 14)],
+)
+def test_matches_any_shortest_match_counts_no_lookaround(pattern: str, shortest: int) -> None:
+    (entry,) = OPERATORS["matches_any"].prepare({"p": pattern}).patterns
+
+    assert entry[2] == shortest
+
+
+def test_matches_any_value_shorter_than_a_pattern_skips_only_that_pattern() -> None:
+    patterns = {"long": "[a-z]{10}", "short": "ab"}
+
+    assert run("matches_any", "abc", patterns) == "short"
+    assert run("matches_any", "abcdefghij", patterns) == "long"

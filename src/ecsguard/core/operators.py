@@ -15,6 +15,7 @@ language cannot express its logic; such operators follow the same contract.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -102,7 +103,16 @@ def _compile_regex(pattern: Any) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class NamedPatterns:
-    patterns: tuple[tuple[str, re.Pattern[str]], ...]
+    patterns: tuple[tuple[str, re.Pattern[str], int], ...]  # name, pattern, shortest text it can match
+
+
+def _shortest_match(pattern: re.Pattern[str]) -> int:
+    """The fewest characters any match of ``pattern`` spans (lookarounds count none); 0 when unknown."""
+    try:
+        parser: Any = importlib.import_module("re._parser")
+        return int(parser.parse(pattern.pattern, pattern.flags).getwidth()[0])
+    except Exception:  # noqa: BLE001 - an optimisation only: without it every pattern is tried
+        return 0
 
 
 def _prepare_named_patterns(argument: Any) -> NamedPatterns:
@@ -112,7 +122,8 @@ def _prepare_named_patterns(argument: Any) -> NamedPatterns:
     for name, pattern in argument.items():
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
             raise ArgumentError(f"pattern name {name!r} must be an identifier")
-        patterns.append((name, _compile_regex(pattern)))
+        compiled = _compile_regex(pattern)
+        patterns.append((name, compiled, _shortest_match(compiled)))
     # Searched one by one: separate patterns keep the regex engine's literal-prefix scan, which one
     # alternation of them all defeats, and each keeps its own flags and group numbers.
     return NamedPatterns(tuple(patterns))
@@ -152,8 +163,10 @@ def _matches(value: object, argument: re.Pattern[str]) -> bool:
 
 def _matches_any(value: object, argument: NamedPatterns) -> str | None:
     text = value if type(value) is str else _require_string(value)
-    for name, pattern in argument.patterns:
-        if pattern.search(text) is not None:
+    length = len(text)
+    for name, pattern, shortest in argument.patterns:
+        # Most environment values ("INFO", "8080") are shorter than any credential: skip those searches.
+        if shortest <= length and pattern.search(text) is not None:
             return name
     return None
 
