@@ -15,8 +15,8 @@ included), and prints the wall time and its phases, the calls by operation, and 
 account, computed from what was planted (not from what the sweep saw):
 
 - ListTaskDefinitions pages: ceil(ACTIVE revisions / 100); ListClusters pages: ceil(clusters / 100);
-- ListServices pages: ceil(services in the cluster / 10) per cluster, at least 1 (10 is ECS's page size when
-  maxResults is not sent, which is what the sweep's paginator does; what maxResults=100 would save is shown);
+- ListServices pages: ceil(services in the cluster / 100) per cluster, at least 1 (the sweep asks for ECS's
+  largest page, 100; the default would be 10);
 - DescribeServices: ceil(services in the cluster / 10) per cluster;
 - DescribeTaskDefinition: one per distinct revision evaluated (latest ACTIVE of each family, and every
   revision a service uses);
@@ -84,7 +84,7 @@ GONE = ("NOT_AVAILABLE", "ARCHIVED")
 # AWS page sizes when the request sends no maxResults, and the largest a request may ask for.
 LIST_TASK_DEFINITIONS_PAGE = 100
 LIST_CLUSTERS_PAGE = 100
-LIST_SERVICES_PAGE = 10
+LIST_SERVICES_PAGE = 100
 LIST_SERVICES_MAX_PAGE = 100
 DESCRIBE_SERVICES_BATCH = 10
 GET_FINDINGS_PAGE = 100  # the sweep sends MaxResults=100, the most GetFindings returns
@@ -341,8 +341,12 @@ def expect(plan: Plan, store_before: Mapping[str, tuple[str, str]]) -> Expected:
     results = expected_results(plan)
     current = {finding_id(policy_id, arn): status for (policy_id, arn), status in results.items()}
     existing_active = {finding for finding, (_, state) in store_before.items() if state == "ACTIVE"}
-    archived = existing_active - current.keys()
-    store = dict.fromkeys(store_before, GONE)
+    # An older revision that is still ACTIVE exists (it can still run): its findings stay as they are.
+    still_active = {revision.arn for revision in plan.revisions if revision.active}
+    kept = {finding for finding in existing_active if finding.split("/", 2)[-1] in still_active}
+    archived = existing_active - current.keys() - kept
+    store = dict.fromkeys(store_before.keys() - kept, GONE)
+    store.update({finding: store_before[finding] for finding in kept if finding not in current})
     store.update({finding: STORED[status] for finding, status in current.items()})
     return Expected(results, existing_active, archived, len(current) + len(archived), store)
 
@@ -361,11 +365,6 @@ def ideal_calls(plan: Plan, existing_active: int, findings_sent: int) -> dict[st
         "GetFindings": max(1, math.ceil(existing_active / GET_FINDINGS_PAGE)),
         "BatchImportFindings": math.ceil(findings_sent / IMPORT_BATCH),
     }
-
-
-def list_services_pages_at_most(plan: Plan) -> int:
-    """ListServices pages with maxResults=100 instead of the default 10."""
-    return sum(max(1, math.ceil(count / LIST_SERVICES_MAX_PAGE)) for count in plan.services_by_cluster().values())
 
 
 # --- the emulator ------------------------------------------------------------------------------
@@ -665,7 +664,6 @@ class SweepRun:
     mean_latency: dict[str, float]
     expected: Expected
     ideal: dict[str, int]
-    ideal_list_services_100: int
     mismatches: list[str] = field(default_factory=list)
 
 
@@ -699,7 +697,6 @@ def run_sweep(label: str, plan: Plan, sweeper: Any, log: CallLog) -> SweepRun:
         mean_latency={operation: sum(values) / len(values) for operation, values in latency.items()},
         expected=expected,
         ideal=ideal,
-        ideal_list_services_100=list_services_pages_at_most(plan),
     )
     run.mismatches = check(run, security_hub_store())
     return run
@@ -867,11 +864,6 @@ def print_calls(run: SweepRun) -> None:
     print(
         f"  calls <= ideal: {_mark(total_calls <= total_ideal)}; HTTP attempts = calls + retries "
         f"({total_attempts - total_calls} retries, {failed} calls answered with an error)"
-    )
-    saved = run.ideal["ListServices"] - run.ideal_list_services_100
-    print(
-        f"  ListServices without maxResults gets 10 services a page; maxResults=100 would need "
-        f"{run.ideal_list_services_100:,} pages, {saved:,} fewer"
     )
 
 

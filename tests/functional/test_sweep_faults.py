@@ -208,7 +208,7 @@ def test_sweep_list_services_denied_for_one_cluster_sweeps_the_others_and_keeps_
         f"ecs:ListServices for cluster {beta} failed: AccessDeniedException: {denial('ecs:ListServices')}"
     ]
     assert report.summary()["problems"] == report.problems
-    assert proxy.faulted() == [Faulted("ecs:ListServices", EAST, {"cluster": beta})]
+    assert proxy.faulted() == [Faulted("ecs:ListServices", EAST, {"cluster": beta, "maxResults": 100})]
     # AND alpha's services were evaluated and published, and the deleted one archived
     assert service_verdicts(report) == {svc("alpha/legacy"): "NOT_APPLICABLE", svc("alpha/batch"): "NOT_APPLICABLE"}
     assert report.archived == [fid(EFS_POLICY, svc("alpha/front"))]

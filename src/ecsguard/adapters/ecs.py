@@ -118,7 +118,10 @@ class EcsInventory:
         return self._pages("list_clusters", "clusterArns", "clusters")
 
     def services(self, cluster: str) -> list[str]:
-        return self._pages("list_services", "serviceArns", f"cluster {cluster}", cluster=cluster)
+        # 100 a page (ECS's maximum) rather than the default 10.
+        return self._pages(
+            "list_services", "serviceArns", f"cluster {cluster}", cluster=cluster, PaginationConfig={"PageSize": 100}
+        )
 
     def describe_services(self, cluster: str, services: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
         """Up to 10 services of one cluster, and the reasons for those ECS could not describe."""
