@@ -23,12 +23,18 @@ from ecsguard.core.findings import (
     asff_finding,
     notification_for,
 )
-from ecsguard.core.models import Cluster, ResourceType, Severity, TaskDefinition
+from ecsguard.core.models import Cluster, ResourceType, Severity
 from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
 from ecsguard.events import partition_of
-from ecsguard.service import FindingsPublisher, Notifier, Resolver
+from ecsguard.service import (
+    FindingsPublisher,
+    Notifier,
+    Resolver,
+    default_strategy_cluster,
+    task_definition_model,
+)
 
 log = logging.getLogger("ecsguard.sweep")
 
@@ -242,23 +248,13 @@ class Sweeper:
     ) -> Resource:
         reference = str(service.get("taskDefinition") or "")
         found = described.get(reference, Unresolved("the service names no task definition"))
-        task_definition: TaskDefinition | Unresolved
-        if isinstance(found, Unresolved):
-            task_definition = found
-        else:
-            model = build_task_definition(found, reference).model
-            task_definition = model if isinstance(model, TaskDefinition) else Unresolved(f"'{reference}' unreadable")
-        cluster: Cluster | Unresolved = Unresolved("the cluster's default strategy does not apply to this service")
-        if not service.get("launchType") and not service.get("capacityProviderStrategy"):
-            try:
-                answer = resolver.cluster(str(service.get("clusterArn")))
-            except AwsCallFailed as error:
-                report.problems.append(str(error))
-                answer = Unresolved(str(error))
-            try:
-                cluster = answer if isinstance(answer, Unresolved) else Cluster.model_validate(answer)
-            except ValueError:
-                cluster = Unresolved(f"cluster '{service.get('clusterArn')}' could not be read")
+        task_definition = task_definition_model(reference, found)
+        cluster: Cluster | Unresolved
+        try:
+            cluster = default_strategy_cluster(service, str(service.get("clusterArn")), resolver)
+        except AwsCallFailed as error:
+            report.problems.append(str(error))
+            cluster = Unresolved(str(error))
         return build_service(service, str(service.get("serviceArn")), task_definition, cluster)
 
     # --- findings ---------------------------------------------------------------------------
