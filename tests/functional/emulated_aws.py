@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,3 +70,24 @@ def register_sample_task_definitions(ecs: Any) -> None:
         )
     ecs.register_task_definition(family="payments-api", containerDefinitions=[container], networkMode="awsvpc")
     ecs.create_cluster(clusterName="prod")
+
+
+def cli_environment(aws: Aws, tmp_path: Path, **variables: str) -> dict[str, str]:
+    """An environment for an ``ecsguard`` subprocess against the emulated account: none of this process's
+    AWS_* or ECSGUARD_* variables and no AWS config or credentials file, so it can only use what is set here."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "ECSGUARD_"))}
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": aws.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_REGION": REGION,
+            "ECSGUARD_TOPIC_ARN": aws.topic_arn,
+            "ECSGUARD_AWS_MAX_ATTEMPTS": "2",
+        }
+    )
+    env.update(variables)
+    return env

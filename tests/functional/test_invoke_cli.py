@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from emulated_aws import ACCOUNT, EVENTS, REGION, Aws, load_event
+from emulated_aws import ACCOUNT, EVENTS, REGION, Aws, cli_environment, load_event
 
 ECSGUARD = Path(sys.executable).with_name("ecsguard")
 LEGACY_TD = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/legacy-proxy:12"
@@ -21,24 +20,7 @@ PLANTED_IN_EVENTS = ("Tr0ub4dor-and-3-horses", "AKIAZ7EXAMPLEKEYQ2XW")
 
 
 def environment(aws: Aws, tmp_path: Path, **variables: str) -> dict[str, str]:
-    """A clean environment for the emulated account: nothing from this process's AWS_* or ECSGUARD_* variables,
-    and no shared config or credentials file that could supply what the test leaves out."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "ECSGUARD_"))}
-    env.update(
-        {
-            "AWS_ENDPOINT_URL": aws.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_REGION": REGION,
-            "ECSGUARD_TOPIC_ARN": aws.topic_arn,
-            "ECSGUARD_AWS_MAX_ATTEMPTS": "2",
-        }
-    )
-    env.update(variables)
-    return env
+    return cli_environment(aws, tmp_path, **variables)
 
 
 def invoke(event_file: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ server. Without --publish it only prints what it found; with it, findings land i
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulated_aws import ACCOUNT, REGION, Aws
+from emulated_aws import ACCOUNT, REGION, Aws, cli_environment
 from fault_proxy import FaultProxy
 
 ECSGUARD = Path(sys.executable).with_name("ecsguard")
@@ -75,24 +74,7 @@ def closed_port() -> str:
 
 
 def environment(aws: Aws, tmp_path: Path, **variables: str) -> dict[str, str]:
-    """The emulated account and nothing of this process's AWS_* or ECSGUARD_* variables or AWS files."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "ECSGUARD_"))}
-    env.update(
-        {
-            "AWS_ENDPOINT_URL": aws.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "ECSGUARD_TOPIC_ARN": aws.topic_arn,  # set, so a sweep without --publish is seen to notify no one
-            "ECSGUARD_AWS_MAX_ATTEMPTS": "2",
-        }
-    )
-    env.update(variables)
-    return env
+    return cli_environment(aws, tmp_path, **{"AWS_DEFAULT_REGION": REGION, **variables})
 
 
 def sweep(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
