@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import boto3
 import pytest
 from emulated_aws import REGION, Aws
+from fault_proxy import FaultProxy
 from moto.server import ThreadedMotoServer
 
 from ecsguard.adapters import aws as aws_adapter
@@ -65,3 +66,16 @@ def configure(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
 
     apply()
     return apply
+
+
+@pytest.fixture
+def proxy(aws: Aws, configure: Callable[..., None], monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """The scanner's AWS clients go through a fault proxy in front of moto; the test's own clients do not."""
+    with FaultProxy(aws.endpoint) as fault_proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.url)
+        aws_adapter.client.cache_clear()
+        configure()
+        yield fault_proxy
+    # The cached clients and scanner point at the proxy that just stopped.
+    aws_adapter.client.cache_clear()
+    scanner_handler.scanner.cache_clear()

@@ -46,19 +46,6 @@ PLANTED = "PLANTED-m4lf0rmed-7d2a-NEVER-PRINT"
 
 
 @pytest.fixture
-def proxy(aws: Aws, configure: Callable[..., None], monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
-    """The scanner's AWS clients go through a fault proxy in front of moto; the test's own clients do not."""
-    with FaultProxy(aws.endpoint) as fault_proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.url)
-        aws_adapter.client.cache_clear()
-        configure()
-        yield fault_proxy
-    # The cached clients and scanner point at the proxy that just stopped.
-    aws_adapter.client.cache_clear()
-    scanner_handler.scanner.cache_clear()
-
-
-@pytest.fixture
 def unreachable(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The scanner's AWS endpoint is a closed port on 127.0.0.1: every connection is refused."""
     with socket.socket() as probe:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -21,9 +21,7 @@ import pytest
 from emulated_aws import ACCOUNT, REGION, Aws, load_event
 from fault_proxy import BATCH_IMPORT_FINDINGS, FaultProxy
 
-from ecsguard.adapters import aws as aws_adapter
 from ecsguard.errors import EventFailed
-from ecsguard.handlers import scanner as scanner_handler
 from ecsguard.handlers.scanner import handler
 from ecsguard.observability import logger
 
@@ -65,18 +63,6 @@ def planted_event() -> dict[str, Any]:
         container["environment"][2]["value"] = PLANTED_KEY_ID
         container["secrets"] = [{"name": "GIT_CREDENTIALS", "valueFrom": PLANTED_VALUE_FROM}]
     return event
-
-
-@pytest.fixture
-def proxy(aws: Aws, configure: Callable[..., None], monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
-    """The scanner's AWS clients go through a recording proxy in front of moto."""
-    with FaultProxy(aws.endpoint) as fault_proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", fault_proxy.url)
-        aws_adapter.client.cache_clear()
-        configure()
-        yield fault_proxy
-    aws_adapter.client.cache_clear()
-    scanner_handler.scanner.cache_clear()
 
 
 @pytest.fixture

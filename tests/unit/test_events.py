@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sample_events import EVENT_DIR, load, response
 
 from ecsguard.core.models import ResourceType
 from ecsguard.events import (
@@ -23,7 +21,6 @@ from ecsguard.events import (
     partition_of,
 )
 
-EVENT_DIR = Path(__file__).resolve().parents[2] / "events"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ACTOR = "arn:aws:sts::123456789012:assumed-role/PlatformDeployer/alice"
@@ -32,22 +29,6 @@ SERVICE_ARN = "arn:aws:ecs:us-east-1:123456789012:service/prod/"
 CLUSTER_ARN = "arn:aws:ecs:us-east-1:123456789012:cluster/prod"
 # A value planted in the event: no MalformedEvent message may repeat it.
 PLANTED = "PLANTED-s3cr3t-9c2e"
-
-
-@cache
-def _read(name: str) -> str:
-    return (EVENT_DIR / name).read_text(encoding="utf-8")
-
-
-def load(name: str) -> dict[str, Any]:
-    """A fresh copy of a fixture, safe to change."""
-    event: dict[str, Any] = json.loads(_read(name))
-    return event
-
-
-def response(name: str, key: str) -> dict[str, Any]:
-    value: dict[str, Any] = load(name)["detail"]["responseElements"][key]
-    return value
 
 
 def request(name: str) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sample_events import load
+from sample_events import response as described
 
 from ecsguard.catalog import load_policy_set
 from ecsguard.core.engine import PolicySet
@@ -23,7 +25,6 @@ from ecsguard.events import MalformedEvent
 from ecsguard.service import Options, Outcome, Scanner
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-EVENT_DIR = REPOSITORY / "events"
 NOW = "2026-11-22T00:00:00.000Z"
 ACCOUNT = "123456789012"
 TD_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/"
@@ -38,22 +39,6 @@ PLANTED = ["Tr0ub4dor-and-3-horses", "AKIAZ7EXAMPLEKEYQ2XW"]  # the plaintext-se
 @cache
 def policy_set() -> PolicySet:
     return load_policy_set(REPOSITORY / "policies")
-
-
-@cache
-def _read(name: str) -> str:
-    return (EVENT_DIR / name).read_text(encoding="utf-8")
-
-
-def load(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(_read(name))
-    return event
-
-
-def described(name: str, key: str) -> dict[str, Any]:
-    """What ECS would describe: the resource in a fixture's response."""
-    value: dict[str, Any] = load(name)["detail"]["responseElements"][key]
-    return value
 
 
 def efs_task_definition() -> dict[str, Any]:
