@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from ecsguard.core.compiler import ROOT, CompiledPolicy, Env, EvaluationError, Trace
+from ecsguard.core.compiler import CompiledPolicy
 from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import Resource
 from ecsguard.core.results import Evidence, ResourceRef, Result, Status
+from ecsguard.core.tree import ROOT, Env, EvaluationError, Trace
 
 
 @dataclass(frozen=True)
 class PolicySet:
-    """A frozen, fully validated set of compiled policies."""
+    """A frozen, fully validated set of compiled policies, in catalog order."""
 
     policies: tuple[CompiledPolicy, ...]
+    by_id: Mapping[str, CompiledPolicy] = field(init=False, repr=False, compare=False)
+    by_type: Mapping[ResourceType, tuple[CompiledPolicy, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {policy.id: policy for policy in self.policies})
+        by_type = {t: tuple(p for p in self.policies if p.resource_type is t) for t in ResourceType}
+        object.__setattr__(self, "by_type", by_type)
 
     def for_type(self, resource_type: ResourceType) -> tuple[CompiledPolicy, ...]:
-        return tuple(policy for policy in self.policies if policy.resource_type is resource_type)
+        return self.by_type[resource_type]
 
     def get(self, policy_id: str) -> CompiledPolicy | None:
-        return next((policy for policy in self.policies if policy.id == policy_id), None)
+        return self.by_id.get(policy_id)
 
     def evaluate(self, resources: Iterable[Resource]) -> list[Result]:
-        by_type = {resource_type: self.for_type(resource_type) for resource_type in ResourceType}
+        by_type = self.by_type
         results: list[Result] = []
         for resource in resources:
             results.extend(evaluate_policy(policy, resource) for policy in by_type[resource.type])
@@ -43,34 +51,27 @@ def _result(policy: CompiledPolicy, resource: Resource, status: Status, **extra:
 
 
 def evaluate_policy(policy: CompiledPolicy, resource: Resource) -> Result:
+    """One evaluation decides the verdict and, for a FAIL, collects its evidence."""
     if resource.type is not policy.resource_type:
         raise ValueError(f"policy {policy.id} applies to {policy.resource_type.value}, not {resource.type.value}")
     if resource.model is None:
         return _result(policy, resource, Status.ERROR, reason=resource.problem or "resource could not be read")
     values: dict[str, object] = {ROOT: resource.model, **resource.related}
     paths = {ROOT: "", **{name: f"${name}" for name in resource.related}}
+    env = Env(values, paths)
     try:
-        try:
-            status = _decide(policy, Env(values, None))
-        except EvaluationError:
-            # Evaluate again keeping paths, so the reason names the exact element (containers[2].…).
-            status = _decide(policy, Env(values, dict(paths)))
-        if status is not Status.FAIL:
-            return _result(policy, resource, status)
-        traces = policy.check.explain(Env(values, paths), True)
+        if policy.applies_when is not None and policy.applies_when.evaluate(env, True) is not None:
+            return _result(policy, resource, Status.NOT_APPLICABLE)
+        traces = policy.check.evaluate(env, True)
     except EvaluationError as error:
         return _result(policy, resource, Status.ERROR, reason=str(error))
     except Exception as error:  # noqa: BLE001 - a bug in one operator must not hide the other results
         # The exception text may quote a field value, so only its type is reported.
         reason = f"internal error ({type(error).__name__}) while evaluating; please report this policy and input"
         return _result(policy, resource, Status.ERROR, reason=reason)
+    if traces is None:
+        return _result(policy, resource, Status.PASS)
     return _result(policy, resource, Status.FAIL, evidence=_evidence(policy, traces))
-
-
-def _decide(policy: CompiledPolicy, env: Env) -> Status:
-    if policy.applies_when is not None and not policy.applies_when.test(env):
-        return Status.NOT_APPLICABLE
-    return Status.PASS if policy.check.test(env) else Status.FAIL
 
 
 def _evidence(policy: CompiledPolicy, traces: Sequence[Trace]) -> tuple[Evidence, ...]:

@@ -9,6 +9,12 @@ An operand that cannot be compared raises ``OperandError``: the engine turns it 
 an ERROR result. Messages here never include the field's value, which may be secret;
 the caller adds it when the field is not sensitive.
 
+Each operator declares what it needs on itself, so the compiler has no special cases and a new
+operator is one entry here: whether it takes an argument, whether an unset field reaches it
+(``handles_missing``), what kind of field it compares (``operand``: a single value, a list, or
+anything, collections included), how it reads a path through ``[]`` (``over_items``: some or every
+reached value), and whether it names what matched (``names_match``, for ``{match}`` in messages).
+
 A policy may name an operator registered by Python code with ``register`` when the
 language cannot express its logic; such operators follow the same contract.
 """
@@ -19,7 +25,12 @@ import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+# What kind of field an operator compares: one value, a list field, or any field (collections included).
+OperandKind = Literal["scalar", "list", "any"]
+# How an operator reads a path through '[]': it holds when some, or every, reached value satisfies it.
+OverItems = Literal["some", "every"]
 
 
 class OperandError(ValueError):
@@ -37,7 +48,10 @@ class Operator:
     apply: Callable[[Any, Any], object]
     prepare: Callable[[Any], Any]
     takes_argument: bool = True
-    handles_missing: bool = False
+    handles_missing: bool = False  # apply() also receives an unset field (None) instead of failing the comparison
+    operand: OperandKind = "scalar"
+    over_items: OverItems | None = None  # None: a path with '[]' must be compared item by item inside a for_each
+    names_match: bool = False  # apply() returns the name of what matched, shown by {match}
 
 
 OPERATORS: dict[str, Operator] = {}
@@ -251,6 +265,7 @@ for _operator in (
         "the name of the first that matches is available to messages as {match}.",
         _matches_any,
         _prepare_named_patterns,
+        names_match=True,
     ),
     Operator(
         "exists",
@@ -259,6 +274,8 @@ for _operator in (
         _no_argument,
         takes_argument=False,
         handles_missing=True,
+        operand="any",
+        over_items="some",
     ),
     Operator(
         "empty",
@@ -267,8 +284,10 @@ for _operator in (
         _no_argument,
         takes_argument=False,
         handles_missing=True,
+        operand="any",
+        over_items="every",
     ),
-    Operator("contains", "The list field contains the value.", _contains, _prepare_scalar),
+    Operator("contains", "The list field contains the value.", _contains, _prepare_scalar, operand="list"),
     Operator(
         "version_gte",
         "The field is a dotted version at least the value; 1.10.0 is later than 1.4.0.",
