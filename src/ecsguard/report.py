@@ -59,14 +59,42 @@ def result_document(result: Result, source: str | None) -> dict[str, Any]:
     return document
 
 
-def render_json(results: Sequence[Result], sources: Sequence[str], summary_document: Mapping[str, Any]) -> str:
-    return json.dumps(
-        {
-            "results": [result_document(r, s) for r, s in zip(results, sources, strict=True)],
-            "summary": summary_document,
-        },
-        indent=2,
+# json's C string encoder: render_json writes the results' fixed shape itself, since json.dumps with
+# indent falls back to a pure-Python encoder that took a quarter of a 10,000-file scan.
+_quote = json.encoder.encode_basestring_ascii
+
+
+def _result_json(result: Result, source: str | None) -> str:
+    """``result_document(result, source)`` as ``json.dumps(..., indent=2)`` writes it inside the results list."""
+    if result.evidence:
+        items = ",\n".join(
+            f'        {{\n          "path": {_quote(e.path)},\n          "message": {_quote(e.message)}\n        }}'
+            for e in result.evidence
+        )
+        evidence = f"[\n{items}\n      ]"
+    else:
+        evidence = "[]"
+    reason = "" if result.reason is None else f',\n      "reason": {_quote(result.reason)}'
+    origin = f',\n      "source": {_quote(source)}' if source else ""
+    return (
+        f'    {{\n      "policy_id": {_quote(result.policy_id)},\n'
+        f'      "resource": {{\n        "type": {_quote(result.resource.type.value)},\n'
+        f'        "id": {_quote(result.resource.id)}\n      }},\n'
+        f'      "status": {_quote(result.status.value)},\n'
+        f'      "severity": {_quote(result.severity.value)},\n'
+        f'      "title": {_quote(result.title)},\n'
+        f'      "evidence": {evidence}{reason}{origin}\n    }}'
     )
+
+
+def render_json(results: Sequence[Result], sources: Sequence[str], summary_document: Mapping[str, Any]) -> str:
+    """``{"results": [result_document, ...], "summary": ...}``, indented by 2 as json.dumps would."""
+    if len(results) != len(sources):
+        raise ValueError("one source per result")
+    listed = ",\n".join(map(_result_json, results, sources))
+    body = f"[\n{listed}\n  ]" if results else "[]"
+    summary_text = json.dumps(summary_document, indent=2).replace("\n", "\n  ")
+    return f'{{\n  "results": {body},\n  "summary": {summary_text}\n}}'
 
 
 _MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.NOT_APPLICABLE: "N/A", Status.ERROR: "ERROR"}
