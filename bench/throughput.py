@@ -35,7 +35,7 @@ import yaml
 from ecsguard.catalog import load_policy_set
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.models import Cluster, TaskDefinition
-from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition, normalise
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPOSITORY / "policies"
@@ -703,14 +703,14 @@ def generate(count: int, service_count: int, seed: int) -> Workload:
     return Workload(task_definitions, services)
 
 
-def engine_service_inputs(workload: Workload) -> list[tuple[Raw, TaskDefinition, Cluster | Unresolved]]:
+def engine_service_inputs(workload: Workload) -> list[tuple[Raw, Raw, Raw | Unresolved]]:
     """The service's related resources are separate inputs of a scan, normalised once, outside the timing."""
-    clusters = {name: Cluster.model_validate(raw) for name, raw in CLUSTERS.items()}
+    clusters = {name: normalise(Cluster, raw) for name, raw in CLUSTERS.items()}
     unknown = Unresolved("cluster 'unknown' is not among the scanned inputs")
     prepared = []
     for service, task, cluster in workload.services:
         name = cluster["clusterName"] if cluster is not None else None
-        prepared.append((service, TaskDefinition.model_validate(task), clusters[name] if name else unknown))
+        prepared.append((service, normalise(TaskDefinition, task), clusters[name] if name else unknown))
     return prepared
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ecsguard import events
-from ecsguard.core.models import Cluster, ResourceType, TaskDefinition
-from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.models import Cluster, ResourceType
+from ecsguard.core.resources import Document, Resource, Unresolved, build_service, build_task_definition, normalise
 
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -178,20 +178,21 @@ def _classify_service(document: Any, source: str) -> Iterator[_Found | InputProb
 
 class _TaskDefinitionIndex:
     def __init__(self) -> None:
-        self.by_key: dict[str, TaskDefinition] = {}
-        self.latest: dict[str, TaskDefinition] = {}
+        self.by_key: dict[str, Document] = {}
+        self.latest: dict[str, Document] = {}
 
-    def add(self, model: TaskDefinition) -> None:
-        if model.taskDefinitionArn:
-            self.by_key[model.taskDefinitionArn] = model
-        if model.family and model.revision is not None:
-            self.by_key[f"{model.family}:{model.revision}"] = model
-        if model.family and model.status != "INACTIVE":
-            current = self.latest.get(model.family)
-            if current is None or (model.revision or 0) >= (current.revision or 0):
-                self.latest[model.family] = model
+    def add(self, model: Document) -> None:
+        arn, family, revision = model.get("taskDefinitionArn"), model.get("family"), model.get("revision")
+        if arn:
+            self.by_key[arn] = model
+        if family and revision is not None:
+            self.by_key[f"{family}:{revision}"] = model
+        if family and model.get("status") != "INACTIVE":
+            current = self.latest.get(family)
+            if current is None or (revision or 0) >= (current.get("revision") or 0):
+                self.latest[family] = model
 
-    def resolve(self, reference: str | None) -> TaskDefinition | Unresolved:
+    def resolve(self, reference: str | None) -> Document | Unresolved:
         if not reference:
             return Unresolved("the service names no task definition")
         found = self.by_key.get(reference)
@@ -235,22 +236,22 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
                 inputs.problems.append(item)
 
     task_definitions = _TaskDefinitionIndex()
-    clusters: dict[str, Cluster] = {}
+    clusters: dict[str, Document] = {}
     for item in found:
         if item.kind is ResourceType.TASK_DEFINITION:
             fallback = f"{item.source}#{item.data.get('family') or 'task-definition'}"
             resource = build_task_definition(item.data, fallback)
-            if isinstance(resource.model, TaskDefinition):
+            if resource.model is not None:
                 task_definitions.add(resource.model)
             inputs.resources.append(resource)
             inputs.sources.append(item.source)
         elif item.kind is None:
             try:
-                described = Cluster.model_validate(item.data)
+                described = normalise(Cluster, item.data)
             except ValueError:
                 inputs.problems.append(InputProblem(item.source, "a cluster that cannot be read"))
                 continue
-            for key in (described.clusterArn, described.clusterName):
+            for key in (described.get("clusterArn"), described.get("clusterName")):
                 if key:
                     clusters[_cluster_key(key)] = described
     for item in found:
@@ -262,7 +263,7 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
             resource = Resource(type=ResourceType.SERVICE, id=fallback, model=None, problem=item.problem)
         else:
             cluster_reference = _cluster_key(str(data.get("clusterArn") or data.get("cluster") or "default"))
-            cluster: Cluster | Unresolved = clusters.get(cluster_reference) or Unresolved(
+            cluster: Document | Unresolved = clusters.get(cluster_reference) or Unresolved(
                 f"cluster '{cluster_reference}' is not among the scanned inputs, so its default capacity provider "
                 "strategy is unknown; add its DescribeClusters output to the scan"
             )

@@ -22,8 +22,8 @@ from ecsguard.core.findings import (
     asff_finding,
     notification_for,
 )
-from ecsguard.core.models import Cluster, ResourceType, Severity, TaskDefinition
-from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.models import Cluster, ResourceType, Severity
+from ecsguard.core.resources import Document, Resource, Unresolved, build_service, build_task_definition, normalise
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
 
@@ -88,17 +88,17 @@ class Outcome:
         }
 
 
-def task_definition_model(reference: str, found: dict[str, Any] | Unresolved) -> TaskDefinition | Unresolved:
+def task_definition_model(reference: str, found: dict[str, Any] | Unresolved) -> Document | Unresolved:
     """A service's task definition as the EFS policy reads it (``$taskDefinition``), or why it cannot be."""
     if isinstance(found, Unresolved):
         return found
     resource = build_task_definition(found, reference)
-    if not isinstance(resource.model, TaskDefinition):
+    if resource.model is None:
         return Unresolved(f"task definition '{reference}' could not be read: {resource.problem}")
     return resource.model
 
 
-def default_strategy_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Cluster | Unresolved:
+def default_strategy_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved:
     """The service's cluster (``$cluster``), described only for a service that takes its default strategy.
 
     Only a service with neither a launch type nor a strategy does; the describe may raise AwsCallFailed.
@@ -109,7 +109,7 @@ def default_strategy_cluster(service: Mapping[str, Any], cluster: str, resolver:
     if isinstance(found, Unresolved):
         return found
     try:
-        return Cluster.model_validate(found)
+        return normalise(Cluster, found)
     except ValueError:
         return Unresolved(f"cluster '{cluster}' could not be read")
 
@@ -202,12 +202,12 @@ class Scanner:
         fallback = events.service_arn(action.context, action.cluster, action.service)
         return build_service(data, fallback, task_definition, cluster)
 
-    def _related_task_definition(self, reference: object, resolver: Resolver) -> TaskDefinition | Unresolved:
+    def _related_task_definition(self, reference: object, resolver: Resolver) -> Document | Unresolved:
         if not isinstance(reference, str) or not reference:
             return Unresolved("the service names no task definition")
         return task_definition_model(reference, resolver.task_definition(reference))
 
-    def _related_cluster(self, service: dict[str, Any], cluster: str, resolver: Resolver) -> Cluster | Unresolved:
+    def _related_cluster(self, service: dict[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved:
         return default_strategy_cluster(service, cluster, resolver)
 
     # --- publish ---------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from ecsguard.core.findings import (
     asff_finding,
     notification_for,
 )
-from ecsguard.core.models import Cluster, ResourceType, Severity
-from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.models import ResourceType, Severity
+from ecsguard.core.resources import Document, Resource, Unresolved, build_service, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
 from ecsguard.events import partition_of
@@ -249,7 +249,7 @@ class Sweeper:
         reference = str(service.get("taskDefinition") or "")
         found = described.get(reference, Unresolved("the service names no task definition"))
         task_definition = task_definition_model(reference, found)
-        cluster: Cluster | Unresolved
+        cluster: Document | Unresolved
         try:
             cluster = default_strategy_cluster(service, str(service.get("clusterArn")), resolver)
         except AwsCallFailed as error:

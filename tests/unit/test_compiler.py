@@ -15,7 +15,6 @@ from ecsguard.core.compiler import (
     compile_policy,
 )
 from ecsguard.core.engine import PolicySet, evaluate_policy
-from ecsguard.core.models import Cluster, TaskDefinition
 from ecsguard.core.operators import OPERATORS, Operator, register
 from ecsguard.core.policy import PolicyDocument
 from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
@@ -674,7 +673,7 @@ def test_evaluate_version_compare_on_unparseable_version_is_error_naming_path() 
         parameters={"minimum": param("version", "1.4.0")},
         resource=SERVICE,
     )
-    resource = build_service({"serviceName": "api", "platformVersion": "1.x"}, "svc-1", TaskDefinition(), Cluster())
+    resource = build_service({"serviceName": "api", "platformVersion": "1.x"}, "svc-1", {}, {})
     result = evaluate(document, resource)
     assert (result.status, result.reason) == (
         Status.ERROR,
@@ -701,9 +700,7 @@ def test_evaluate_error_in_applies_when_is_error_not_not_applicable() -> None:
 
 def test_evaluate_unresolved_related_resource_is_error_with_its_reason() -> None:
     document = policy({"field": "$taskDefinition.networkMode", "op": "equals", "value": "awsvpc"}, resource=SERVICE)
-    resource = build_service(
-        {"serviceName": "api"}, "svc-1", Unresolved("task definition web:3 was not found"), Cluster()
-    )
+    resource = build_service({"serviceName": "api"}, "svc-1", Unresolved("task definition web:3 was not found"), {})
     result = evaluate(document, resource)
     assert (result.status, result.reason) == (Status.ERROR, "task definition web:3 was not found")
 

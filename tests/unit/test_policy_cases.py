@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ecsguard.catalog import load_policy_set
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.models import Cluster, ResourceType, Sensitive, TaskDefinition
-from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.models import MODEL_BY_RESOURCE_TYPE, Cluster, ResourceType, Sensitive, TaskDefinition
+from ecsguard.core.resources import RELATED_TYPES, Resource, Unresolved, build_service, build_task_definition, normalise
 from ecsguard.core.results import Result, Status
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -169,12 +169,12 @@ def build_resource(resource_type: ResourceType, scenario: Scenario, fallback_id:
     task_definition_ref = scenario.resource.get("taskDefinition", "(none)")
     cluster_ref = scenario.resource.get("clusterArn") or scenario.resource.get("cluster", "(none)")
     task_definition = (
-        TaskDefinition.model_validate(scenario.task_definition)
+        normalise(TaskDefinition, scenario.task_definition)
         if scenario.task_definition is not None
         else Unresolved(f"task definition {task_definition_ref} was not found")
     )
     cluster = (
-        Cluster.model_validate(scenario.cluster)
+        normalise(Cluster, scenario.cluster)
         if scenario.cluster is not None
         else Unresolved(f"cluster {cluster_ref} was not found")
     )
@@ -236,10 +236,15 @@ def test_policy_scenario_sensitive_inputs_listed_in_absent_from_output(
     policy = policy_set_for(policy_id, {}).get(policy_id)
     assert policy is not None
     resource = build_resource(policy.resource_type, scenario, fallback_id=f"{policy_id}/{letter}")
-    models = [resource.model, *resource.related.values()]
+    # (read back into the pydantic models, whose fields say which are sensitive)
+    assert resource.model is not None
+    models = [MODEL_BY_RESOURCE_TYPE[resource.type].model_validate(resource.model)]
+    for name, related in resource.related.items():
+        if not isinstance(related, Unresolved):
+            models.append(RELATED_TYPES[resource.type][name].model_validate(related))
 
     # WHEN the values of its sensitive fields are collected
-    planted = {text for model in models if isinstance(model, BaseModel) for text in sensitive_values(model)}
+    planted = {text for model in models for text in sensitive_values(model)}
 
     # THEN the scenario checks that every one of them stays out of the result
     assert planted - set(scenario.absent_from_output) == set()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ecsguard.core.models import MODEL_BY_RESOURCE_TYPE, ResourceType, Severity
@@ -25,6 +25,7 @@ from ecsguard.core.tree import (
     ROOT,
     AllNode,
     AnyNode,
+    Check,
     CompareNode,
     Constant,
     ForEachNode,
@@ -64,6 +65,13 @@ class CompiledPolicy:
     applies_when: Node | None
     check: Node
     source: str
+    # Built once from the nodes: None when the resource is in scope / passes, else why not.
+    in_scope: Check | None = field(init=False, repr=False, compare=False)
+    verdict: Check = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "in_scope", self.applies_when.evaluator(True) if self.applies_when else None)
+        object.__setattr__(self, "verdict", self.check.evaluator(True))
 
 
 @dataclass
@@ -100,7 +108,7 @@ class _Compiler:
         message = self.template(
             condition.message, scope, (*location, "message"), names_match(node), compares_plain_field(node)
         )
-        return node.seal(scope.innermost, message, explain)
+        return node.place(scope.innermost, message, explain)
 
     def getter(self, text: str, scope: _Scope, location: Location) -> tuple[Getter, SchemaNode] | None:
         try:
@@ -114,7 +122,7 @@ class _Compiler:
         except PathError as error:
             self.fail(location, f"{error} in path '{text}'")
             return None
-        steps: list[tuple[str, bool] | None] = []
+        steps: list[str | None] = []
         walk = scope.variables[variable]
         sensitive = walk.sensitive
         for step in parsed.steps:
@@ -122,7 +130,7 @@ class _Compiler:
                 steps.append(None)
                 walk = walk.item or walk
             else:
-                steps.append((step.name, walk.kind == "map"))
+                steps.append(step.name)
                 walk = walk.fields.get(step.name, SchemaNode(kind="scalar", sensitive=walk.sensitive))
             sensitive = sensitive or walk.sensitive
         getter = Getter(variable, tuple(steps), text, sensitive or node.sensitive, variable in scope.relations)
@@ -217,7 +225,7 @@ class _Compiler:
         message = self.template(
             condition.message, inner, (*location, "message"), names_match(result), compares_plain_field(result)
         )
-        return result.seal(scope.innermost, message, explain)
+        return result.place(scope.innermost, message, explain)
 
     def template(
         self, text: str | None, scope: _Scope, location: Location, has_match: bool, has_value: bool

@@ -52,6 +52,9 @@ class Operator:
     operand: OperandKind = "scalar"
     over_items: OverItems | None = None  # None: a path with '[]' must be compared item by item inside a for_each
     names_match: bool = False  # apply() returns the name of what matched, shown by {match}
+    # Optional shortcut for a string value: given the prepared argument, a one-argument function giving
+    # the same truthiness as apply (or None where it cannot); evaluation calls it instead of apply.
+    on_strings: Callable[[Any], Callable[[str], object] | None] | None = None
 
 
 OPERATORS: dict[str, Operator] = {}
@@ -169,6 +172,10 @@ def _in(value: object, argument: Members) -> bool:
     return value in argument.values
 
 
+def _in_strings(argument: Members) -> Callable[[str], object] | None:
+    return argument.values.__contains__ if not argument.kinds or "str" in argument.kinds else None
+
+
 def _matches(value: object, argument: re.Pattern[str]) -> bool:
     if type(value) is str:
         return argument.search(value) is not None
@@ -252,12 +259,13 @@ def _number_op(compare: Callable[[float, float], bool]) -> Callable[[Any, Any], 
 
 for _operator in (
     Operator("equals", "The field equals the value (same type; 1 and 1.0 are equal).", _equals, _prepare_scalar),
-    Operator("in", "The field is one of the listed values.", _in, _prepare_list),
+    Operator("in", "The field is one of the listed values.", _in, _prepare_list, on_strings=_in_strings),
     Operator(
         "matches",
         "A regular expression finds a match in the string field (anchor it with ^ and $).",
         _matches,
         _compile_regex,
+        on_strings=lambda pattern: pattern.search,
     ),
     Operator(
         "matches_any",

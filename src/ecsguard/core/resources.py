@@ -1,14 +1,24 @@
-"""Normalise ECS API shapes into the typed resources that policies evaluate."""
+"""Normalise ECS API shapes into the typed resources that policies evaluate.
+
+The models in ``core.models`` define the vocabulary and the types; a resource is the input checked
+against them and kept as plain dicts (lax-coerced like the models, unknown fields kept), because
+building a pydantic object per container and variable cost five times as much as reading the file.
+"""
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from ecsguard.core.models import Cluster, EcsModel, ResourceType, Service, TaskDefinition
+
+Document = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -30,9 +40,47 @@ class Resource:
 
     type: ResourceType
     id: str
-    model: EcsModel | None
+    model: Document | None
     problem: str | None = None
-    related: Mapping[str, EcsModel | Unresolved] = field(default_factory=dict)
+    related: Mapping[str, Document | Unresolved] = field(default_factory=dict)
+
+
+@cache
+def _plain(model: type[EcsModel]) -> Any:
+    """A TypedDict with the model's fields and types, nested models made TypedDicts too."""
+    fields = {name: _plain_annotation(info.annotation) for name, info in model.model_fields.items()}
+    plain: Any = _typed_dict(model.__name__, fields)
+    plain.__pydantic_config__ = ConfigDict(extra="allow")
+    return plain
+
+
+def _typed_dict(name: str, fields: dict[str, Any]) -> Any:
+    # pydantic needs typing_extensions' TypedDict before Python 3.12; pydantic itself depends on it.
+    from typing_extensions import TypedDict
+
+    return TypedDict(name, fields, total=False)  # type: ignore[operator]
+
+
+def _plain_annotation(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, EcsModel):
+        return _plain(annotation)
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is None or not arguments:
+        return annotation
+    mirrored = tuple(_plain_annotation(argument) for argument in arguments)
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[mirrored]  # noqa: UP007 - built from a tuple of members
+    return origin[mirrored]
+
+
+@cache
+def _validator(model: type[EcsModel]) -> TypeAdapter[Document]:
+    return TypeAdapter(_plain(model))
+
+
+def normalise(model: type[EcsModel], data: Mapping[str, Any]) -> Document:
+    """``data`` checked against ``model`` as a plain dict; raise pydantic's ValidationError when it is not one."""
+    return _validator(model).validate_python(data)
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -44,17 +92,18 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def task_definition_id(model: TaskDefinition, fallback: str) -> str:
-    if model.taskDefinitionArn:
-        return model.taskDefinitionArn
-    if model.family and model.revision is not None:
-        return f"{model.family}:{model.revision}"
+def task_definition_id(model: Mapping[str, Any], fallback: str) -> str:
+    arn, family, revision = model.get("taskDefinitionArn"), model.get("family"), model.get("revision")
+    if arn:
+        return str(arn)
+    if family and revision is not None:
+        return f"{family}:{revision}"
     return fallback
 
 
 def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource:
     try:
-        model = TaskDefinition.model_validate(data)
+        model = normalise(TaskDefinition, data)
     except ValidationError as error:
         arn = data.get("taskDefinitionArn")
         return Resource(
@@ -69,11 +118,11 @@ def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource
 def build_service(
     data: Mapping[str, Any],
     fallback_id: str,
-    task_definition: TaskDefinition | Unresolved,
-    cluster: Cluster | Unresolved,
+    task_definition: Document | Unresolved,
+    cluster: Document | Unresolved,
 ) -> Resource:
     try:
-        model = Service.model_validate(data)
+        model = normalise(Service, data)
     except ValidationError as error:
         arn = data.get("serviceArn")
         return Resource(
@@ -84,7 +133,7 @@ def build_service(
         )
     return Resource(
         type=ResourceType.SERVICE,
-        id=model.serviceArn or fallback_id,
+        id=model.get("serviceArn") or fallback_id,
         model=model,
         related={"taskDefinition": task_definition, "cluster": cluster},
     )

@@ -1,17 +1,19 @@
 """The executable condition tree of a compiled policy.
 
-Every node evaluates one way: ``node.evaluate(env, want)`` returns None when the node's value is
-``want``, and otherwise the evidence for why it is not. The engine asks the policy's check for
-``want=True``: None is a PASS, a list of traces is a FAIL with its evidence, so one pass decides a
-verdict and collects what explains it. A ``not`` asks its child for the opposite; an ``all`` that
-must hold evaluates every child (to report every failure) but stops at the first false child when
-it must not hold, and ``any`` mirrors it.
+Every node evaluates one way: ``node.evaluator(want)`` builds a closure that returns None when the
+node's value is ``want``, and otherwise the evidence for why it is not. The engine builds the
+policy's check for ``want=True``: None is a PASS, a list of traces is a FAIL with its evidence, so
+one pass decides a verdict and collects what explains it. A ``not`` builds its child for the
+opposite polarity (so it costs nothing at run time); an ``all`` that must hold evaluates every
+child (to report every failure) but stops at the first false child when it must not hold, and
+``any`` mirrors it.
 
-Conditions that only decide (``applies_when``, a ``for_each``'s ``where``) are sealed without
+Conditions that only decide (``applies_when``, a ``for_each``'s ``where``) are placed without
 ``explain``: they stop at the first answer and return ``UNEXPLAINED`` instead of building evidence.
 
 Concrete paths (``containerDefinitions[1].environment[0]``) are kept in the environment as items are
-bound, so evidence and errors name the exact element without a second evaluation.
+bound, so evidence and errors name the exact element without a second evaluation. Resources are the
+plain dicts that ``core.resources`` validated against the models, so every step is a ``dict.get``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class Env:
 
 
 Traces = list[Trace]
-Evaluate = Callable[[Env, bool], Traces | None]
+# A node built for one polarity: None when the node has the wanted value, else why not.
+Check = Callable[[Env], Traces | None]
 # What a node sealed without ``explain`` returns for "not the wanted value"; never extended.
 UNEXPLAINED: Final[Traces] = []
 
@@ -94,10 +97,10 @@ def _merged_details(traces: Iterable[Trace]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Getter:
-    """Reads a path from a bound variable. Steps are (field name, is map key) or None for '[]'."""
+    """Reads a path from a bound variable. Steps are field names (or map keys), or None for '[]'."""
 
     variable: str
-    steps: tuple[tuple[str, bool] | None, ...]
+    steps: tuple[str | None, ...]
     text: str
     sensitive: bool
     relation: bool
@@ -113,8 +116,7 @@ class Getter:
         for step in self.steps:
             if value is None:
                 return None
-            name, is_map = step  # type: ignore[misc]  # single-valued getters have no '[]' steps
-            value = value.get(name) if is_map else getattr(value, name, None)
+            value = value.get(step)
         return value
 
     def located(self, env: Env) -> list[tuple[Any, str]]:
@@ -130,8 +132,7 @@ class Getter:
                         raise EvaluationError(f"{path or self.text} is not a list")
                     following.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
                 else:
-                    name, is_map = step
-                    following.append((value.get(name) if is_map else getattr(value, name, None), _join(path, name)))
+                    following.append((value.get(step), _join(path, step)))
             current = following
         return current
 
@@ -139,7 +140,7 @@ class Getter:
         """The concrete path of a single-valued getter, whether or not the field is set."""
         path = env.paths[self.variable]
         for step in self.steps:
-            path = f"{path}[]" if step is None else _join(path, step[0])
+            path = f"{path}[]" if step is None else _join(path, step)
         return path
 
     def many(self, env: Env) -> list[Any]:
@@ -185,47 +186,51 @@ def show(value: Any) -> str:
 
 
 class Node:
-    """A compiled condition. ``evaluate`` is a closure built once, by ``seal``: the hot path of every scan."""
+    """A compiled condition: ``evaluator(want)`` builds the closure that evaluates it for that polarity.
+
+    The polarity is fixed when the closure is built (a ``not`` builds its child for the opposite one),
+    so evaluation pays for no ``not`` and no test of what is wanted: the hot path of every scan.
+    """
 
     message: Template | None = None
     scope: str = ROOT
-    evaluate: Evaluate
+    explains: bool = True
     # Compare and for_each render their own message per located trace; the others summarise their children's.
     renders_own_message: bool = False
 
-    def seal(self, scope: str, message: Template | None, explain: bool) -> Node:
-        """Fix where the node sits and its message, and build its evaluator (children are sealed first).
-
-        Without ``explain`` the node only decides: it stops at the first answer and builds no evidence.
-        """
+    def place(self, scope: str, message: Template | None, explain: bool) -> Node:
+        """Where the node sits, its message, and whether it explains (false where it only decides)."""
         self.scope = scope
         self.message = message
         self.explains = explain
-        evaluate = self._evaluator() if explain else self._decider()
-        if explain and message is not None and not self.renders_own_message:
-            evaluate = _summarised(evaluate, message, scope)
-        self.evaluate = evaluate
         return self
 
-    def _evaluator(self) -> Evaluate:
+    def evaluator(self, want: bool) -> Check:
+        """A closure answering None when the node is ``want``, else why not (UNEXPLAINED when it only decides)."""
+        check = self._check(want) if self.explains else self._decide(want)
+        if self.explains and self.message is not None and not self.renders_own_message:
+            check = _summarised(check, self.message, self.scope)
+        return check
+
+    def _check(self, want: bool) -> Check:
         raise NotImplementedError
 
-    def _decider(self) -> Evaluate:
-        return self._evaluator()
+    def _decide(self, want: bool) -> Check:
+        return self._check(want)
 
 
-def _summarised(inner: Evaluate, message: Template, scope: str) -> Evaluate:
+def _summarised(inner: Check, message: Template, scope: str) -> Check:
     """One trace carrying the node's message in place of its children's evidence."""
 
-    def evaluate(env: Env, want: bool) -> Traces | None:
-        traces = inner(env, want)
+    def check(env: Env) -> Traces | None:
+        traces = inner(env)
         if traces is None:
             return None
         details = _merged_details(traces)
         path = _focus(traces, env.paths[scope])
         return [Trace(path, message.render(env, details, path), details)]
 
-    return evaluate
+    return check
 
 
 class Constant(Node):
@@ -233,106 +238,95 @@ class Constant(Node):
         self.value = value
         self.description = description
 
-    def _evaluator(self) -> Evaluate:
-        value, description = self.value, self.description
-        return lambda env, want: None if value is want else [Trace("", description)]
+    def _check(self, want: bool) -> Check:
+        if self.value is want:
+            return lambda env: None
+        description = self.description
+        return lambda env: [Trace("", description)]
 
-    def _decider(self) -> Evaluate:
-        value = self.value
-        return lambda env, want: None if value is want else UNEXPLAINED
+    def _decide(self, want: bool) -> Check:
+        return (lambda env: None) if self.value is want else (lambda env: UNEXPLAINED)
+
+
+def _every(children: tuple[Check, ...]) -> Check:
+    """None when every child answers None; otherwise the evidence of every child that does not."""
+    if len(children) == 1:
+        return children[0]
+
+    def check(env: Env) -> Traces | None:
+        traces: Traces | None = None
+        for child in children:
+            found = child(env)
+            if found is not None:
+                if traces is None:
+                    traces = found
+                else:
+                    traces.extend(found)
+        return traces
+
+    return check
+
+
+def _first(children: tuple[Check, ...]) -> Check:
+    """None as soon as one child answers None; otherwise the evidence of them all."""
+    if len(children) == 1:
+        return children[0]
+
+    def check(env: Env) -> Traces | None:
+        collected: Traces = []
+        for child in children:
+            found = child(env)
+            if found is None:
+                return None
+            collected.extend(found)
+        return collected
+
+    return check
+
+
+def _short(children: tuple[Check, ...], stop_on_none: bool) -> Check:
+    """Only decides: stops at the first child that answers None (or, with stop_on_none false, not None)."""
+
+    def check(env: Env) -> Traces | None:
+        for child in children:
+            if (child(env) is None) is stop_on_none:
+                return None if stop_on_none else UNEXPLAINED
+        return UNEXPLAINED if stop_on_none else None
+
+    return check
 
 
 class AllNode(Node):
     def __init__(self, children: list[Node]) -> None:
         self.children = children
 
-    def _evaluator(self) -> Evaluate:
-        children = tuple(child.evaluate for child in self.children)
-        if len(children) == 1:
-            return children[0]
+    def _check(self, want: bool) -> Check:
+        # Holding needs every child: report every one that fails. Not holding needs one false child.
+        children = tuple(child.evaluator(want) for child in self.children)
+        return _every(children) if want else _first(children)
 
-        def evaluate(env: Env, want: bool) -> Traces | None:
-            if want:  # every child must hold: evaluate them all, to report every failure
-                traces: Traces | None = None
-                for child in children:
-                    found = child(env, True)
-                    if found is not None:
-                        if traces is None:
-                            traces = found
-                        else:
-                            traces.extend(found)
-                return traces
-            collected: Traces = []  # one false child is enough
-            for child in children:
-                found = child(env, False)
-                if found is None:
-                    return None
-                collected.extend(found)
-            return collected
-
-        return evaluate
-
-    def _decider(self) -> Evaluate:
-        children = tuple(child.evaluate for child in self.children)
-
-        def decide(env: Env, want: bool) -> Traces | None:
-            for child in children:
-                if child(env, True) is not None:
-                    return UNEXPLAINED if want else None
-            return None if want else UNEXPLAINED
-
-        return decide
+    def _decide(self, want: bool) -> Check:
+        return _short(tuple(child.evaluator(want) for child in self.children), stop_on_none=not want)
 
 
 class AnyNode(Node):
     def __init__(self, children: list[Node]) -> None:
         self.children = children
 
-    def _evaluator(self) -> Evaluate:
-        children = tuple(child.evaluate for child in self.children)
-        if len(children) == 1:
-            return children[0]
+    def _check(self, want: bool) -> Check:
+        children = tuple(child.evaluator(want) for child in self.children)
+        return _first(children) if want else _every(children)
 
-        def evaluate(env: Env, want: bool) -> Traces | None:
-            if want:  # one true child is enough
-                collected: Traces = []
-                for child in children:
-                    found = child(env, True)
-                    if found is None:
-                        return None
-                    collected.extend(found)
-                return collected
-            traces: Traces | None = None  # every child must be false: report each one that is not
-            for child in children:
-                found = child(env, False)
-                if found is not None:
-                    if traces is None:
-                        traces = found
-                    else:
-                        traces.extend(found)
-            return traces
-
-        return evaluate
-
-    def _decider(self) -> Evaluate:
-        children = tuple(child.evaluate for child in self.children)
-
-        def decide(env: Env, want: bool) -> Traces | None:
-            for child in children:
-                if child(env, True) is None:
-                    return None if want else UNEXPLAINED
-            return UNEXPLAINED if want else None
-
-        return decide
+    def _decide(self, want: bool) -> Check:
+        return _short(tuple(child.evaluator(want) for child in self.children), stop_on_none=want)
 
 
 class NotNode(Node):
     def __init__(self, child: Node) -> None:
         self.child = child
 
-    def _evaluator(self) -> Evaluate:
-        inner = self.child.evaluate
-        return lambda env, want: inner(env, not want)
+    def _check(self, want: bool) -> Check:
+        return self.child.evaluator(not want)
 
 
 class ForEachNode(Node):
@@ -352,56 +346,56 @@ class ForEachNode(Node):
         items = self.items
         steps = items.steps
         # The usual list is one field of a bound variable (containerDefinitions[], environment[]).
-        simple = len(steps) == 2 and steps[0] is not None and not steps[0][1] and steps[1] is None
-        field_name = steps[0][0] if simple and steps[0] is not None and not items.relation else None
+        field_name = steps[0] if len(steps) == 2 and steps[1] is None and not items.relation else None
         if field_name is None:
             return items.located
         source = items.variable
 
         def located(env: Env) -> Iterable[tuple[Any, str]]:
-            listed = getattr(env.values[source], field_name, None)
+            listed = env.values[source].get(field_name)
             prefix = _join(env.paths[source], field_name)
             if listed is None:
                 return ()
             if type(listed) is not list:
                 raise EvaluationError(f"{prefix or items.text} is not a list")
-            return ((item, f"{prefix}[{index}]") for index, item in enumerate(listed))
+            return [(item, f"{prefix}[{index}]") for index, item in enumerate(listed)]
 
         return located
 
-    def _decider(self) -> Evaluate:
+    def _decide(self, want: bool) -> Check:
         variable, need_all, located = self.variable, self.need_all, self._located()
-        where = self.where.evaluate if self.where is not None else None
-        require = self.require.evaluate
+        where = self.where.evaluator(True) if self.where is not None else None
+        holds = self.require.evaluator(True)
+        answer, otherwise = (None, UNEXPLAINED) if need_all is want else (UNEXPLAINED, None)
 
-        def decide(env: Env, want: bool) -> Traces | None:
+        def check(env: Env) -> Traces | None:
             values, paths = env.values, env.paths
             previous = (values.get(variable), paths.get(variable, ""))
-            outcome = need_all
             try:
                 for item, path in located(env):
                     if item is None:
                         continue
                     values[variable], paths[variable] = item, path
-                    if where is not None and where(env, True) is not None:
+                    if where is not None and where(env) is not None:
                         continue
-                    if (require(env, True) is None) is not need_all:
-                        outcome = not need_all
-                        break
+                    if (holds(env) is None) is not need_all:
+                        return otherwise  # an item that fails for_each, or satisfies for_any, decides
             finally:
                 values[variable], paths[variable] = previous
-            return None if outcome is want else UNEXPLAINED
+            return answer
 
-        return decide
+        return check
 
-    def _evaluator(self) -> Evaluate:
+    def _check(self, want: bool) -> Check:
         variable, need_all, message, items = self.variable, self.need_all, self.message, self.items
-        where = self.where.evaluate if self.where is not None else None
-        require = self.require.evaluate
+        where = self.where.evaluator(True) if self.where is not None else None
+        require = self.require.evaluator(want)
         located = self._located()
         quantity = "every" if need_all else "no"
+        # for_each that must not hold, or for_any that must: the first item answering None decides.
+        decided_by_one = need_all is not want
 
-        def evaluate(env: Env, want: bool) -> Traces | None:
+        def check(env: Env) -> Traces | None:
             values, paths = env.values, env.paths
             previous = (values.get(variable), paths.get(variable, ""))
             collected: Traces = []
@@ -411,12 +405,12 @@ class ForEachNode(Node):
                     if item is None:
                         continue
                     values[variable], paths[variable] = item, path
-                    if where is not None and where(env, True) is not None:
+                    if where is not None and where(env) is not None:
                         continue
-                    found = require(env, want)
+                    found = require(env)
                     if found is None:
-                        if need_all is not want:
-                            return None  # for_each with a failing item, or for_any with a passing one: decided
+                        if decided_by_one:
+                            return None
                         continue
                     mismatched = True
                     if message is None:
@@ -425,7 +419,7 @@ class ForEachNode(Node):
                         details = _merged_details(found)
                         focus = _focus(found, path)
                         collected.append(Trace(focus, message.render(env, details, focus), details))
-                if not mismatched and need_all is want:
+                if not mismatched and not decided_by_one:
                     return None
                 if not collected:
                     path = items.concrete(env).removesuffix("[]")
@@ -435,7 +429,7 @@ class ForEachNode(Node):
             finally:
                 values[variable], paths[variable] = previous
 
-        return evaluate
+        return check
 
 
 _MISSING_IS_FALSE: Final = object()
@@ -498,39 +492,49 @@ class CompareNode(Node):
         comparison = f"{self.operator.name} {self.argument_text}".rstrip()
         return EvaluationError(f"{self.getter.concrete(env)} {comparison}: {error}{shown}")
 
-    def _evaluator(self) -> Evaluate:
-        return self._comparison(self._traces)
+    def _check(self, want: bool) -> Check:
+        traces = self._traces
+        return self._comparison(want, lambda env, outcome: traces(env, want, outcome))
 
-    def _decider(self) -> Evaluate:
-        return self._comparison(lambda env, want, outcome: UNEXPLAINED)
+    def _decide(self, want: bool) -> Check:
+        return self._comparison(want, lambda env, outcome: UNEXPLAINED)
 
-    def _comparison(self, traces: Callable[[Env, bool, object], Traces]) -> Evaluate:
+    def _comparison(self, want: bool, traces: Callable[[Env, object], Traces]) -> Check:
         outcome, getter = self.outcome, self.getter
-        # Most comparisons read one attribute of a bound variable: give them a short path.
+        # Most comparisons read one field of a bound variable: give them a short path.
         first = getter.steps[0] if len(getter.steps) == 1 else None
-        simple = first is not None and not first[1] and self.capture is None and self.default is None
-        if not simple or getter.relation or first is None:
+        if first is None or getter.relation or self.capture is not None or self.default is not None:
 
-            def evaluate(env: Env, want: bool) -> Traces | None:
+            def check(env: Env) -> Traces | None:
                 result = outcome(env)
-                return None if bool(result) is want else traces(env, want, result)
+                return None if bool(result) is want else traces(env, result)
 
-            return evaluate
-        attribute, variable, apply, argument = first[0], getter.variable, self.operator.apply, self.argument
+            return check
+        attribute, variable, apply, argument = first, getter.variable, self.operator.apply, self.argument
         handles_missing, error = self.operator.handles_missing, self._error
+        shortcut = self.operator.on_strings(argument) if self.operator.on_strings is not None else None
 
-        def evaluate_attribute(env: Env, want: bool) -> Traces | None:
-            value = getattr(env.values[variable], attribute, None)
+        def check_field(env: Env) -> Traces | None:
+            value = env.values[variable].get(attribute)
             if value is None and not handles_missing:
-                result: object = False
-            else:
-                try:
-                    result = apply(value, argument)
-                except OperandError as problem:
-                    raise error(env, value, problem) from None
-            return None if bool(result) is want else traces(env, want, result)
+                return None if want is False else traces(env, False)
+            try:
+                result = apply(value, argument)
+            except OperandError as problem:
+                raise error(env, value, problem) from None
+            return None if bool(result) is want else traces(env, result)
 
-        return evaluate_attribute
+        if shortcut is None:
+            return check_field
+
+        def check_string_field(env: Env) -> Traces | None:
+            value = env.values[variable].get(attribute)
+            if type(value) is not str:
+                return check_field(env)
+            result = shortcut(value)
+            return None if bool(result) is want else traces(env, result)
+
+        return check_string_field
 
     def _traces(self, env: Env, want: bool, outcome: object) -> Traces:
         details = {"match": outcome} if isinstance(outcome, str) else {}
