@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecsguard.core.codegen import Check, Decide, build_check, build_decision
 from ecsguard.core.models import MODEL_BY_RESOURCE_TYPE, ResourceType, Severity
 from ecsguard.core.operators import OPERATORS, ArgumentError, OperandError, Operator
 from ecsguard.core.parameters import CompileProblem, Location, check_parameter_value, effective_parameters
@@ -25,7 +26,6 @@ from ecsguard.core.tree import (
     ROOT,
     AllNode,
     AnyNode,
-    Check,
     CompareNode,
     Constant,
     ForEachNode,
@@ -65,13 +65,14 @@ class CompiledPolicy:
     applies_when: Node | None
     check: Node
     source: str
-    # Built once from the nodes: None when the resource is in scope / passes, else why not.
-    in_scope: Check | None = field(init=False, repr=False, compare=False)
+    # Generated once from the nodes: whether the resource is in scope; None when it passes, else why not.
+    in_scope: Decide | None = field(init=False, repr=False, compare=False)
     verdict: Check = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "in_scope", self.applies_when.evaluator(True) if self.applies_when else None)
-        object.__setattr__(self, "verdict", self.check.evaluator(True))
+        in_scope = build_decision(self.applies_when) if self.applies_when is not None else None
+        object.__setattr__(self, "in_scope", in_scope)
+        object.__setattr__(self, "verdict", build_check(self.check))
 
 
 @dataclass

@@ -46,10 +46,9 @@ def _result(
     evidence: tuple[Evidence, ...] = (),
     reason: str | None = None,
 ) -> Result:
-    # Built from values the engine made and typed itself: validating them again cost a tenth of a scan.
-    return Result.model_construct(
+    return Result(
         policy_id=policy.id,
-        resource=ResourceRef.model_construct(type=resource.type, id=resource.id),
+        resource=ResourceRef(type=resource.type, id=resource.id),
         status=status,
         severity=policy.severity,
         title=policy.title,
@@ -68,7 +67,7 @@ def evaluate_policy(policy: CompiledPolicy, resource: Resource) -> Result:
     paths = {ROOT: "", **{name: f"${name}" for name in resource.related}}
     env = Env(values, paths)
     try:
-        if policy.in_scope is not None and policy.in_scope(env) is not None:
+        if policy.in_scope is not None and not policy.in_scope(env):
             return _result(policy, resource, Status.NOT_APPLICABLE)
         traces = policy.verdict(env)
     except EvaluationError as error:
@@ -88,4 +87,4 @@ def _evidence(policy: CompiledPolicy, traces: Sequence[Trace]) -> tuple[Evidence
         seen.setdefault((trace.path, trace.message), None)
     if not seen:
         seen[("", f"does not satisfy: {policy.title}")] = None
-    return tuple(Evidence.model_construct(path=path, message=message) for path, message in seen)
+    return tuple(Evidence(path=path, message=message) for path, message in seen)

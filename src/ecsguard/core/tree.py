@@ -1,25 +1,26 @@
-"""The executable condition tree of a compiled policy.
+"""The compiled form of a policy's conditions: nodes, paths, messages, and evidence.
 
-Every node evaluates one way: ``node.evaluator(want)`` builds a closure that returns None when the
-node's value is ``want``, and otherwise the evidence for why it is not. The engine builds the
-policy's check for ``want=True``: None is a PASS, a list of traces is a FAIL with its evidence, so
-one pass decides a verdict and collects what explains it. A ``not`` builds its child for the
-opposite polarity (so it costs nothing at run time); an ``all`` that must hold evaluates every
-child (to report every failure) but stops at the first false child when it must not hold, and
-``any`` mirrors it.
+The compiler builds a tree of these nodes; ``core.codegen`` turns it into one Python function per
+policy that evaluates it. For a polarity ``want``, the function answers None when the condition has
+the wanted value, and otherwise the evidence for why it does not: the engine asks the check for
+``want=True``, so None is a PASS and a list of traces is a FAIL with its evidence, and one pass
+decides a verdict and collects what explains it. A ``not`` is its child for the opposite polarity;
+an ``all`` that must hold evaluates every child (to report every failure) but stops at the first
+false child when it must not hold, and ``any`` mirrors it; a ``for_each`` that must hold reports
+every failing item. Conditions that only decide (``applies_when``, a ``for_each``'s ``where``) are
+placed without ``explain`` and evaluate to booleans, stopping at the first answer.
 
-Conditions that only decide (``applies_when``, a ``for_each``'s ``where``) are placed without
-``explain``: they stop at the first answer and return ``UNEXPLAINED`` instead of building evidence.
-
-Concrete paths (``containerDefinitions[1].environment[0]``) are kept in the environment as items are
-bound, so evidence and errors name the exact element without a second evaluation. Resources are the
-plain dicts that ``core.resources`` validated against the models, so every step is a ``dict.get``.
+The methods of the nodes are what the evaluation calls when it needs more than a boolean: the
+traces of a mismatch, a message, the concrete path of an element, an error naming it. Concrete
+paths (``containerDefinitions[1].environment[0]``) are kept in the environment as items are bound,
+so evidence and errors name the exact element without a second evaluation. Resources are the plain
+dicts that ``core.resources`` validated against the models, so every step is a ``dict.get``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -53,13 +54,9 @@ class Env:
 
 
 Traces = list[Trace]
-# A node built for one polarity: None when the node has the wanted value, else why not.
-Check = Callable[[Env], Traces | None]
-# What a node sealed without ``explain`` returns for "not the wanted value"; never extended.
-UNEXPLAINED: Final[Traces] = []
 
 
-def _join(base: str, name: str) -> str:
+def join_path(base: str, name: str) -> str:
     return f"{base}.{name}" if base else name
 
 
@@ -68,20 +65,22 @@ def showable(value: object, sensitive: bool) -> bool:
     return not sensitive and isinstance(value, str | int | float | bool)
 
 
-_PATH_TOKEN = re.compile(r"\[[0-9]+\]|\$?[^.\[]+")
-
-
 def _focus(traces: Sequence[Trace], fallback: str) -> str:
-    """The deepest path that every located trace lies under, or ``fallback`` (the enclosing item)."""
-    paths = [_PATH_TOKEN.findall(trace.path) for trace in traces if trace.path]
+    """The deepest path that every located trace lies under, or ``fallback`` (the enclosing item).
+
+    Paths are compared element by element: ``a[1]`` and ``a[10]`` share ``a``, not ``a[1``.
+    """
+    paths = [trace.path for trace in traces if trace.path]
     if not paths:
         return fallback
-    common: list[str] = []
-    for tokens in zip(*paths, strict=False):
-        if any(token != tokens[0] for token in tokens):
-            break
-        common.append(tokens[0])
-    focus = "".join(token if token.startswith("[") or not index else f".{token}" for index, token in enumerate(common))
+    first, last = min(paths), max(paths)  # the common prefix of all is the common prefix of these two
+    length, limit = 0, min(len(first), len(last))
+    while length < limit and first[length] == last[length]:
+        length += 1
+    # Back off to the end of an element: every path ends there or goes on with '.' or '['.
+    while length and not all(len(path) == length or path[length] in ".[" for path in paths):
+        length -= 1
+    focus = first[:length]
     return focus if len(focus) >= len(fallback) else fallback
 
 
@@ -132,7 +131,7 @@ class Getter:
                         raise EvaluationError(f"{path or self.text} is not a list")
                     following.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
                 else:
-                    following.append((value.get(step), _join(path, step)))
+                    following.append((value.get(step), join_path(path, step)))
             current = following
         return current
 
@@ -140,7 +139,7 @@ class Getter:
         """The concrete path of a single-valued getter, whether or not the field is set."""
         path = env.paths[self.variable]
         for step in self.steps:
-            path = f"{path}[]" if step is None else _join(path, step)
+            path = f"{path}[]" if step is None else join_path(path, step)
         return path
 
     def many(self, env: Env) -> list[Any]:
@@ -186,10 +185,8 @@ def show(value: Any) -> str:
 
 
 class Node:
-    """A compiled condition: ``evaluator(want)`` builds the closure that evaluates it for that polarity.
-
-    The polarity is fixed when the closure is built (a ``not`` builds its child for the opposite one),
-    so evaluation pays for no ``not`` and no test of what is wanted: the hot path of every scan.
+    """A compiled condition. ``core.codegen`` turns a tree of them into one function per polarity;
+    the methods here are what that function calls on a mismatch or an error (traces, messages, paths).
     """
 
     message: Template | None = None
@@ -205,32 +202,15 @@ class Node:
         self.explains = explain
         return self
 
-    def evaluator(self, want: bool) -> Check:
-        """A closure answering None when the node is ``want``, else why not (UNEXPLAINED when it only decides)."""
-        check = self._check(want) if self.explains else self._decide(want)
-        if self.explains and self.message is not None and not self.renders_own_message:
-            check = _summarised(check, self.message, self.scope)
-        return check
+    def summarise(self, env: Env, traces: Traces, render: bool = True) -> Traces:
+        """One trace carrying the node's message in place of its children's evidence.
 
-    def _check(self, want: bool) -> Check:
-        raise NotImplementedError
-
-    def _decide(self, want: bool) -> Check:
-        return self._check(want)
-
-
-def _summarised(inner: Check, message: Template, scope: str) -> Check:
-    """One trace carrying the node's message in place of its children's evidence."""
-
-    def check(env: Env) -> Traces | None:
-        traces = inner(env)
-        if traces is None:
-            return None
+        ``render`` is false under an ancestor whose own message will replace this one's.
+        """
+        assert self.message is not None
         details = _merged_details(traces)
-        path = _focus(traces, env.paths[scope])
-        return [Trace(path, message.render(env, details, path), details)]
-
-    return check
+        path = _focus(traces, env.paths[self.scope])
+        return [Trace(path, self.message.render(env, details, path) if render else "", details)]
 
 
 class Constant(Node):
@@ -238,95 +218,20 @@ class Constant(Node):
         self.value = value
         self.description = description
 
-    def _check(self, want: bool) -> Check:
-        if self.value is want:
-            return lambda env: None
-        description = self.description
-        return lambda env: [Trace("", description)]
-
-    def _decide(self, want: bool) -> Check:
-        return (lambda env: None) if self.value is want else (lambda env: UNEXPLAINED)
-
-
-def _every(children: tuple[Check, ...]) -> Check:
-    """None when every child answers None; otherwise the evidence of every child that does not."""
-    if len(children) == 1:
-        return children[0]
-
-    def check(env: Env) -> Traces | None:
-        traces: Traces | None = None
-        for child in children:
-            found = child(env)
-            if found is not None:
-                if traces is None:
-                    traces = found
-                else:
-                    traces.extend(found)
-        return traces
-
-    return check
-
-
-def _first(children: tuple[Check, ...]) -> Check:
-    """None as soon as one child answers None; otherwise the evidence of them all."""
-    if len(children) == 1:
-        return children[0]
-
-    def check(env: Env) -> Traces | None:
-        collected: Traces = []
-        for child in children:
-            found = child(env)
-            if found is None:
-                return None
-            collected.extend(found)
-        return collected
-
-    return check
-
-
-def _short(children: tuple[Check, ...], stop_on_none: bool) -> Check:
-    """Only decides: stops at the first child that answers None (or, with stop_on_none false, not None)."""
-
-    def check(env: Env) -> Traces | None:
-        for child in children:
-            if (child(env) is None) is stop_on_none:
-                return None if stop_on_none else UNEXPLAINED
-        return UNEXPLAINED if stop_on_none else None
-
-    return check
-
 
 class AllNode(Node):
     def __init__(self, children: list[Node]) -> None:
         self.children = children
-
-    def _check(self, want: bool) -> Check:
-        # Holding needs every child: report every one that fails. Not holding needs one false child.
-        children = tuple(child.evaluator(want) for child in self.children)
-        return _every(children) if want else _first(children)
-
-    def _decide(self, want: bool) -> Check:
-        return _short(tuple(child.evaluator(want) for child in self.children), stop_on_none=not want)
 
 
 class AnyNode(Node):
     def __init__(self, children: list[Node]) -> None:
         self.children = children
 
-    def _check(self, want: bool) -> Check:
-        children = tuple(child.evaluator(want) for child in self.children)
-        return _first(children) if want else _every(children)
-
-    def _decide(self, want: bool) -> Check:
-        return _short(tuple(child.evaluator(want) for child in self.children), stop_on_none=want)
-
 
 class NotNode(Node):
     def __init__(self, child: Node) -> None:
         self.child = child
-
-    def _check(self, want: bool) -> Check:
-        return self.child.evaluator(not want)
 
 
 class ForEachNode(Node):
@@ -341,95 +246,22 @@ class ForEachNode(Node):
         self.require = require
         self.need_all = need_all
 
-    def _located(self) -> Callable[[Env], Iterable[tuple[Any, str]]]:
-        """Each item of the list with its concrete path."""
-        items = self.items
-        steps = items.steps
-        # The usual list is one field of a bound variable (containerDefinitions[], environment[]).
-        field_name = steps[0] if len(steps) == 2 and steps[1] is None and not items.relation else None
-        if field_name is None:
-            return items.located
-        source = items.variable
+    def item_trace(self, env: Env, found: Traces, path: str, render: bool = True) -> Trace:
+        """The node's message for one item, focused on what the item's evidence has in common."""
+        assert self.message is not None
+        details = _merged_details(found)
+        focus = _focus(found, path)
+        return Trace(focus, self.message.render(env, details, focus) if render else "", details)
 
-        def located(env: Env) -> Iterable[tuple[Any, str]]:
-            listed = env.values[source].get(field_name)
-            prefix = _join(env.paths[source], field_name)
-            if listed is None:
-                return ()
-            if type(listed) is not list:
-                raise EvaluationError(f"{prefix or items.text} is not a list")
-            return [(item, f"{prefix}[{index}]") for index, item in enumerate(listed)]
-
-        return located
-
-    def _decide(self, want: bool) -> Check:
-        variable, need_all, located = self.variable, self.need_all, self._located()
-        where = self.where.evaluator(True) if self.where is not None else None
-        holds = self.require.evaluator(True)
-        answer, otherwise = (None, UNEXPLAINED) if need_all is want else (UNEXPLAINED, None)
-
-        def check(env: Env) -> Traces | None:
-            values, paths = env.values, env.paths
-            previous = (values.get(variable), paths.get(variable, ""))
-            try:
-                for item, path in located(env):
-                    if item is None:
-                        continue
-                    values[variable], paths[variable] = item, path
-                    if where is not None and where(env) is not None:
-                        continue
-                    if (holds(env) is None) is not need_all:
-                        return otherwise  # an item that fails for_each, or satisfies for_any, decides
-            finally:
-                values[variable], paths[variable] = previous
-            return answer
-
-        return check
-
-    def _check(self, want: bool) -> Check:
-        variable, need_all, message, items = self.variable, self.need_all, self.message, self.items
-        where = self.where.evaluator(True) if self.where is not None else None
-        require = self.require.evaluator(want)
-        located = self._located()
-        quantity = "every" if need_all else "no"
-        # for_each that must not hold, or for_any that must: the first item answering None decides.
-        decided_by_one = need_all is not want
-
-        def check(env: Env) -> Traces | None:
-            values, paths = env.values, env.paths
-            previous = (values.get(variable), paths.get(variable, ""))
-            collected: Traces = []
-            mismatched = False
-            try:
-                for item, path in located(env):
-                    if item is None:
-                        continue
-                    values[variable], paths[variable] = item, path
-                    if where is not None and where(env) is not None:
-                        continue
-                    found = require(env)
-                    if found is None:
-                        if decided_by_one:
-                            return None
-                        continue
-                    mismatched = True
-                    if message is None:
-                        collected.extend(found)
-                    else:
-                        details = _merged_details(found)
-                        focus = _focus(found, path)
-                        collected.append(Trace(focus, message.render(env, details, focus), details))
-                if not mismatched and not decided_by_one:
-                    return None
-                if not collected:
-                    path = items.concrete(env).removesuffix("[]")
-                    text = f"{quantity} item of {items.text} satisfies the condition"
-                    collected.append(Trace(path, message.render(env, {}, path) if message else text))
-                return collected
-            finally:
-                values[variable], paths[variable] = previous
-
-        return check
+    def default_traces(self, env: Env, render: bool = True) -> Traces:
+        """Evidence when no item explains the outcome (an empty list, or every item filtered out)."""
+        path = self.items.concrete(env).removesuffix("[]")
+        if not render:
+            return [Trace(path, "")]
+        if self.message is not None:
+            return [Trace(path, self.message.render(env, {}, path))]
+        quantity = "every" if self.need_all else "no"
+        return [Trace(path, f"{quantity} item of {self.items.text} satisfies the condition")]
 
 
 _MISSING_IS_FALSE: Final = object()
@@ -484,59 +316,20 @@ class CompareNode(Node):
     def _apply(self, env: Env, value: Any) -> object:
         try:
             return self.operator.apply(value, self.argument)
-        except OperandError as error:
-            raise self._error(env, value, error) from None
+        except OperandError as problem:
+            raise self.error(env, value, problem) from None
 
-    def _error(self, env: Env, value: Any, error: OperandError) -> EvaluationError:
+    def error(self, env: Env, value: Any, problem: OperandError) -> EvaluationError:
+        """The comparison could not be made: name the concrete path, and the value only if it may be shown."""
         shown = f" (value {value!r})" if showable(value, self.getter.sensitive) else ""
         comparison = f"{self.operator.name} {self.argument_text}".rstrip()
-        return EvaluationError(f"{self.getter.concrete(env)} {comparison}: {error}{shown}")
+        return EvaluationError(f"{self.getter.concrete(env)} {comparison}: {problem}{shown}")
 
-    def _check(self, want: bool) -> Check:
-        traces = self._traces
-        return self._comparison(want, lambda env, outcome: traces(env, want, outcome))
+    def traces(self, env: Env, want: bool, outcome: object, render: bool = True) -> Traces:
+        """Why the comparison is not ``want``; ``outcome`` is the operator's answer.
 
-    def _decide(self, want: bool) -> Check:
-        return self._comparison(want, lambda env, outcome: UNEXPLAINED)
-
-    def _comparison(self, want: bool, traces: Callable[[Env, object], Traces]) -> Check:
-        outcome, getter = self.outcome, self.getter
-        # Most comparisons read one field of a bound variable: give them a short path.
-        first = getter.steps[0] if len(getter.steps) == 1 else None
-        if first is None or getter.relation or self.capture is not None or self.default is not None:
-
-            def check(env: Env) -> Traces | None:
-                result = outcome(env)
-                return None if bool(result) is want else traces(env, result)
-
-            return check
-        attribute, variable, apply, argument = first, getter.variable, self.operator.apply, self.argument
-        handles_missing, error = self.operator.handles_missing, self._error
-        shortcut = self.operator.on_strings(argument) if self.operator.on_strings is not None else None
-
-        def check_field(env: Env) -> Traces | None:
-            value = env.values[variable].get(attribute)
-            if value is None and not handles_missing:
-                return None if want is False else traces(env, False)
-            try:
-                result = apply(value, argument)
-            except OperandError as problem:
-                raise error(env, value, problem) from None
-            return None if bool(result) is want else traces(env, result)
-
-        if shortcut is None:
-            return check_field
-
-        def check_string_field(env: Env) -> Traces | None:
-            value = env.values[variable].get(attribute)
-            if type(value) is not str:
-                return check_field(env)
-            result = shortcut(value)
-            return None if bool(result) is want else traces(env, result)
-
-        return check_string_field
-
-    def _traces(self, env: Env, want: bool, outcome: object) -> Traces:
+        ``render`` is false under an ancestor whose message will replace this one: path and details only.
+        """
         details = {"match": outcome} if isinstance(outcome, str) else {}
         path = self.getter.concrete(env)
         value = None if self.iterates else self.getter.one(env)
@@ -546,6 +339,8 @@ class CompareNode(Node):
             details["value"] = "(unset)"
         elif showable(value, self.getter.sensitive):
             details["value"] = str(value)
+        if not render:
+            return [Trace(path, "", details)]
         if self.message is not None:
             return [Trace(path, self.message.render(env, details, path), details)]
         if value is None:

@@ -1,0 +1,318 @@
+"""Turn a compiled condition tree into one Python function, as fastjsonschema does for schemas.
+
+The function answers for one polarity: ``check(env)`` is None when the condition has the wanted
+value, and otherwise the evidence for why it does not (see ``core.tree``). Generating the source
+inlines what a tree of closures pays for at every node: the loops over containers and variables,
+each comparison, the ``all``/``any`` short cuts. ``not`` is free, since the polarity is fixed when
+the code is written. Conditions placed without ``explain`` (``applies_when``, ``where``) compile to
+plain booleans.
+
+What the generated code does is exactly what the node classes document; they keep the parts that
+only run on a mismatch or an error (building traces, rendering messages, naming a path), and the
+generated code calls them there. Nothing here reads a resource: the source depends only on the
+policy, and the values a policy names (patterns, lists, parameters) are passed in, never written
+into the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ecsguard.core.operators import OperandError
+from ecsguard.core.tree import (
+    ROOT,
+    AllNode,
+    AnyNode,
+    CompareNode,
+    Constant,
+    Env,
+    EvaluationError,
+    ForEachNode,
+    Node,
+    NotNode,
+    Trace,
+    Traces,
+    join_path,
+)
+
+Check = Callable[[Env], Traces | None]
+Decide = Callable[[Env], bool]
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.namespace: dict[str, Any] = {
+            "Trace": Trace,
+            "EvaluationError": EvaluationError,
+            "OperandError": OperandError,
+            "join_path": join_path,
+        }
+        self.counter = 0
+        self.locals: dict[str, str] = {}  # policy variable -> local holding its bound value
+
+    def name(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def constant(self, value: object, prefix: str = "k") -> str:
+        name = self.name(prefix)
+        self.namespace[name] = value
+        return name
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def local(self, variable: str) -> str:
+        if variable not in self.locals:
+            self.locals[variable] = self.name("v")
+        return self.locals[variable]
+
+    # --- explaining: out is None, or the traces of why not ------------------------------------
+
+    def explain(self, node: Node, want: bool, out: str, depth: int, quiet: bool = False) -> None:
+        """``quiet``: an ancestor's message replaces this node's, so only paths and details are built."""
+        if not node.explains:  # the compiler places deciding conditions only at roots (applies_when, where)
+            raise TypeError("a condition placed to decide cannot explain")
+        message = node.message
+        if message is not None and not node.renders_own_message:
+            inner = self.name("t")
+            self._explain(node, want, inner, depth, quiet=True)
+            summary = self.constant(node, "n")
+            render = "" if not quiet else ", render=False"
+            self.emit(depth, f"{out} = None if {inner} is None else {summary}.summarise(env, {inner}{render})")
+            return
+        self._explain(node, want, out, depth, quiet)
+
+    def _explain(self, node: Node, want: bool, out: str, depth: int, quiet: bool) -> None:
+        if isinstance(node, Constant):
+            if node.value is want:
+                self.emit(depth, f"{out} = None")
+            else:
+                self.emit(depth, f"{out} = [Trace('', {self.constant(node.description)})]")
+        elif isinstance(node, NotNode):
+            self.explain(node.child, not want, out, depth, quiet)
+        elif isinstance(node, AllNode | AnyNode):
+            # all that must hold, or any that must not: every child is evaluated, each failure reported.
+            if isinstance(node, AllNode) is want:
+                self._every(node.children, want, out, depth, quiet)
+            else:
+                self._first(node.children, want, out, depth, quiet)
+        elif isinstance(node, ForEachNode):
+            self._for_each(node, want, out, depth, quiet)
+        elif isinstance(node, CompareNode):
+            self._compare(node, want, out, depth, explain=True, quiet=quiet)
+        else:
+            raise TypeError(f"cannot generate code for {type(node).__name__}")
+
+    def _every(self, children: list[Node], want: bool, out: str, depth: int, quiet: bool) -> None:
+        self.emit(depth, f"{out} = None")
+        for child in children:
+            found = self.name("t")
+            self.explain(child, want, found, depth, quiet)
+            self.emit(depth, f"if {found} is not None:")
+            self.emit(depth + 1, f"{out} = {found} if {out} is None else {out} + {found}")
+
+    def _first(self, children: list[Node], want: bool, out: str, depth: int, quiet: bool) -> None:
+        found = [self.name("t") for _ in children]
+        for index, child in enumerate(children):
+            self.explain(child, want, found[index], depth, quiet)
+            self.emit(depth, f"if {found[index]} is None:")
+            self.emit(depth + 1, f"{out} = None")
+            self.emit(depth, "else:")
+            depth += 1
+        self.emit(depth, f"{out} = {' + '.join(found)}")
+
+    def _bind_items(self, node: ForEachNode, item: str, path: str, depth: int) -> int:
+        """Emit the loop over the node's items (binding item and path); return the loop body's depth."""
+        items = node.items
+        steps = items.steps
+        if len(steps) == 2 and steps[1] is None and steps[0] is not None and not items.relation:
+            source, field = self.local(items.variable), steps[0]
+            listed, prefix, index = self.name("l"), self.name("p"), self.name("i")
+            self.emit(depth, f"{listed} = {source}.get({field!r})")
+            self.emit(depth, f"{prefix} = join_path(paths[{items.variable!r}], {field!r})")
+            self.emit(depth, f"if {listed} is None:")
+            self.emit(depth + 1, f"{listed} = ()")
+            self.emit(depth, f"elif type({listed}) is not list:")
+            self.emit(depth + 1, f"raise EvaluationError(({prefix} or {items.text!r}) + ' is not a list')")
+            self.emit(depth, f"for {index}, {item} in enumerate({listed}):")
+            self.emit(depth + 1, f"{path} = f'{{{prefix}}}[{{{index}}}]'")
+        else:
+            getter = self.constant(items, "g")
+            self.emit(depth, f"for {item}, {path} in {getter}.located(env):")
+        return depth + 1
+
+    def _loop(self, node: ForEachNode, depth: int, body: Callable[[str, str, int], None]) -> None:
+        """The loop over a for_each's items with its variable bound, restored afterwards."""
+        variable, bound = node.variable, self.local(node.variable)
+        previous = self.name("s")
+        item, path = self.name("x"), self.name("q")
+        self.emit(depth, f"{previous} = (values.get({variable!r}), paths.get({variable!r}, ''))")
+        self.emit(depth, "try:")
+        inner = self._bind_items(node, item, path, depth + 1)
+        self.emit(inner, f"if {item} is None:")
+        self.emit(inner + 1, "continue")
+        self.emit(inner, f"{bound} = values[{variable!r}] = {item}")
+        self.emit(inner, f"paths[{variable!r}] = {path}")
+        if node.where is not None:
+            selected = self.name("b")
+            self.decide(node.where, selected, inner)
+            self.emit(inner, f"if not {selected}:")
+            self.emit(inner + 1, "continue")
+        body(item, path, inner)
+        self.emit(depth, "finally:")
+        self.emit(depth + 1, f"values[{variable!r}], paths[{variable!r}] = {previous}")
+
+    def _for_each(self, node: ForEachNode, want: bool, out: str, depth: int, quiet: bool) -> None:
+        # for_each that must not hold, or for_any that must: the first item answering None decides.
+        decided_by_one = node.need_all is not want
+        collected, mismatched = self.name("c"), self.name("m")
+        owner = self.constant(node, "n")
+        render = "" if not quiet else ", render=False"
+        self.emit(depth, f"{collected} = []")
+        self.emit(depth, f"{mismatched} = False")
+        self.emit(depth, f"{out} = None")
+
+        def body(item: str, path: str, inner: int) -> None:
+            found = self.name("t")
+            self.explain(node.require, want, found, inner, quiet=quiet or node.message is not None)
+            self.emit(inner, f"if {found} is None:")
+            self.emit(inner + 1, "break" if decided_by_one else "continue")
+            self.emit(inner, f"{mismatched} = True")
+            if node.message is None:
+                self.emit(inner, f"{collected}.extend({found})")
+            else:
+                self.emit(inner, f"{collected}.append({owner}.item_trace(env, {found}, {path}{render}))")
+            # After the loop, in its else clause: no item decided it.
+            self.emit(inner - 1, "else:")
+            if decided_by_one:
+                self.emit(inner, f"{out} = {collected} or {owner}.default_traces(env{render})")
+            else:
+                self.emit(inner, f"if {mismatched}:")
+                self.emit(inner + 1, f"{out} = {collected} or {owner}.default_traces(env{render})")
+
+        self._loop(node, depth, body)
+
+    # --- deciding: out is the condition's truth value --------------------------------------------
+
+    def decide(self, node: Node, out: str, depth: int) -> None:
+        if isinstance(node, Constant):
+            self.emit(depth, f"{out} = {node.value}")
+        elif isinstance(node, NotNode):
+            inner = self.name("b")
+            self.decide(node.child, inner, depth)
+            self.emit(depth, f"{out} = not {inner}")
+        elif isinstance(node, AllNode | AnyNode):
+            stop = isinstance(node, AnyNode)  # any stops at the first true child, all at the first false
+            self.emit(depth, f"{out} = {not stop}")
+            for child in node.children:
+                found = self.name("b")
+                self.decide(child, found, depth)
+                self.emit(depth, f"if {found} is {stop}:")
+                self.emit(depth + 1, f"{out} = {stop}")
+                self.emit(depth, "else:")
+                depth += 1
+            self.emit(depth, "pass")
+        elif isinstance(node, ForEachNode):
+            need_all = node.need_all
+            self.emit(depth, f"{out} = {need_all}")
+
+            def body(item: str, path: str, inner: int) -> None:
+                holds = self.name("b")
+                self.decide(node.require, holds, inner)
+                self.emit(inner, f"if {holds} is not {need_all}:")
+                self.emit(inner + 1, f"{out} = {not need_all}")
+                self.emit(inner + 1, "break")
+
+            self._loop(node, depth, body)
+        elif isinstance(node, CompareNode):
+            self._compare(node, True, out, depth, explain=False)
+        else:
+            raise TypeError(f"cannot generate code for {type(node).__name__}")
+
+    # --- comparisons ---------------------------------------------------------------------------------
+
+    def _compare(self, node: CompareNode, want: bool, out: str, depth: int, explain: bool, quiet: bool = False) -> None:
+        """Set ``out``: with explain, None or the traces; otherwise the comparison's truth value."""
+        owner = self.constant(node, "n")
+        result = self.name("r")
+        render = "" if not quiet else ", render=False"
+
+        def conclude(at: int, outcome: str) -> None:
+            if not explain:
+                self.emit(at, f"{out} = bool({outcome})")
+            elif want:
+                self.emit(at, f"{out} = None if {outcome} else {owner}.traces(env, True, {outcome}{render})")
+            else:
+                self.emit(at, f"{out} = {owner}.traces(env, False, {outcome}{render}) if {outcome} else None")
+
+        getter, operator = node.getter, node.operator
+        simple = (
+            len(getter.steps) == 1
+            and getter.steps[0] is not None
+            and not getter.relation
+            and node.capture is None
+            and node.default is None
+        )
+        if not simple:
+            self.emit(depth, f"{result} = {owner}.outcome(env)")
+            conclude(depth, result)
+            return
+        value = self.name("u")
+        self.emit(depth, f"{value} = {self.local(getter.variable)}.get({getter.steps[0]!r})")
+        shortcut = operator.on_strings(node.argument) if operator.on_strings is not None else None
+        apply, argument = self.constant(operator.apply, "a"), self.constant(node.argument)
+        branch = "if"
+        if not operator.handles_missing:
+            self.emit(depth, f"if {value} is None:")
+            conclude(depth + 1, "False")
+            branch = "elif"
+        if shortcut is not None:
+            self.emit(depth, f"{branch} type({value}) is str:")
+            self.emit(depth + 1, f"{result} = {self.constant(shortcut, 'f')}({value})")
+            conclude(depth + 1, result)
+            branch = "elif"
+        if branch == "if":
+            self._apply(owner, apply, argument, value, result, depth)
+            conclude(depth, result)
+        else:
+            self.emit(depth, "else:")
+            self._apply(owner, apply, argument, value, result, depth + 1)
+            conclude(depth + 1, result)
+
+    def _apply(self, owner: str, apply: str, argument: str, value: str, result: str, depth: int) -> None:
+        self.emit(depth, "try:")
+        self.emit(depth + 1, f"{result} = {apply}({value}, {argument})")
+        self.emit(depth, "except OperandError as problem:")
+        self.emit(depth + 1, f"raise {owner}.error(env, {value}, problem) from None")
+
+
+def _function(writer: _Writer, name: str, body: list[str]) -> Callable[[Env], Any]:
+    prologue = ["values = env.values", "paths = env.paths"]
+    prologue += [f"{local} = values[{variable!r}]" for variable, local in writer.locals.items() if variable == ROOT]
+    source = "\n".join([f"def {name}(env):", *("    " + line for line in prologue), *body])
+    namespace = dict(writer.namespace)
+    exec(compile(source, f"<ecsguard {name}>", "exec"), namespace)  # noqa: S102 - source built from the policy alone
+    function: Callable[[Env], Any] = namespace[name]
+    function.__doc__ = source  # the generated source, for whoever debugs a policy
+    return function
+
+
+def build_check(node: Node, want: bool = True) -> Check:
+    """A function answering None when ``node`` is ``want`` for the bound resource, else the evidence."""
+    writer = _Writer()
+    writer.local(ROOT)
+    writer.explain(node, want, "out", 1)
+    writer.emit(1, "return out")
+    return _function(writer, "check", list(writer.lines))
+
+
+def build_decision(node: Node) -> Decide:
+    """A function answering whether ``node`` holds for the bound resource (no evidence)."""
+    writer = _Writer()
+    writer.local(ROOT)
+    writer.decide(node, "out", 1)
+    writer.emit(1, "return out")
+    return _function(writer, "decide", list(writer.lines))
