@@ -23,7 +23,8 @@ from typing import Any
 
 from ecsguard import events
 from ecsguard.core.models import Cluster, ResourceType, TaskDefinition
-from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.resources import Resource, Unresolved, build_task_definition
+from ecsguard.resolution import service_resource
 
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -176,34 +177,53 @@ def _classify_service(document: Any, source: str) -> Iterator[_Found | InputProb
         yield InputProblem(source, f"a service must be an object, found {type(document).__name__}")
 
 
-class _TaskDefinitionIndex:
+class InputResolver:
+    """Resolves from the other inputs of a scan: task definitions by ARN, family:revision, or family (its latest
+    ACTIVE revision among the inputs), and clusters by name or ARN. What is missing is named, with what to add."""
+
     def __init__(self) -> None:
-        self.by_key: dict[str, TaskDefinition] = {}
-        self.latest: dict[str, TaskDefinition] = {}
+        self._task_definitions: dict[str, dict[str, Any]] = {}
+        self._latest: dict[str, tuple[int, dict[str, Any]]] = {}  # family -> its highest revision not INACTIVE
+        self._clusters: dict[str, dict[str, Any]] = {}
 
-    def add(self, model: TaskDefinition) -> None:
+    def add_task_definition(self, model: TaskDefinition, data: Mapping[str, Any]) -> None:
+        described = dict(data)
         if model.taskDefinitionArn:
-            self.by_key[model.taskDefinitionArn] = model
+            self._task_definitions[model.taskDefinitionArn] = described
         if model.family and model.revision is not None:
-            self.by_key[f"{model.family}:{model.revision}"] = model
+            self._task_definitions[f"{model.family}:{model.revision}"] = described
         if model.family and model.status != "INACTIVE":
-            current = self.latest.get(model.family)
-            if current is None or (model.revision or 0) >= (current.revision or 0):
-                self.latest[model.family] = model
+            current = self._latest.get(model.family)
+            if current is None or (model.revision or 0) >= current[0]:
+                self._latest[model.family] = (model.revision or 0, described)
 
-    def resolve(self, reference: str | None) -> TaskDefinition | Unresolved:
-        if not reference:
-            return Unresolved("the service names no task definition")
-        found = self.by_key.get(reference)
+    def add_cluster(self, model: Cluster, data: Mapping[str, Any]) -> None:
+        for key in (model.clusterArn, model.clusterName):
+            if key:
+                self._clusters[_cluster_key(key)] = dict(data)
+
+    def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
+        found = self._task_definitions.get(reference)
         if found is None:
             key = reference.rsplit("task-definition/", 1)[-1]
-            found = self.by_key.get(key) if ":" in key else self.latest.get(key)
+            latest = self._latest.get(key)
+            found = self._task_definitions.get(key) if ":" in key else latest[1] if latest else None
         if found is None:
             return Unresolved(
                 f"task definition '{reference}' is not among the scanned inputs; add its DescribeTaskDefinition "
                 "output to the scan"
             )
         return found
+
+    def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
+        return Unresolved(f"service '{service}' of cluster '{cluster}' is not looked up among the scanned inputs")
+
+    def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
+        key = _cluster_key(cluster)
+        return self._clusters.get(key) or Unresolved(
+            f"cluster '{key}' is not among the scanned inputs, so its default capacity provider strategy is "
+            "unknown; add its DescribeClusters output to the scan"
+        )
 
 
 def _cluster_key(reference: str) -> str:
@@ -234,14 +254,13 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
             else:
                 inputs.problems.append(item)
 
-    task_definitions = _TaskDefinitionIndex()
-    clusters: dict[str, Cluster] = {}
+    resolver = InputResolver()
     for item in found:
         if item.kind is ResourceType.TASK_DEFINITION:
             fallback = f"{item.source}#{item.data.get('family') or 'task-definition'}"
             resource = build_task_definition(item.data, fallback)
             if isinstance(resource.model, TaskDefinition):
-                task_definitions.add(resource.model)
+                resolver.add_task_definition(resource.model, item.data)
             inputs.resources.append(resource)
             inputs.sources.append(item.source)
         elif item.kind is None:
@@ -250,9 +269,7 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
             except ValueError:
                 inputs.problems.append(InputProblem(item.source, "a cluster that cannot be read"))
                 continue
-            for key in (described.clusterArn, described.clusterName):
-                if key:
-                    clusters[_cluster_key(key)] = described
+            resolver.add_cluster(described, item.data)
     for item in found:
         if item.kind is not ResourceType.SERVICE:
             continue
@@ -261,13 +278,7 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
         if item.problem is not None:
             resource = Resource(type=ResourceType.SERVICE, id=fallback, model=None, problem=item.problem)
         else:
-            cluster_reference = _cluster_key(str(data.get("clusterArn") or data.get("cluster") or "default"))
-            cluster: Cluster | Unresolved = clusters.get(cluster_reference) or Unresolved(
-                f"cluster '{cluster_reference}' is not among the scanned inputs, so its default capacity provider "
-                "strategy is unknown; add its DescribeClusters output to the scan"
-            )
-            task_definition = task_definitions.resolve(data.get("taskDefinition"))
-            resource = build_service(data, fallback, task_definition, cluster)
+            resource = service_resource(data, fallback, str(data.get("cluster") or "default"), resolver)
         inputs.resources.append(resource)
         inputs.sources.append(item.source)
     return inputs

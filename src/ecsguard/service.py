@@ -8,7 +8,7 @@ invocation fails, AWS retries it, and the dead-letter queue keeps it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,20 +22,13 @@ from ecsguard.core.findings import (
     asff_finding,
     notification_for,
 )
-from ecsguard.core.models import Cluster, ResourceType, Severity, TaskDefinition
-from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.models import ResourceType, Severity
+from ecsguard.core.resources import Resource, Unresolved, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
+from ecsguard.resolution import Resolver, service_resource
 
 log = logging.getLogger("ecsguard.service")
-
-
-class Resolver(Protocol):
-    def task_definition(self, reference: str) -> dict[str, Any] | Unresolved: ...
-
-    def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved: ...
-
-    def cluster(self, cluster: str) -> dict[str, Any] | Unresolved: ...
 
 
 class FindingsPublisher(Protocol):
@@ -86,32 +79,6 @@ class Outcome:
             "notifications_sent": self.notifications_sent,
             "reason": self.reason,
         }
-
-
-def task_definition_model(reference: str, found: dict[str, Any] | Unresolved) -> TaskDefinition | Unresolved:
-    """A service's task definition as the EFS policy reads it (``$taskDefinition``), or why it cannot be."""
-    if isinstance(found, Unresolved):
-        return found
-    resource = build_task_definition(found, reference)
-    if not isinstance(resource.model, TaskDefinition):
-        return Unresolved(f"task definition '{reference}' could not be read: {resource.problem}")
-    return resource.model
-
-
-def default_strategy_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Cluster | Unresolved:
-    """The service's cluster (``$cluster``), described only for a service that takes its default strategy.
-
-    Only a service with neither a launch type nor a strategy does; the describe may raise AwsCallFailed.
-    """
-    if service.get("launchType") or service.get("capacityProviderStrategy"):
-        return Unresolved("the cluster's default capacity provider strategy does not apply to this service")
-    found = resolver.cluster(str(service.get("clusterArn") or cluster))
-    if isinstance(found, Unresolved):
-        return found
-    try:
-        return Cluster.model_validate(found)
-    except ValueError:
-        return Unresolved(f"cluster '{cluster}' could not be read")
 
 
 def now() -> str:
@@ -196,19 +163,8 @@ class Scanner:
             data = found
         if data.get("status") == "INACTIVE":
             return None
-        reference = data.get("taskDefinition")
-        task_definition = self._related_task_definition(reference, resolver)
-        cluster = self._related_cluster(data, action.cluster, resolver)
         fallback = events.service_arn(action.context, action.cluster, action.service)
-        return build_service(data, fallback, task_definition, cluster)
-
-    def _related_task_definition(self, reference: object, resolver: Resolver) -> TaskDefinition | Unresolved:
-        if not isinstance(reference, str) or not reference:
-            return Unresolved("the service names no task definition")
-        return task_definition_model(reference, resolver.task_definition(reference))
-
-    def _related_cluster(self, service: dict[str, Any], cluster: str, resolver: Resolver) -> Cluster | Unresolved:
-        return default_strategy_cluster(service, cluster, resolver)
+        return service_resource(data, fallback, action.cluster, resolver)
 
     # --- publish ---------------------------------------------------------------------------
 

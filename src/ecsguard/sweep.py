@@ -23,18 +23,13 @@ from ecsguard.core.findings import (
     asff_finding,
     notification_for,
 )
-from ecsguard.core.models import Cluster, ResourceType, Severity
-from ecsguard.core.resources import Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.models import ResourceType, Severity
+from ecsguard.core.resources import Resource, Unresolved, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
 from ecsguard.events import partition_of
-from ecsguard.service import (
-    FindingsPublisher,
-    Notifier,
-    Resolver,
-    default_strategy_cluster,
-    task_definition_model,
-)
+from ecsguard.resolution import Resolver, service_resource
+from ecsguard.service import FindingsPublisher, Notifier
 
 log = logging.getLogger("ecsguard.sweep")
 
@@ -121,6 +116,12 @@ def latest_revisions(arns: Sequence[str]) -> list[str]:
     return sorted(arn for _, arn in best.values())
 
 
+def _task_definition_resource(reference: str, found: dict[str, Any] | Unresolved) -> Resource:
+    if isinstance(found, Unresolved):
+        return Resource(type=ResourceType.TASK_DEFINITION, id=reference, model=None, problem=found.reason)
+    return build_task_definition(found, reference)
+
+
 def _resource_type(arn: str) -> ResourceType | None:
     if ":task-definition/" in arn:
         return ResourceType.TASK_DEFINITION
@@ -135,6 +136,46 @@ def _may_be_in(service_arn: str, clusters: set[str]) -> bool:
     if "/" not in path:
         return True
     return any(service_arn.startswith(cluster.replace(":cluster/", ":service/") + "/") for cluster in clusters)
+
+
+class PrefetchedResolver:
+    """A sweep's resolver: task definitions described up front, in parallel, then served from memory.
+
+    Anything else (a cluster, a task definition not prefetched) goes to the live resolver. A call that fails
+    (AwsCallFailed) becomes Unresolved, so an ERROR result for what needed it, and a line in ``problems``.
+    """
+
+    def __init__(self, live: Resolver, problems: list[str]) -> None:
+        self._live = live
+        self._problems = problems
+        self._task_definitions: dict[str, dict[str, Any] | Unresolved] = {}
+
+    def _recorded(self, lookup: Callable[[], dict[str, Any] | Unresolved]) -> dict[str, Any] | Unresolved:
+        try:
+            return lookup()
+        except AwsCallFailed as error:
+            self._problems.append(str(error))
+            return Unresolved(str(error))
+
+    def prefetch(self, references: Sequence[str], concurrency: int) -> None:
+        """Describe each of ``references`` once, ``concurrency`` at a time."""
+
+        def describe(reference: str) -> dict[str, Any] | Unresolved:
+            return self._recorded(lambda: self._live.task_definition(reference))
+
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            self._task_definitions.update(zip(references, pool.map(describe, references), strict=True))
+
+    def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
+        if reference not in self._task_definitions:
+            self._task_definitions[reference] = self._recorded(lambda: self._live.task_definition(reference))
+        return self._task_definitions[reference]
+
+    def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
+        return self._recorded(lambda: self._live.service(cluster, service))
+
+    def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
+        return self._recorded(lambda: self._live.cluster(cluster))
 
 
 class Sweeper:
@@ -161,16 +202,20 @@ class Sweeper:
         """Sweep one account and Region; raise AwsCallFailed when the inventory cannot be listed at all."""
         report = RegionReport(account, region)
         inventory = self.inventory_for(account, region)
-        resolver = self.new_resolver(account, region)
+        live = self.new_resolver(account, region)
         listed = inventory.active_task_definitions()
         task_definitions = listed if self.options.all_revisions else latest_revisions(listed)
         services, unknown_clusters, unreadable = self._services(inventory, report)
         references = sorted(
             set(task_definitions) | {str(s["taskDefinition"]) for s in services if s.get("taskDefinition")}
         )
-        described = self._describe_task_definitions(resolver, references, report)
-        resources = [self._task_definition_resource(ref, described[ref]) for ref in references]
-        resources += [self._service_resource(service, described, resolver, report) for service in services]
+        resolver = PrefetchedResolver(live, report.problems)
+        resolver.prefetch(references, self.options.concurrency)
+        resources = [_task_definition_resource(ref, resolver.task_definition(ref)) for ref in references]
+        resources += [
+            service_resource(service, str(service.get("serviceArn")), str(service.get("clusterArn")), resolver)
+            for service in services
+        ]
         resources += unreadable
         report.results = self.policy_set.evaluate(resources)
         self._findings(report, resources, unknown_clusters, set(listed))
@@ -220,42 +265,6 @@ class Sweeper:
                 report.problems.extend(f"ecs:DescribeServices: {failure}" for failure in failures)
                 services += [s for s in found if s.get("status") != "INACTIVE"]
         return services, unknown, unreadable
-
-    def _describe_task_definitions(
-        self, resolver: Resolver, references: list[str], report: RegionReport
-    ) -> dict[str, dict[str, Any] | Unresolved]:
-        def describe(reference: str) -> dict[str, Any] | Unresolved:
-            try:
-                return resolver.task_definition(reference)
-            except AwsCallFailed as error:
-                report.problems.append(str(error))
-                return Unresolved(str(error))
-
-        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-            return dict(zip(references, pool.map(describe, references), strict=True))
-
-    def _task_definition_resource(self, reference: str, found: dict[str, Any] | Unresolved) -> Resource:
-        if isinstance(found, Unresolved):
-            return Resource(type=ResourceType.TASK_DEFINITION, id=reference, model=None, problem=found.reason)
-        return build_task_definition(found, reference)
-
-    def _service_resource(
-        self,
-        service: dict[str, Any],
-        described: dict[str, dict[str, Any] | Unresolved],
-        resolver: Resolver,
-        report: RegionReport,
-    ) -> Resource:
-        reference = str(service.get("taskDefinition") or "")
-        found = described.get(reference, Unresolved("the service names no task definition"))
-        task_definition = task_definition_model(reference, found)
-        cluster: Cluster | Unresolved
-        try:
-            cluster = default_strategy_cluster(service, str(service.get("clusterArn")), resolver)
-        except AwsCallFailed as error:
-            report.problems.append(str(error))
-            cluster = Unresolved(str(error))
-        return build_service(service, str(service.get("serviceArn")), task_definition, cluster)
 
     # --- findings ---------------------------------------------------------------------------
 
