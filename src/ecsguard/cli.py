@@ -177,6 +177,7 @@ def _invoke(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from ecsguard import report
     from ecsguard.settings import SettingsError
+    from ecsguard.sweep import sweep_regions
 
     try:
         from ecsguard.handlers import sweep as sweep_handler
@@ -190,7 +191,7 @@ def _sweep(args: argparse.Namespace) -> int:
         account = own_account()
     except Exception as error:  # noqa: BLE001 - botocore's own message names the problem (no credentials, ...)
         raise UsageError(f"sts:GetCallerIdentity failed, so the account to sweep is unknown: {error}") from None
-    reports, failures = sweep_handler.sweep_regions(sweeper, account, regions)
+    reports, failures = sweep_regions(sweeper, account, regions)
     results = [result for sweep_report in reports for result in sweep_report.results]
     fail_on = Severity(args.fail_on)
     summary = report.summary(results, [], [], 0, fail_on)

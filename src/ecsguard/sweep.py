@@ -8,7 +8,7 @@ resource is an ERROR result for it and a line in the report; a sweep that cannot
 
 from __future__ import annotations
 
-import logging
+import functools
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,38 +16,29 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.findings import (
-    FindingContext,
-    Notification,
-    NotificationContext,
-    asff_finding,
-    notification_for,
-)
-from ecsguard.core.models import ResourceType, Severity
+from ecsguard.core.findings import FindingContext, Notification, NotificationContext
+from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import Resource, Unresolved, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
 from ecsguard.events import partition_of
+from ecsguard.publishing import (
+    Census,
+    Context,
+    FindingsPublisher,
+    Notifier,
+    Options,
+    deliver,
+    findings_of,
+    now,
+    plan,
+)
 from ecsguard.resolution import Resolver, service_resource
-from ecsguard.service import FindingsPublisher, Notifier
-
-log = logging.getLogger("ecsguard.sweep")
 
 _REVISION = re.compile(r"task-definition/(?P<family>[^:/]+):(?P<revision>\d+)$")
 DESCRIBE_SERVICES_BATCH = 10
-_REQUIRED_FINDING_FIELDS = (
-    "SchemaVersion",
-    "Id",
-    "ProductArn",
-    "GeneratorId",
-    "AwsAccountId",
-    "Types",
-    "CreatedAt",
-    "Severity",
-    "Title",
-    "Description",
-    "Resources",
-)
+# A sweep notifies new FAILs only; its ERRORs are in its report (and in Security Hub, NOT_AVAILABLE).
+SWEEP_ALERTING = frozenset({Status.FAIL})
 
 
 class Inventory(Protocol):
@@ -66,11 +57,12 @@ class SweepPublisher(FindingsPublisher, Protocol):
 
 @dataclass(frozen=True)
 class SweepOptions:
-    all_revisions: bool = False
-    publish: bool = False
-    import_passed: bool = True
-    notify_min_severity: Severity = Severity.LOW
+    """What a sweep covers and whether it publishes; how it publishes is the event path's Options."""
+
+    all_revisions: bool = False  # every ACTIVE revision, not only each family's latest
+    publish: bool = False  # False: read-only, Security Hub and SNS are not even asked
     concurrency: int = 8
+    publishing: Options = field(default_factory=Options)
 
 
 @dataclass
@@ -122,17 +114,11 @@ def _task_definition_resource(reference: str, found: dict[str, Any] | Unresolved
     return build_task_definition(found, reference)
 
 
-def _resource_type(arn: str) -> ResourceType | None:
-    if ":task-definition/" in arn:
-        return ResourceType.TASK_DEFINITION
-    if ":service/" in arn:
-        return ResourceType.SERVICE
-    return None
-
-
 def _may_be_in(service_arn: str, clusters: set[str]) -> bool:
-    """Whether a service may belong to one of ``clusters``; an old-format ARN (no cluster in it) always may."""
-    path = service_arn.split(":service/", 1)[-1]
+    """Whether a service may belong to one of ``clusters``; an old-format ARN (no cluster in it) to any."""
+    if not clusters or ":service/" not in service_arn:
+        return False
+    path = service_arn.split(":service/", 1)[1]
     if "/" not in path:
         return True
     return any(service_arn.startswith(cluster.replace(":cluster/", ":service/") + "/") for cluster in clusters)
@@ -187,7 +173,7 @@ class Sweeper:
         findings_for: Callable[[str, str], SweepPublisher] | None,
         notifier: Notifier | None,
         options: SweepOptions,
-        clock: Callable[[], str],
+        clock: Callable[[], str] = now,
     ) -> None:
         self.policy_set = policy_set
         self.inventory_for = inventory_for
@@ -218,7 +204,9 @@ class Sweeper:
         ]
         resources += unreadable
         report.results = self.policy_set.evaluate(resources)
-        self._findings(report, resources, unknown_clusters, set(listed))
+        # An older ACTIVE revision that was not evaluated still exists (and can still run): its findings stay.
+        uncertain = functools.partial(_may_be_in, clusters=unknown_clusters)
+        self._publish(report, Census(alive=set(listed), uncertain=uncertain))
         return report
 
     # --- inventory ---------------------------------------------------------------------------
@@ -266,94 +254,50 @@ class Sweeper:
                 services += [s for s in found if s.get("status") != "INACTIVE"]
         return services, unknown, unreadable
 
-    # --- findings ---------------------------------------------------------------------------
+    # --- publish -----------------------------------------------------------------------------
 
-    def _findings(
-        self, report: RegionReport, resources: list[Resource], unknown_clusters: set[str], existing: set[str]
-    ) -> None:
-        """Findings of every result; with publish, also archive what is gone, notify, and import.
-
-        ``existing`` holds every ACTIVE revision listed: an older revision that was not evaluated still
-        exists (and can still run), so its findings are kept, not archived.
-        """
-        context = FindingContext(report.account, report.region, partition_of(report.region), self.clock())
-        by_id = {(r.type, r.id): r for r in resources}
-        report.findings = [
-            asff_finding(self.policies[r.policy_id], r.resource.type, r.resource.id, r, context)
-            for r in report.results
-            if r.resource.id.startswith("arn:") and (r.resource.type, r.resource.id) in by_id
-        ]
+    def _publish(self, report: RegionReport, census: Census) -> None:
+        """Findings of every result; with publish, also archive what is gone, notify, and import."""
+        context = Context(
+            self.policies,
+            FindingContext(report.account, report.region, partition_of(report.region), self.clock()),
+            NotificationContext(report.account, report.region, None, "Sweep", None, None),
+        )
         if not self.options.publish:
+            report.findings = findings_of(report.results, context)
             return
-        if self.findings_for is None:
-            # No Security Hub, so no earlier state to compare with: every failure is news.
-            self._notifications(report, [r for r in report.results if r.status is Status.FAIL])
-            self._notify(report)
-            return
-        publisher = self.findings_for(report.account, report.region)
-        try:
-            active = {f["Id"]: f for f in publisher.active_findings(report.account, report.region)}
-        except PublishFailed as error:
-            report.problems.append(str(error))
-            report.publish_failures.append(str(error))
-            return  # without knowing what exists, archiving could hide a real finding: publish nothing
-        if not self.options.import_passed:
-            # As on the event path: PASS and NOT_APPLICABLE only update a finding that exists.
-            quiet = {
-                f"ecsguard/{r.policy_id}/{r.resource.id}"
-                for r in report.results
-                if r.status in (Status.PASS, Status.NOT_APPLICABLE)
-            }
-            report.findings = [f for f in report.findings if f["Id"] not in quiet or f["Id"] in active]
-        current = {finding["Id"] for finding in report.findings}
-        for finding_id, finding in active.items():
-            _, policy_id, arn = [*finding_id.split("/", 2), "", ""][:3]
-            resource_type = _resource_type(arn)
-            if finding_id in current or resource_type is None or (arn in existing and policy_id in self.policies):
-                continue
-            if resource_type is ResourceType.SERVICE and unknown_clusters and _may_be_in(arn, unknown_clusters):
-                continue  # its cluster could not be listed: the service may well exist
-            policy = self.policies.get(policy_id)
-            if policy is not None:
-                archived = asff_finding(policy, resource_type, arn, None, context)
-            else:  # a policy removed from the set: archive its finding as it stands
-                archived = {key: finding[key] for key in _REQUIRED_FINDING_FIELDS if key in finding}
-                archived.update(RecordState="ARCHIVED", UpdatedAt=context.now)
-            report.findings.append(archived)
-            report.archived.append(finding_id)
-        newly_failing = [
-            r
-            for r in report.results
-            if r.status is Status.FAIL
-            and (active.get(f"ecsguard/{r.policy_id}/{r.resource.id}") or {}).get("Compliance", {}).get("Status")
-            != "FAILED"
-        ]
-        self._notifications(report, newly_failing)
-        try:
-            report.findings_imported = publisher.import_findings(report.findings)
-        except PublishFailed as error:
-            report.problems.append(str(error))
-            report.publish_failures.append(str(error))
-        self._notify(report)
-
-    def _notify(self, report: RegionReport) -> None:
-        for notification in report.notifications:
-            if self.notifier is None:
-                return
+        publisher = self.findings_for(report.account, report.region) if self.findings_for is not None else None
+        existing = None  # no Security Hub, so no earlier state to compare with: every failure is news
+        if publisher is not None:
             try:
-                self.notifier.publish(notification)
-                report.notifications_sent += 1
+                existing = {f["Id"]: f for f in publisher.active_findings(report.account, report.region)}
             except PublishFailed as error:
                 report.problems.append(str(error))
                 report.publish_failures.append(str(error))
+                # Without knowing what exists, archiving could hide a real finding: publish nothing.
+                report.findings = findings_of(report.results, context)
+                return
+        options = self.options.publishing
+        # One message per resource with a failure the account did not already have (no daily repeats).
+        planned = plan(report.results, existing, options, context, census=census, alerting=SWEEP_ALERTING)
+        report.findings, report.archived, report.notifications = (
+            planned.findings,
+            planned.archived,
+            planned.notifications,
+        )
+        delivery = deliver(planned, publisher, self.notifier, dry_run=options.dry_run)
+        report.findings_imported, report.notifications_sent = delivery.imported, delivery.sent
+        report.problems.extend(delivery.failures)
+        report.publish_failures.extend(delivery.failures)  # these fail the run: findings or messages were lost
 
-    def _notifications(self, report: RegionReport, newly_failing: list[Result]) -> None:
-        """One message per resource with a failure the account did not already have (no daily repeats)."""
-        by_resource: dict[str, list[Result]] = {}
-        for result in newly_failing:
-            by_resource.setdefault(result.resource.id, []).append(result)
-        context = NotificationContext(report.account, report.region, None, "Sweep", None, None)
-        for results in by_resource.values():
-            notification = notification_for(results, self.policies, context, self.options.notify_min_severity)
-            if notification is not None:
-                report.notifications.append(notification)
+
+def sweep_regions(sweeper: Sweeper, account: str, regions: list[str]) -> tuple[list[RegionReport], list[str]]:
+    """Sweep each Region; a Region whose inventory cannot be listed is reported, and the others still run."""
+    reports: list[RegionReport] = []
+    failures: list[str] = []
+    for region in regions:
+        try:
+            reports.append(sweeper.sweep(account, region))
+        except AwsCallFailed as error:
+            failures.append(f"{region}: {error}")
+    return reports, failures

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ecsguard.errors import AwsCallFailed, EventFailed, PolicyLoadError, PublishFailed
 from ecsguard.events import MalformedEvent
 from ecsguard.observability import logger, metrics, record, record_failure, traced
-from ecsguard.service import Options, Scanner
+from ecsguard.publishing import Options
+from ecsguard.service import Scanner
 from ecsguard.settings import Settings
 
 if TYPE_CHECKING:  # the adapters import boto3: the handler's import leaves it to the first event

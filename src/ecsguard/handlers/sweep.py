@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecsguard.errors import AwsCallFailed, EventFailed
+from ecsguard.errors import EventFailed
 from ecsguard.handlers.scanner import SETTINGS, build_ports, own_account, remember_account
 from ecsguard.observability import logger, metrics, record_sweep, traced
 from ecsguard.settings import Settings
-from ecsguard.sweep import RegionReport, Sweeper, SweepOptions
+from ecsguard.sweep import Sweeper, SweepOptions, sweep_regions
 
 
 def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False) -> Sweeper:
     from ecsguard.adapters.ecs import EcsInventory
     from ecsguard.catalog import load_policy_set
     from ecsguard.events import partition_of
-    from ecsguard.service import now
+    from ecsguard.publishing import Options, now
 
     # Adaptive retries: a sweep makes thousands of calls and should slow down, not fail, when throttled.
     ports = build_ports(settings, retry_mode="adaptive")
@@ -26,23 +26,10 @@ def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False
     options = SweepOptions(
         all_revisions=all_revisions,
         publish=publish,
-        import_passed=settings.import_passed,
-        notify_min_severity=settings.notify_min_severity,
+        publishing=Options(import_passed=settings.import_passed, notify_min_severity=settings.notify_min_severity),
     )
     policy_set = load_policy_set(settings.policy_dir, settings.parameters)
     return Sweeper(policy_set, inventory, ports.resolver, ports.findings, ports.notifier, options, now)
-
-
-def sweep_regions(sweeper: Sweeper, account: str, regions: list[str]) -> tuple[list[RegionReport], list[str]]:
-    """Sweep each Region; a Region whose inventory cannot be listed is reported, and the others still run."""
-    reports: list[RegionReport] = []
-    failures: list[str] = []
-    for region in regions:
-        try:
-            reports.append(sweeper.sweep(account, region))
-        except AwsCallFailed as error:
-            failures.append(f"{region}: {error}")
-    return reports, failures
 
 
 @metrics.log_metrics
