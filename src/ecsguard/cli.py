@@ -12,11 +12,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecsguard.catalog import PolicyLoadError, default_policy_dir, load_overrides, load_policy_set
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.models import Severity
+
+if TYPE_CHECKING:
+    from ecsguard.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SEVERITY_NAMES = [severity.value for severity in Severity]
@@ -146,6 +149,17 @@ class _LocalContext:
         return 900_000
 
 
+def _environment_settings() -> Settings:
+    """The ECSGUARD_* settings, read as the Lambda reads them at cold start; a bad one is a usage error."""
+    from ecsguard.settings import SettingsError
+    from ecsguard.wiring import environment_settings
+
+    try:
+        return environment_settings()
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+
+
 def _invoke(args: argparse.Namespace) -> int:
     import contextlib
 
@@ -155,12 +169,11 @@ def _invoke(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise UsageError(f"{path}: cannot read the event: {type(error).__name__}: {error}") from None
     from ecsguard.events import MalformedEvent
-    from ecsguard.settings import SettingsError
 
-    try:
-        from ecsguard.handlers.scanner import handler
-    except SettingsError as error:
-        raise UsageError(str(error)) from None
+    _environment_settings()  # the handler module reads them again, at its import, as at a cold start
+    # The one import of a handler module anywhere: `invoke` runs the real Lambda function, as sam local invoke does.
+    from ecsguard.handlers.scanner import handler
+
     # Powertools prints metrics on stdout; keep stdout for the handler's answer.
     with contextlib.redirect_stdout(sys.stderr):
         try:
@@ -175,20 +188,16 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from ecsguard import report
-    from ecsguard.settings import SettingsError
+    from ecsguard import report, wiring
     from ecsguard.sweep import sweep_regions
 
+    settings = _environment_settings().model_copy(
+        update={"policy_dir": _policy_dir(args), "parameters": _overrides(args)}
+    )
+    regions = wiring.regions_to_sweep(settings, args.region)
+    sweeper = wiring.build_sweeper(settings, publish=args.publish, all_revisions=args.all_revisions)
     try:
-        from ecsguard.handlers import sweep as sweep_handler
-        from ecsguard.handlers.scanner import SETTINGS, own_account
-    except SettingsError as error:
-        raise UsageError(str(error)) from None
-    settings = SETTINGS.model_copy(update={"policy_dir": _policy_dir(args), "parameters": _overrides(args)})
-    regions = args.region or settings.sweep_regions or [sweep_handler.region_of_environment()]
-    sweeper = sweep_handler.build_sweeper(settings, publish=args.publish, all_revisions=args.all_revisions)
-    try:
-        account = own_account()
+        account = wiring.own_account(settings)
     except Exception as error:  # noqa: BLE001 - botocore's own message names the problem (no credentials, ...)
         raise UsageError(f"sts:GetCallerIdentity failed, so the account to sweep is unknown: {error}") from None
     reports, failures = sweep_regions(sweeper, account, regions)
