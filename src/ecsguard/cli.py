@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecsguard import report
 from ecsguard.catalog import PolicyLoadError, default_policy_dir, load_overrides, load_policy_set
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.models import Severity
+from ecsguard.scan import read_inputs
 
 if TYPE_CHECKING:
     from ecsguard.settings import Settings
@@ -71,9 +73,6 @@ def _load(args: argparse.Namespace) -> PolicySet:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from ecsguard import report
-    from ecsguard.scan import read_inputs
-
     policy_set = _load(args)
     inputs = read_inputs(Path(p) for p in args.paths)
     results, sources = [], []
@@ -83,10 +82,7 @@ def _scan(args: argparse.Namespace) -> int:
         sources.extend([source] * len(evaluated))
     fail_on = Severity(args.fail_on)
     summary = report.summary(results, inputs.problems, inputs.skipped, inputs.files, fail_on)
-    if args.format == "json":
-        print(report.render_json(results, sources, summary))
-    else:
-        print(report.render_text(results, summary))
+    print(report.FORMATS[args.format](results, sources, summary))
     for problem in inputs.problems:
         print(f"ecsguard: error: {problem}", file=sys.stderr)
     if inputs.problems:
@@ -188,7 +184,7 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from ecsguard import report, wiring
+    from ecsguard import wiring
     from ecsguard.sweep import sweep_regions
 
     settings = _environment_settings().model_copy(
@@ -206,12 +202,7 @@ def _sweep(args: argparse.Namespace) -> int:
     summary = report.summary(results, [], [], 0, fail_on)
     summary["regions"] = [sweep_report.summary() for sweep_report in reports]
     summary["input_errors"] = failures
-    if args.format == "json":
-        print(report.render_json(results, [""] * len(results), summary))
-    else:
-        print(report.render_text(results, summary))
-        for sweep_report in reports:
-            print(f"{sweep_report.region}: {json.dumps(sweep_report.summary())}")
+    print(report.FORMATS[args.format](results, [""] * len(results), summary))
     for failure in failures:
         print(f"ecsguard: sweep failed in {failure}", file=sys.stderr)
     for sweep_report in reports:
@@ -246,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = commands.add_parser("scan", help="evaluate task definitions, services and ECS CloudTrail events in files")
     scan.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (.json, .yaml)")
-    scan.add_argument("--format", choices=["text", "json"], default="text")
+    scan.add_argument("--format", choices=list(report.FORMATS), default="text")
     scan.add_argument(
         "--fail-on",
         choices=SEVERITY_NAMES,
@@ -273,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--region", action="append", metavar="REGION", help="Region to sweep (repeatable)")
     sweep.add_argument("--publish", action="store_true", help="import findings, archive stale ones, notify")
     sweep.add_argument("--all-revisions", action="store_true", help="every ACTIVE revision, not only the latest")
-    sweep.add_argument("--format", choices=["text", "json"], default="text")
+    sweep.add_argument("--format", choices=list(report.FORMATS), default="text")
     sweep.add_argument("--fail-on", choices=SEVERITY_NAMES, default=Severity.LOW.value, type=str.upper)
     _add_parameter_options(sweep)
     sweep.set_defaults(handler=_sweep)
