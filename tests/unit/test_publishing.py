@@ -5,23 +5,23 @@ The policies are the catalog's own, selected by resource type, so nothing here n
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_service import FakeNotifier, FakePublisher  # the Scanner's fakes of the same ports
 
 from ecsguard.catalog import load_policy_set
 from ecsguard.core.compiler import CompiledPolicy
-from ecsguard.core.findings import FindingContext, Notification, NotificationContext, finding_id, parse_finding_id
+from ecsguard.core.findings import FindingContext, NotificationContext, finding_id, parse_finding_id
 from ecsguard.core.models import ResourceType, Severity
 from ecsguard.core.results import ResourceRef, Result, Status
 from ecsguard.errors import PublishFailed
 from ecsguard.publishing import Census, Context, Options, Plan, deliver, lookups, plan
+from ecsguard.sweep import SWEEP_ALERTING
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 NOW = "2026-11-22T00:00:00.000Z"
@@ -29,7 +29,6 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 PREFIX = f"arn:aws:ecs:{REGION}:{ACCOUNT}:"
 WEB_1, WEB_2, API_1 = (f"{PREFIX}task-definition/{name}" for name in ("web:1", "web:2", "api:1"))
 FRONT, BACK = f"{PREFIX}service/prod/front", f"{PREFIX}service/prod/back"
-SWEEP_ALERTING = frozenset({Status.FAIL})
 
 
 @cache
@@ -323,32 +322,6 @@ def test_parse_finding_id_inverts_finding_id_and_refuses_other_ids() -> None:
 # --- delivery -------------------------------------------------------------------------------------
 
 
-@dataclass
-class FakePublisher:
-    failure: PublishFailed | None = None
-    imports: list[list[dict[str, Any]]] = field(default_factory=list)
-
-    def import_findings(self, findings: Sequence[dict[str, Any]]) -> int:
-        self.imports.append(copy.deepcopy(list(findings)))
-        if self.failure is not None:
-            raise self.failure
-        return len(findings)
-
-    def compliance_of(self, finding_ids: Sequence[str]) -> dict[str, str]:
-        raise AssertionError("delivery looks nothing up")
-
-
-@dataclass
-class FakeNotifier:
-    failures: int = 0  # the first this many publishes fail
-    attempts: list[Notification] = field(default_factory=list)
-
-    def publish(self, notification: Notification) -> None:
-        self.attempts.append(notification)
-        if len(self.attempts) <= self.failures:
-            raise PublishFailed(f"sns:Publish failed ({len(self.attempts)})")
-
-
 def two_messages() -> Plan:
     one, *_ = td_policies()
     return plan([result(one, WEB_1, Status.FAIL), result(one, API_1, Status.FAIL)], None, Options(), context())
@@ -364,13 +337,13 @@ def test_deliver_imports_then_notifies_and_counts_what_went_out() -> None:
 
 
 def test_deliver_import_failure_still_notifies_and_every_failure_is_collected() -> None:
-    publisher = FakePublisher(PublishFailed("securityhub:BatchImportFindings failed"))
-    notifier = FakeNotifier(failures=1)
+    publisher = FakePublisher(failure=PublishFailed("securityhub:BatchImportFindings failed"))
+    notifier = FakeNotifier(PublishFailed("sns:Publish failed"))
 
     delivery = deliver(two_messages(), publisher, notifier)
 
-    assert delivery.failures == ["securityhub:BatchImportFindings failed", "sns:Publish failed (1)"]
-    assert (delivery.imported, delivery.sent, len(notifier.attempts)) == (0, 1, 2)
+    assert delivery.failures == ["securityhub:BatchImportFindings failed", "sns:Publish failed", "sns:Publish failed"]
+    assert (delivery.imported, delivery.sent, len(notifier.attempts)) == (0, 0, 2)
 
 
 def test_deliver_dry_run_sends_nothing() -> None:
@@ -387,4 +360,10 @@ def test_deliver_without_ports_or_findings_calls_nothing() -> None:
     delivery = deliver(Plan([], [], []), publisher, None)
     deliver(two_messages(), None, None)
 
-    assert (publisher.imports, delivery.imported, delivery.sent, delivery.failures) == ([], 0, 0, [])
+    assert (publisher.imports, publisher.lookups, delivery.imported, delivery.sent, delivery.failures) == (
+        [],
+        [],
+        0,
+        0,
+        [],
+    )
