@@ -8,6 +8,7 @@ invocation fails, AWS retries it, and the dead-letter queue keeps it.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,15 +43,12 @@ class Outcome:
     reason: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        statuses: dict[str, int] = {}
-        for result in self.results:
-            statuses[result.status.value] = statuses.get(result.status.value, 0) + 1
         return {
             "event_id": self.event_id,
             "api_call": self.api_call,
             "action": self.action,
             "resource": self.resource,
-            "results": statuses,
+            "results": dict(Counter(result.status.value for result in self.results)),
             "failed_policies": sorted(r.policy_id for r in self.results if r.status is Status.FAIL),
             "error_policies": sorted(r.policy_id for r in self.results if r.status is Status.ERROR),
             "findings_imported": self.findings_imported,

@@ -1,15 +1,16 @@
 """Account-wide sweep: evaluate every ACTIVE task definition and every service, as the event path does.
 
-Reuses the event path's pieces: the same resolver (each revision described once per sweep, however
-many services use it), the same engine and the same findings, so a sweep and an event never
-duplicate a finding. Findings of resources that no longer exist are archived. A failure on one
-resource is an ERROR result for it and a line in the report; a sweep that cannot list fails loudly.
+Reuses the event path's pieces: the same resolution (``resolution.service_resource``, over a resolver that
+describes each revision once per sweep, however many services use it), the same engine and the same
+publishing plan and finding ids, so a sweep and an event never duplicate a finding. Findings of resources
+that no longer exist are archived. A failure on one resource is an ERROR result for it and a line in the
+report; a sweep that cannot list fails loudly.
 """
 
 from __future__ import annotations
 
-import functools
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -79,14 +80,11 @@ class RegionReport:
     notifications_sent: int = 0
 
     def summary(self) -> dict[str, Any]:
-        statuses: dict[str, int] = {}
-        for result in self.results:
-            statuses[result.status.value] = statuses.get(result.status.value, 0) + 1
         return {
             "account": self.account,
             "region": self.region,
             "resources": len({(r.resource.type, r.resource.id) for r in self.results}),
-            "results": statuses,
+            "results": dict(Counter(result.status.value for result in self.results)),
             "archived": len(self.archived),
             "findings_imported": self.findings_imported,
             "notifications_sent": self.notifications_sent,
@@ -204,9 +202,9 @@ class Sweeper:
         ]
         resources += unreadable
         report.results = self.policy_set.evaluate(resources)
-        # An older ACTIVE revision that was not evaluated still exists (and can still run): its findings stay.
-        uncertain = functools.partial(_may_be_in, clusters=unknown_clusters)
-        self._publish(report, Census(alive=set(listed), uncertain=uncertain))
+        # An older ACTIVE revision that was not evaluated still exists (and can still run): its findings stay;
+        # so do those of services under a cluster that could not be read.
+        self._publish(report, Census(alive=set(listed), uncertain=lambda arn: _may_be_in(arn, unknown_clusters)))
         return report
 
     # --- inventory ---------------------------------------------------------------------------
@@ -280,11 +278,9 @@ class Sweeper:
         options = self.options.publishing
         # One message per resource with a failure the account did not already have (no daily repeats).
         planned = plan(report.results, existing, options, context, census=census, alerting=SWEEP_ALERTING)
-        report.findings, report.archived, report.notifications = (
-            planned.findings,
-            planned.archived,
-            planned.notifications,
-        )
+        report.findings = planned.findings
+        report.archived = planned.archived
+        report.notifications = planned.notifications
         delivery = deliver(planned, publisher, self.notifier, dry_run=options.dry_run)
         report.findings_imported, report.notifications_sent = delivery.imported, delivery.sent
         report.problems.extend(delivery.failures)
