@@ -166,8 +166,8 @@ def _invoke(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: cannot read the event: {type(error).__name__}: {error}") from None
     from ecsguard.events import MalformedEvent
 
-    _environment_settings()  # the handler module reads them again, at its import, as at a cold start
-    # The one import of a handler module anywhere: `invoke` runs the real Lambda function, as sam local invoke does.
+    _environment_settings()  # a bad variable is a usage error; the handler module reads them at its import
+    # The one import of a handler outside Lambda: `invoke` runs the real function, as `sam local invoke` does.
     from ecsguard.handlers.scanner import handler
 
     # Powertools prints metrics on stdout; keep stdout for the handler's answer.

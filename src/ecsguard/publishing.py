@@ -175,17 +175,18 @@ def plan(
 
     ``existing`` holds the findings Security Hub has, by id, as far as they were looked up (for the event path,
     only their Compliance); None when nothing was looked up. Without ``import_passed`` and with ``existing``
-    known, a PASS or NOT_APPLICABLE finding, or a gone resource's, is sent only when it exists. With an
+    known, a PASS or NOT_APPLICABLE finding, or a gone resource's, is sent only when it exists. With a
     ``census`` (a sweep), every existing finding that no result reproduces is archived unless its resource may
     still exist. A result whose status is in ``alerting`` is notified, one message per resource, unless Security
     Hub already holds its finding in that state: a daily sweep repeats nothing, and the event path, which never
     looks failures up, notifies each one.
     """
+
+    def wanted(identifier: str) -> bool:
+        """Whether a PASS, NOT_APPLICABLE or archived finding is sent: without import_passed, if it exists."""
+        return options.import_passed or existing is None or identifier in existing
+
     findings = findings_of(results, context)
-    # Which findings may be sent: all of them, or without import_passed, only those that exist.
-    wanted: Callable[[str], bool] = (
-        (lambda identifier: True) if options.import_passed or existing is None else existing.__contains__
-    )
     quiet = set(_quiet(results))
     findings = [f for f in findings if f["Id"] not in quiet or wanted(f["Id"])]
     archived = [

@@ -206,8 +206,10 @@ class InputResolver:
         found = self._task_definitions.get(reference)
         if found is None:
             key = reference.rsplit("task-definition/", 1)[-1]
-            latest = self._latest.get(key)
-            found = self._task_definitions.get(key) if ":" in key else latest[1] if latest else None
+            if ":" in key:
+                found = self._task_definitions.get(key)
+            elif key in self._latest:
+                found = self._latest[key][1]
         if found is None:
             return Unresolved(
                 f"task definition '{reference}' is not among the scanned inputs; add its DescribeTaskDefinition "
@@ -216,7 +218,7 @@ class InputResolver:
         return found
 
     def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
-        return Unresolved(f"service '{service}' of cluster '{cluster}' is not looked up among the scanned inputs")
+        return Unresolved(f"a scan reads services from its inputs; it does not look up '{service}' in '{cluster}'")
 
     def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
         key = _cluster_key(cluster)
