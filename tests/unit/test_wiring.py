@@ -1,4 +1,5 @@
-"""Wiring in one place (STYLE habit 16): handlers import wiring, never another handler."""
+"""Wiring in one place (STYLE habit 16): handlers import wiring, never another handler; and what the handlers
+import at cold start leaves the AWS SDK to the first event."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from test_core_purity import forbidden_references
 
 import ecsguard
 from ecsguard.settings import Settings
@@ -15,10 +17,12 @@ PACKAGE = Path(ecsguard.__file__).resolve().parent
 HANDLERS = sorted((PACKAGE / "handlers").glob("*.py"))
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every module ``path`` imports, at the top or inside a function."""
+def imported_modules(path: Path, *, everywhere: bool = True) -> set[str]:
+    """Every module ``path`` imports (and every name it imports from one); with ``everywhere`` false, only those
+    its import runs (at module level, not inside functions nor only for type checking)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree) if everywhere else tree.body:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -38,6 +42,21 @@ def test_handler_module_imports_no_other_handler(module: Path) -> None:
 
 def test_cli_imports_only_the_scanner_handler_function_for_invoke() -> None:
     assert handler_imports(PACKAGE / "cli.py") == {"ecsguard.handlers.scanner", "ecsguard.handlers.scanner.handler"}
+
+
+def test_wiring_imports_no_adapter_sdk_or_sweep_at_module_level() -> None:
+    heavy = {
+        name
+        for name in imported_modules(PACKAGE / "wiring.py", everywhere=False)
+        if name.partition(".")[0] in {"boto3", "botocore"} or name.startswith(("ecsguard.adapters", "ecsguard.sweep"))
+    }
+
+    assert heavy == set()
+
+
+@pytest.mark.parametrize("module", ["publishing.py", "resolution.py"])
+def test_plan_and_resolution_modules_have_no_aws_sdk_powertools_or_environment(module: str) -> None:
+    assert forbidden_references((PACKAGE / module).read_text(encoding="utf-8")) == []
 
 
 @pytest.mark.parametrize(
