@@ -12,11 +12,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ecsguard import report
 from ecsguard.catalog import PolicyLoadError, default_policy_dir, load_overrides, load_policy_set
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.models import Severity
+from ecsguard.scan import read_inputs
+
+if TYPE_CHECKING:
+    from ecsguard.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SEVERITY_NAMES = [severity.value for severity in Severity]
@@ -68,9 +73,6 @@ def _load(args: argparse.Namespace) -> PolicySet:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from ecsguard import report
-    from ecsguard.scan import read_inputs
-
     policy_set = _load(args)
     inputs = read_inputs(Path(p) for p in args.paths)
     results, sources = [], []
@@ -80,10 +82,7 @@ def _scan(args: argparse.Namespace) -> int:
         sources.extend([source] * len(evaluated))
     fail_on = Severity(args.fail_on)
     summary = report.summary(results, inputs.problems, inputs.skipped, inputs.files, fail_on)
-    if args.format == "json":
-        print(report.render_json(results, sources, summary))
-    else:
-        print(report.render_text(results, summary))
+    print(report.FORMATS[args.format](results, sources, summary))
     for problem in inputs.problems:
         print(f"ecsguard: error: {problem}", file=sys.stderr)
     if inputs.problems:
@@ -146,6 +145,17 @@ class _LocalContext:
         return 900_000
 
 
+def _environment_settings() -> Settings:
+    """The ECSGUARD_* settings, read as the Lambda reads them at cold start; a bad one is a usage error."""
+    from ecsguard.settings import SettingsError
+    from ecsguard.wiring import environment_settings
+
+    try:
+        return environment_settings()
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+
+
 def _invoke(args: argparse.Namespace) -> int:
     import contextlib
 
@@ -155,12 +165,11 @@ def _invoke(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise UsageError(f"{path}: cannot read the event: {type(error).__name__}: {error}") from None
     from ecsguard.events import MalformedEvent
-    from ecsguard.settings import SettingsError
 
-    try:
-        from ecsguard.handlers.scanner import handler
-    except SettingsError as error:
-        raise UsageError(str(error)) from None
+    _environment_settings()  # a bad variable is a usage error; the handler module reads them at its import
+    # The one import of a handler outside Lambda: `invoke` runs the real function, as `sam local invoke` does.
+    from ecsguard.handlers.scanner import handler
+
     # Powertools prints metrics on stdout; keep stdout for the handler's answer.
     with contextlib.redirect_stdout(sys.stderr):
         try:
@@ -175,33 +184,25 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from ecsguard import report
-    from ecsguard.settings import SettingsError
+    from ecsguard import wiring
+    from ecsguard.sweep import sweep_regions
 
+    settings = _environment_settings().model_copy(
+        update={"policy_dir": _policy_dir(args), "parameters": _overrides(args)}
+    )
+    regions = wiring.regions_to_sweep(settings, args.region)
+    sweeper = wiring.build_sweeper(settings, publish=args.publish, all_revisions=args.all_revisions)
     try:
-        from ecsguard.handlers import sweep as sweep_handler
-        from ecsguard.handlers.scanner import SETTINGS, own_account
-    except SettingsError as error:
-        raise UsageError(str(error)) from None
-    settings = SETTINGS.model_copy(update={"policy_dir": _policy_dir(args), "parameters": _overrides(args)})
-    regions = args.region or settings.sweep_regions or [sweep_handler.region_of_environment()]
-    sweeper = sweep_handler.build_sweeper(settings, publish=args.publish, all_revisions=args.all_revisions)
-    try:
-        account = own_account()
+        account = wiring.own_account(settings)
     except Exception as error:  # noqa: BLE001 - botocore's own message names the problem (no credentials, ...)
         raise UsageError(f"sts:GetCallerIdentity failed, so the account to sweep is unknown: {error}") from None
-    reports, failures = sweep_handler.sweep_regions(sweeper, account, regions)
+    reports, failures = sweep_regions(sweeper, account, regions)
     results = [result for sweep_report in reports for result in sweep_report.results]
     fail_on = Severity(args.fail_on)
     summary = report.summary(results, [], [], 0, fail_on)
     summary["regions"] = [sweep_report.summary() for sweep_report in reports]
     summary["input_errors"] = failures
-    if args.format == "json":
-        print(report.render_json(results, [""] * len(results), summary))
-    else:
-        print(report.render_text(results, summary))
-        for sweep_report in reports:
-            print(f"{sweep_report.region}: {json.dumps(sweep_report.summary())}")
+    print(report.FORMATS[args.format](results, [""] * len(results), summary))
     for failure in failures:
         print(f"ecsguard: sweep failed in {failure}", file=sys.stderr)
     for sweep_report in reports:
@@ -236,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = commands.add_parser("scan", help="evaluate task definitions, services and ECS CloudTrail events in files")
     scan.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (.json, .yaml)")
-    scan.add_argument("--format", choices=["text", "json"], default="text")
+    scan.add_argument("--format", choices=list(report.FORMATS), default="text")
     scan.add_argument(
         "--fail-on",
         choices=SEVERITY_NAMES,
@@ -263,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--region", action="append", metavar="REGION", help="Region to sweep (repeatable)")
     sweep.add_argument("--publish", action="store_true", help="import findings, archive stale ones, notify")
     sweep.add_argument("--all-revisions", action="store_true", help="every ACTIVE revision, not only the latest")
-    sweep.add_argument("--format", choices=["text", "json"], default="text")
+    sweep.add_argument("--format", choices=list(report.FORMATS), default="text")
     sweep.add_argument("--fail-on", choices=SEVERITY_NAMES, default=Severity.LOW.value, type=str.upper)
     _add_parameter_options(sweep)
     sweep.set_defaults(handler=_sweep)

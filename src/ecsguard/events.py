@@ -7,6 +7,7 @@ errors name fields, not values.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,6 @@ from ecsguard.core.resources import describe_validation_error
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 ECS_EVENT_SOURCE = "ecs.amazonaws.com"
-EVALUATED_CALLS = frozenset({"RegisterTaskDefinition", "CreateService", "UpdateService"})
-DELETION_CALLS = frozenset({"DeregisterTaskDefinition", "DeleteService"})
 
 
 class MalformedEvent(ValueError):
@@ -173,6 +172,84 @@ def _text(parameters: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# What a call that changes what the policies check asks for, from its request and response (CloudTrail's
+# requestParameters and responseElements). Adding a call is one entry in one of the two tables below.
+Interpreter = Callable[[EventContext, dict[str, Any], dict[str, Any]], Action]
+
+
+def _register_task_definition(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> Action:
+    described = response.get("taskDefinition")
+    if isinstance(described, dict) and described.get("taskDefinitionArn"):
+        return EvaluateTaskDefinition(context, described, described["taskDefinitionArn"])
+    family = _text(request, "family")
+    if family is None:
+        raise MalformedEvent(
+            "RegisterTaskDefinition event has neither responseElements.taskDefinition nor requestParameters.family"
+        )
+    # The response was left out (CloudTrail truncates large ones): describe the family's latest revision.
+    return EvaluateTaskDefinition(context, None, family, request)
+
+
+def _service_call(key: str, whole_request: bool) -> Interpreter:
+    """CreateService and UpdateService: the service after the call, named in the request by ``key``.
+
+    ``whole_request``: the request is a whole service (CreateService's), not only what changed.
+    """
+
+    def interpret(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> Action:
+        described = response.get("service")
+        if isinstance(described, dict) and described.get("serviceArn"):
+            cluster = described.get("clusterArn") or _text(request, "cluster") or "default"
+            return EvaluateService(context, described, str(cluster), str(described["serviceArn"]))
+        service = _text(request, key)
+        if service is None:
+            raise MalformedEvent(
+                f"{context.api_call} event has neither responseElements.service nor requestParameters.{key}"
+            )
+        cluster = _text(request, "cluster") or "default"
+        return EvaluateService(context, None, cluster, service, request if whole_request else None)
+
+    return interpret
+
+
+def _deregister_task_definition(
+    context: EventContext, request: dict[str, Any], response: dict[str, Any]
+) -> ArchiveResource:
+    described = response.get("taskDefinition")
+    if isinstance(described, dict) and described.get("taskDefinitionArn"):
+        return ArchiveResource(context, ResourceType.TASK_DEFINITION, str(described["taskDefinitionArn"]))
+    reference = _text(request, "taskDefinition")
+    if reference is None or ":" not in reference.rsplit("/", 1)[-1]:
+        raise MalformedEvent("DeregisterTaskDefinition event names no task definition revision")
+    return ArchiveResource(context, ResourceType.TASK_DEFINITION, task_definition_arn(context, reference))
+
+
+def _delete_service(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> ArchiveResource:
+    described = response.get("service")
+    if isinstance(described, dict) and described.get("serviceArn"):
+        return ArchiveResource(context, ResourceType.SERVICE, str(described["serviceArn"]))
+    service = _text(request, "service")
+    if service is None:
+        raise MalformedEvent("DeleteService event has neither responseElements.service nor requestParameters.service")
+    return ArchiveResource(
+        context, ResourceType.SERVICE, service_arn(context, _text(request, "cluster") or "default", service)
+    )
+
+
+EVALUATIONS: Mapping[str, Interpreter] = {
+    "RegisterTaskDefinition": _register_task_definition,
+    "CreateService": _service_call("serviceName", whole_request=True),
+    "UpdateService": _service_call("service", whole_request=False),
+}
+DELETIONS: Mapping[str, Interpreter] = {
+    "DeregisterTaskDefinition": _deregister_task_definition,
+    "DeleteService": _delete_service,
+}
+INTERPRETERS: Mapping[str, Interpreter] = {**EVALUATIONS, **DELETIONS}
+EVALUATED_CALLS = frozenset(EVALUATIONS)
+DELETION_CALLS = frozenset(DELETIONS)
+
+
 def interpret(event: object) -> Action:
     """Decide what an event asks for; raise MalformedEvent when it cannot be read."""
     envelope = parse_envelope(event)
@@ -182,48 +259,7 @@ def interpret(event: object) -> Action:
         return Skip(context, f"not an ECS API call ({envelope.detail_type} from {detail.eventSource})")
     if detail.errorCode:
         return Skip(context, f"{detail.eventName} failed with {detail.errorCode}; nothing changed", failed_call=True)
-    request = detail.requestParameters or {}
-    response = detail.responseElements or {}
-    name = detail.eventName
-    if name == "RegisterTaskDefinition":
-        described = response.get("taskDefinition")
-        if isinstance(described, dict) and described.get("taskDefinitionArn"):
-            return EvaluateTaskDefinition(context, described, described["taskDefinitionArn"])
-        family = _text(request, "family")
-        if family is None:
-            raise MalformedEvent(
-                "RegisterTaskDefinition event has neither responseElements.taskDefinition nor requestParameters.family"
-            )
-        # The response was left out (CloudTrail truncates large ones): describe the family's latest revision.
-        return EvaluateTaskDefinition(context, None, family, request)
-    if name in ("CreateService", "UpdateService"):
-        described = response.get("service")
-        if isinstance(described, dict) and described.get("serviceArn"):
-            cluster = described.get("clusterArn") or _text(request, "cluster") or "default"
-            return EvaluateService(context, described, str(cluster), str(described["serviceArn"]))
-        service = _text(request, "serviceName" if name == "CreateService" else "service")
-        if service is None:
-            key = "serviceName" if name == "CreateService" else "service"
-            raise MalformedEvent(f"{name} event has neither responseElements.service nor requestParameters.{key}")
-        whole_request = request if name == "CreateService" else None
-        return EvaluateService(context, None, _text(request, "cluster") or "default", service, whole_request)
-    if name == "DeregisterTaskDefinition":
-        described = response.get("taskDefinition")
-        if isinstance(described, dict) and described.get("taskDefinitionArn"):
-            return ArchiveResource(context, ResourceType.TASK_DEFINITION, str(described["taskDefinitionArn"]))
-        reference = _text(request, "taskDefinition")
-        if reference is None or ":" not in reference.rsplit("/", 1)[-1]:
-            raise MalformedEvent("DeregisterTaskDefinition event names no task definition revision")
-        return ArchiveResource(context, ResourceType.TASK_DEFINITION, task_definition_arn(context, reference))
-    if name == "DeleteService":
-        described = response.get("service")
-        if isinstance(described, dict) and described.get("serviceArn"):
-            return ArchiveResource(context, ResourceType.SERVICE, str(described["serviceArn"]))
-        service = _text(request, "service")
-        if service is None:
-            raise MalformedEvent(
-                "DeleteService event has neither responseElements.service nor requestParameters.service"
-            )
-        arn = service_arn(context, _text(request, "cluster") or "default", service)
-        return ArchiveResource(context, ResourceType.SERVICE, arn)
-    return Skip(context, f"ECS call {name} does not change what the policies check")
+    interpreter = INTERPRETERS.get(detail.eventName)
+    if interpreter is None:
+        return Skip(context, f"ECS call {detail.eventName} does not change what the policies check")
+    return interpreter(context, detail.requestParameters or {}, detail.responseElements or {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ecsguard.core.models import Severity
@@ -128,3 +128,16 @@ def render_text(results: Sequence[Result], summary_document: Mapping[str, Any]) 
     for item in summary_document["skipped"]:
         lines.append(f"skipped {item['source']}: {item['reason']}")
     return "\n".join(lines).lstrip("\n")
+
+
+Renderer = Callable[[Sequence[Result], Sequence[str], Mapping[str, Any]], str]
+
+
+def _table(results: Sequence[Result], sources: Sequence[str], summary_document: Mapping[str, Any]) -> str:
+    """The text format: the table, then a line per Region when the summary is a sweep's."""
+    regions = [f"{region['region']}: {json.dumps(region)}" for region in summary_document.get("regions", ())]
+    return "\n".join([render_text(results, summary_document), *regions])
+
+
+# The output formats of `scan` and `sweep`, by name: adding one is one entry.
+FORMATS: Mapping[str, Renderer] = {"text": _table, "json": render_json}

@@ -23,7 +23,8 @@ from typing import Any
 
 from ecsguard import events
 from ecsguard.core.models import Cluster, ResourceType
-from ecsguard.core.resources import Document, Resource, Unresolved, build_service, build_task_definition, normalise
+from ecsguard.core.resources import Document, Resource, Unresolved, build_task_definition, normalise
+from ecsguard.resolution import service_resource
 
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -176,35 +177,57 @@ def _classify_service(document: Any, source: str) -> Iterator[_Found | InputProb
         yield InputProblem(source, f"a service must be an object, found {type(document).__name__}")
 
 
-class _TaskDefinitionIndex:
-    def __init__(self) -> None:
-        self.by_key: dict[str, Document] = {}
-        self.latest: dict[str, Document] = {}
+class InputResolver:
+    """Resolves from the other inputs of a scan: task definitions by ARN, family:revision, or family (its latest
+    ACTIVE revision among the inputs), and clusters by name or ARN. What is missing is named, with what to add."""
 
-    def add(self, model: Document) -> None:
+    def __init__(self) -> None:
+        self._task_definitions: dict[str, dict[str, Any]] = {}
+        self._latest: dict[str, tuple[int, dict[str, Any]]] = {}  # family -> its highest revision not INACTIVE
+        self._clusters: dict[str, dict[str, Any]] = {}
+
+    def add_task_definition(self, model: Document, data: Mapping[str, Any]) -> None:
+        """``model`` is ``data`` normalised (its revision an int); the resolver answers with ``data`` as ECS would."""
+        described = dict(data)
         arn, family, revision = model.get("taskDefinitionArn"), model.get("family"), model.get("revision")
         if arn:
-            self.by_key[arn] = model
+            self._task_definitions[arn] = described
         if family and revision is not None:
-            self.by_key[f"{family}:{revision}"] = model
+            self._task_definitions[f"{family}:{revision}"] = described
         if family and model.get("status") != "INACTIVE":
-            current = self.latest.get(family)
-            if current is None or (revision or 0) >= (current.get("revision") or 0):
-                self.latest[family] = model
+            current = self._latest.get(family)
+            if current is None or (revision or 0) >= current[0]:
+                self._latest[family] = (revision or 0, described)
 
-    def resolve(self, reference: str | None) -> Document | Unresolved:
-        if not reference:
-            return Unresolved("the service names no task definition")
-        found = self.by_key.get(reference)
+    def add_cluster(self, model: Document, data: Mapping[str, Any]) -> None:
+        for key in (model.get("clusterArn"), model.get("clusterName")):
+            if key:
+                self._clusters[_cluster_key(key)] = dict(data)
+
+    def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
+        found = self._task_definitions.get(reference)
         if found is None:
             key = reference.rsplit("task-definition/", 1)[-1]
-            found = self.by_key.get(key) if ":" in key else self.latest.get(key)
+            if ":" in key:
+                found = self._task_definitions.get(key)
+            elif key in self._latest:
+                found = self._latest[key][1]
         if found is None:
             return Unresolved(
                 f"task definition '{reference}' is not among the scanned inputs; add its DescribeTaskDefinition "
                 "output to the scan"
             )
         return found
+
+    def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
+        return Unresolved(f"a scan reads services from its inputs; it does not look up '{service}' in '{cluster}'")
+
+    def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
+        key = _cluster_key(cluster)
+        return self._clusters.get(key) or Unresolved(
+            f"cluster '{key}' is not among the scanned inputs, so its default capacity provider strategy is "
+            "unknown; add its DescribeClusters output to the scan"
+        )
 
 
 def _cluster_key(reference: str) -> str:
@@ -235,14 +258,13 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
             else:
                 inputs.problems.append(item)
 
-    task_definitions = _TaskDefinitionIndex()
-    clusters: dict[str, Document] = {}
+    resolver = InputResolver()
     for item in found:
         if item.kind is ResourceType.TASK_DEFINITION:
             fallback = f"{item.source}#{item.data.get('family') or 'task-definition'}"
             resource = build_task_definition(item.data, fallback)
             if resource.model is not None:
-                task_definitions.add(resource.model)
+                resolver.add_task_definition(resource.model, item.data)
             inputs.resources.append(resource)
             inputs.sources.append(item.source)
         elif item.kind is None:
@@ -251,9 +273,7 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
             except ValueError:
                 inputs.problems.append(InputProblem(item.source, "a cluster that cannot be read"))
                 continue
-            for key in (described.get("clusterArn"), described.get("clusterName")):
-                if key:
-                    clusters[_cluster_key(key)] = described
+            resolver.add_cluster(described, item.data)
     for item in found:
         if item.kind is not ResourceType.SERVICE:
             continue
@@ -262,13 +282,7 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
         if item.problem is not None:
             resource = Resource(type=ResourceType.SERVICE, id=fallback, model=None, problem=item.problem)
         else:
-            cluster_reference = _cluster_key(str(data.get("clusterArn") or data.get("cluster") or "default"))
-            cluster: Document | Unresolved = clusters.get(cluster_reference) or Unresolved(
-                f"cluster '{cluster_reference}' is not among the scanned inputs, so its default capacity provider "
-                "strategy is unknown; add its DescribeClusters output to the scan"
-            )
-            task_definition = task_definitions.resolve(data.get("taskDefinition"))
-            resource = build_service(data, fallback, task_definition, cluster)
+            resource = service_resource(data, fallback, str(data.get("cluster") or "default"), resolver)
         inputs.resources.append(resource)
         inputs.sources.append(item.source)
     return inputs

@@ -8,51 +8,23 @@ invocation fails, AWS retries it, and the dead-letter queue keeps it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ecsguard import events
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.findings import (
-    FindingContext,
-    Notification,
-    NotificationContext,
-    asff_finding,
-    notification_for,
-)
-from ecsguard.core.models import Cluster, ResourceType, Severity
-from ecsguard.core.resources import Document, Resource, Unresolved, build_service, build_task_definition, normalise
+from ecsguard.core.findings import FindingContext, Notification, NotificationContext
+from ecsguard.core.models import ResourceType
+from ecsguard.core.resources import Resource, Unresolved, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
+from ecsguard.publishing import Context, FindingsPublisher, Notifier, Options, deliver, lookups, now, plan
+from ecsguard.resolution import Resolver, service_resource
 
 log = logging.getLogger("ecsguard.service")
-
-
-class Resolver(Protocol):
-    def task_definition(self, reference: str) -> dict[str, Any] | Unresolved: ...
-
-    def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved: ...
-
-    def cluster(self, cluster: str) -> dict[str, Any] | Unresolved: ...
-
-
-class FindingsPublisher(Protocol):
-    def import_findings(self, findings: Sequence[dict[str, Any]]) -> int: ...
-
-    def compliance_of(self, finding_ids: Sequence[str]) -> dict[str, str]: ...
-
-
-class Notifier(Protocol):
-    def publish(self, notification: Notification) -> None: ...
-
-
-@dataclass(frozen=True)
-class Options:
-    import_passed: bool = True
-    notify_min_severity: Severity = Severity.LOW
-    dry_run: bool = False
+DEFAULT_OPTIONS = Options()
 
 
 @dataclass
@@ -71,52 +43,18 @@ class Outcome:
     reason: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        statuses: dict[str, int] = {}
-        for result in self.results:
-            statuses[result.status.value] = statuses.get(result.status.value, 0) + 1
         return {
             "event_id": self.event_id,
             "api_call": self.api_call,
             "action": self.action,
             "resource": self.resource,
-            "results": statuses,
+            "results": dict(Counter(result.status.value for result in self.results)),
             "failed_policies": sorted(r.policy_id for r in self.results if r.status is Status.FAIL),
             "error_policies": sorted(r.policy_id for r in self.results if r.status is Status.ERROR),
             "findings_imported": self.findings_imported,
             "notifications_sent": self.notifications_sent,
             "reason": self.reason,
         }
-
-
-def task_definition_model(reference: str, found: dict[str, Any] | Unresolved) -> Document | Unresolved:
-    """A service's task definition as the EFS policy reads it (``$taskDefinition``), or why it cannot be."""
-    if isinstance(found, Unresolved):
-        return found
-    resource = build_task_definition(found, reference)
-    if resource.model is None:
-        return Unresolved(f"task definition '{reference}' could not be read: {resource.problem}")
-    return resource.model
-
-
-def default_strategy_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved:
-    """The service's cluster (``$cluster``), described only for a service that takes its default strategy.
-
-    Only a service with neither a launch type nor a strategy does; the describe may raise AwsCallFailed.
-    """
-    if service.get("launchType") or service.get("capacityProviderStrategy"):
-        return Unresolved("the cluster's default capacity provider strategy does not apply to this service")
-    found = resolver.cluster(str(service.get("clusterArn") or cluster))
-    if isinstance(found, Unresolved):
-        return found
-    try:
-        return normalise(Cluster, found)
-    except ValueError:
-        return Unresolved(f"cluster '{cluster}' could not be read")
-
-
-def now() -> str:
-    """The current time as ASFF wants it (ISO 8601, UTC, milliseconds)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class Scanner:
@@ -126,7 +64,7 @@ class Scanner:
         new_resolver: Callable[[str, str], Resolver],
         findings_for: Callable[[str, str], FindingsPublisher] | None,
         notifier: Notifier | None,
-        options: Options = Options(),
+        options: Options = DEFAULT_OPTIONS,
         clock: Callable[[], str] = now,
     ) -> None:
         self.policy_set = policy_set
@@ -150,27 +88,29 @@ class Scanner:
                 "skipped",
                 reason=action.reason,
             )
-        account, region = action.context.account, action.context.region
+        context = action.context
+        account, region = context.account, context.region
         try:
             publisher = self.findings_for(account, region) if self.findings_for is not None else None
             if isinstance(action, events.ArchiveResource):
-                return self._archive(action, publisher)
+                outcome = Outcome(context.event_id, context.api_call, "archived", action.arn)
+                return self._publish(outcome, context, publisher, (action.resource_type, action.arn))
             resource = self._resolve(action, self.new_resolver(account, region))
         except AwsCallFailed as error:
-            raise EventFailed(f"event {action.context.event_id} ({action.context.api_call}): {error}") from None
+            raise EventFailed(f"event {context.event_id} ({context.api_call}): {error}") from None
         if resource is None:
             assert isinstance(action, events.EvaluateService)
-            arn = events.service_arn(action.context, action.cluster, action.service)
-            gone = events.ArchiveResource(action.context, ResourceType.SERVICE, arn)
-            return self._archive(gone, publisher, reason="the service no longer exists")
+            arn = events.service_arn(context, action.cluster, action.service)
+            gone = Outcome(context.event_id, context.api_call, "archived", arn, reason="the service no longer exists")
+            return self._publish(gone, context, publisher, (ResourceType.SERVICE, arn))
         if not resource.id.startswith("arn:"):
-            context = action.context
             raise EventFailed(
                 f"event {context.event_id} ({context.api_call}): the resource has no ARN to report findings on "
                 f"({resource.problem or 'the description carries none'})"
             )
-        results = self.policy_set.evaluate([resource])
-        return self._publish(action.context, resource, results, publisher)
+        outcome = Outcome(context.event_id, context.api_call, "evaluated", resource.id)
+        outcome.results = self.policy_set.evaluate([resource])
+        return self._publish(outcome, context, publisher)
 
     # --- resolve -------------------------------------------------------------------------
 
@@ -196,116 +136,58 @@ class Scanner:
             data = found
         if data.get("status") == "INACTIVE":
             return None
-        reference = data.get("taskDefinition")
-        task_definition = self._related_task_definition(reference, resolver)
-        cluster = self._related_cluster(data, action.cluster, resolver)
         fallback = events.service_arn(action.context, action.cluster, action.service)
-        return build_service(data, fallback, task_definition, cluster)
-
-    def _related_task_definition(self, reference: object, resolver: Resolver) -> Document | Unresolved:
-        if not isinstance(reference, str) or not reference:
-            return Unresolved("the service names no task definition")
-        return task_definition_model(reference, resolver.task_definition(reference))
-
-    def _related_cluster(self, service: dict[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved:
-        return default_strategy_cluster(service, cluster, resolver)
+        return service_resource(data, fallback, action.cluster, resolver)
 
     # --- publish ---------------------------------------------------------------------------
 
-    def _finding_context(self, context: events.EventContext) -> FindingContext:
-        return FindingContext(
-            product_account=context.account,
-            product_region=context.region,
-            partition=context.partition,
-            now=self.clock(),
-            event_id=context.event_id,
-            event_time=context.event_time,
-        )
-
     def _publish(
         self,
+        outcome: Outcome,
         context: events.EventContext,
-        resource: Resource,
-        results: list[Result],
         publisher: FindingsPublisher | None,
+        gone: tuple[ResourceType, str] | None = None,
     ) -> Outcome:
-        outcome = Outcome(context.event_id, context.api_call, "evaluated", resource.id, results)
-        finding_context = self._finding_context(context)
-        candidates = [
-            asff_finding(self.policies[r.policy_id], resource.type, resource.id, r, finding_context) for r in results
-        ]
-        problems: list[str] = []
-        try:
-            outcome.findings = self._worth_importing(candidates, results, publisher)
-        except PublishFailed as error:
-            problems.append(str(error))
-            # Unknown what exists: import what must be reported (FAIL, ERROR), not what the setting leaves out.
-            outcome.findings = [
-                f for f, r in zip(candidates, results, strict=True) if r.status in (Status.FAIL, Status.ERROR)
-            ]
-        notification = notification_for(
-            results,
+        """Plan what the results (or a resource that is gone) mean for Security Hub and SNS, then send it."""
+        where = Context(
             self.policies,
+            FindingContext(
+                product_account=context.account,
+                product_region=context.region,
+                partition=context.partition,
+                now=self.clock(),
+                event_id=context.event_id,
+                event_time=context.event_time,
+            ),
             NotificationContext(
                 context.account, context.region, context.event_id, context.api_call, context.event_time, context.actor
             ),
-            self.options.notify_min_severity,
         )
-        if notification is not None:
-            outcome.notifications.append(notification)
-        if not self.options.dry_run:
-            problems.extend(self._send(outcome, publisher))
+        removed = [gone] if gone is not None else []
+        problems: list[str] = []
+        existing = self._existing(lookups(outcome.results, removed, where), publisher, problems)
+        planned = plan(outcome.results, existing, self.options, where, gone=removed)
+        outcome.findings, outcome.notifications = planned.findings, planned.notifications
+        delivery = deliver(planned, publisher, self.notifier, dry_run=self.options.dry_run)
+        outcome.findings_imported, outcome.notifications_sent = delivery.imported, delivery.sent
+        problems += delivery.failures
         if problems:
-            raise EventFailed(f"event {context.event_id} ({context.api_call}) on {resource.id}: " + "; ".join(problems))
+            raise EventFailed(
+                f"event {context.event_id} ({context.api_call}) on {outcome.resource}: " + "; ".join(problems)
+            )
         return outcome
 
-    def _worth_importing(
-        self, findings: list[dict[str, Any]], results: list[Result], publisher: FindingsPublisher | None
-    ) -> list[dict[str, Any]]:
-        """All findings, or without the import_passed setting, only FAILED/ERROR ones and those that resolve one."""
+    def _existing(
+        self, finding_ids: list[str], publisher: FindingsPublisher | None, problems: list[str]
+    ) -> dict[str, dict[str, Any]] | None:
+        """Which of ``finding_ids`` exist, when it matters: without import_passed, a PASS, NOT_APPLICABLE or
+        archived finding only updates one that exists. None when nothing needs looking up."""
         if self.options.import_passed or publisher is None:
-            return findings
-        quiet = [f for f, r in zip(findings, results, strict=True) if r.status in (Status.PASS, Status.NOT_APPLICABLE)]
-        existing = publisher.compliance_of([f["Id"] for f in quiet]) if quiet else {}
-        return [f for f in findings if f not in quiet or f["Id"] in existing]
-
-    def _send(self, outcome: Outcome, publisher: FindingsPublisher | None) -> list[str]:
-        problems: list[str] = []
-        if publisher is not None and outcome.findings:
-            try:
-                outcome.findings_imported = publisher.import_findings(outcome.findings)
-            except PublishFailed as error:
-                problems.append(str(error))
-        if self.notifier is not None:
-            for notification in outcome.notifications:
-                try:
-                    self.notifier.publish(notification)
-                    outcome.notifications_sent += 1
-                except PublishFailed as error:
-                    problems.append(str(error))
-        return problems
-
-    def _archive(
-        self, action: events.ArchiveResource, publisher: FindingsPublisher | None, reason: str | None = None
-    ) -> Outcome:
-        context = action.context
-        finding_context = self._finding_context(context)
-        outcome = Outcome(context.event_id, context.api_call, "archived", action.arn, reason=reason)
-        findings = [
-            asff_finding(policy, action.resource_type, action.arn, None, finding_context)
-            for policy in self.policy_set.for_type(action.resource_type)
-        ]
-        problems: list[str] = []
-        if not self.options.import_passed and publisher is not None:
-            # Archive only what exists, rather than create archived findings for resources never reported.
-            try:
-                existing = publisher.compliance_of([finding["Id"] for finding in findings])
-                findings = [finding for finding in findings if finding["Id"] in existing]
-            except PublishFailed as error:
-                problems.append(str(error))
-        outcome.findings = findings
-        if not self.options.dry_run and not problems:
-            problems = self._send(outcome, publisher)
-        if problems:
-            raise EventFailed(f"event {context.event_id} ({context.api_call}) on {action.arn}: {'; '.join(problems)}")
-        return outcome
+            return None
+        try:
+            found = publisher.compliance_of(finding_ids) if finding_ids else {}
+        except PublishFailed as error:
+            problems.append(str(error))
+            # Unknown what exists: import what must be reported (FAIL, ERROR), archive nothing.
+            return {}
+        return {finding_id: {"Compliance": {"Status": status}} for finding_id, status in found.items()}

@@ -1,58 +1,45 @@
 """Account-wide sweep: evaluate every ACTIVE task definition and every service, as the event path does.
 
-Reuses the event path's pieces: the same resolver (each revision described once per sweep, however
-many services use it), the same engine and the same findings, so a sweep and an event never
-duplicate a finding. Findings of resources that no longer exist are archived. A failure on one
-resource is an ERROR result for it and a line in the report; a sweep that cannot list fails loudly.
+Reuses the event path's pieces: the same resolution (``resolution.service_resource``, over a resolver that
+describes each revision once per sweep, however many services use it), the same engine and the same
+publishing plan and finding ids, so a sweep and an event never duplicate a finding. Findings of resources
+that no longer exist are archived. A failure on one resource is an ERROR result for it and a line in the
+report; a sweep that cannot list fails loudly.
 """
 
 from __future__ import annotations
 
-import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.findings import (
-    FindingContext,
-    Notification,
-    NotificationContext,
-    asff_finding,
-    notification_for,
-)
-from ecsguard.core.models import ResourceType, Severity
-from ecsguard.core.resources import Document, Resource, Unresolved, build_service, build_task_definition
+from ecsguard.core.findings import FindingContext, Notification, NotificationContext
+from ecsguard.core.models import ResourceType
+from ecsguard.core.resources import Resource, Unresolved, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
 from ecsguard.events import partition_of
-from ecsguard.service import (
+from ecsguard.publishing import (
+    Census,
+    Context,
     FindingsPublisher,
     Notifier,
-    Resolver,
-    default_strategy_cluster,
-    task_definition_model,
+    Options,
+    deliver,
+    findings_of,
+    now,
+    plan,
 )
-
-log = logging.getLogger("ecsguard.sweep")
+from ecsguard.resolution import Resolver, service_resource
 
 _REVISION = re.compile(r"task-definition/(?P<family>[^:/]+):(?P<revision>\d+)$")
 DESCRIBE_SERVICES_BATCH = 10
-_REQUIRED_FINDING_FIELDS = (
-    "SchemaVersion",
-    "Id",
-    "ProductArn",
-    "GeneratorId",
-    "AwsAccountId",
-    "Types",
-    "CreatedAt",
-    "Severity",
-    "Title",
-    "Description",
-    "Resources",
-)
+# A sweep notifies new FAILs only; its ERRORs are in its report (and in Security Hub, NOT_AVAILABLE).
+SWEEP_ALERTING = frozenset({Status.FAIL})
 
 
 class Inventory(Protocol):
@@ -71,11 +58,12 @@ class SweepPublisher(FindingsPublisher, Protocol):
 
 @dataclass(frozen=True)
 class SweepOptions:
-    all_revisions: bool = False
-    publish: bool = False
-    import_passed: bool = True
-    notify_min_severity: Severity = Severity.LOW
+    """What a sweep covers and whether it publishes; how it publishes is the event path's Options."""
+
+    all_revisions: bool = False  # every ACTIVE revision, not only each family's latest
+    publish: bool = False  # False: read-only, Security Hub and SNS are not even asked
     concurrency: int = 8
+    publishing: Options = field(default_factory=Options)
 
 
 @dataclass
@@ -92,14 +80,11 @@ class RegionReport:
     notifications_sent: int = 0
 
     def summary(self) -> dict[str, Any]:
-        statuses: dict[str, int] = {}
-        for result in self.results:
-            statuses[result.status.value] = statuses.get(result.status.value, 0) + 1
         return {
             "account": self.account,
             "region": self.region,
             "resources": len({(r.resource.type, r.resource.id) for r in self.results}),
-            "results": statuses,
+            "results": dict(Counter(result.status.value for result in self.results)),
             "archived": len(self.archived),
             "findings_imported": self.findings_imported,
             "notifications_sent": self.notifications_sent,
@@ -121,20 +106,60 @@ def latest_revisions(arns: Sequence[str]) -> list[str]:
     return sorted(arn for _, arn in best.values())
 
 
-def _resource_type(arn: str) -> ResourceType | None:
-    if ":task-definition/" in arn:
-        return ResourceType.TASK_DEFINITION
-    if ":service/" in arn:
-        return ResourceType.SERVICE
-    return None
+def _task_definition_resource(reference: str, found: dict[str, Any] | Unresolved) -> Resource:
+    if isinstance(found, Unresolved):
+        return Resource(type=ResourceType.TASK_DEFINITION, id=reference, model=None, problem=found.reason)
+    return build_task_definition(found, reference)
 
 
 def _may_be_in(service_arn: str, clusters: set[str]) -> bool:
-    """Whether a service may belong to one of ``clusters``; an old-format ARN (no cluster in it) always may."""
-    path = service_arn.split(":service/", 1)[-1]
+    """Whether a service may belong to one of ``clusters``; an old-format ARN (no cluster in it) to any."""
+    if not clusters or ":service/" not in service_arn:
+        return False
+    path = service_arn.split(":service/", 1)[1]
     if "/" not in path:
         return True
     return any(service_arn.startswith(cluster.replace(":cluster/", ":service/") + "/") for cluster in clusters)
+
+
+class PrefetchedResolver:
+    """A sweep's resolver: task definitions described up front, in parallel, then served from memory.
+
+    Anything else (a cluster, a task definition not prefetched) goes to the live resolver. A call that fails
+    (AwsCallFailed) becomes Unresolved, so an ERROR result for what needed it, and a line in ``problems``.
+    """
+
+    def __init__(self, live: Resolver, problems: list[str]) -> None:
+        self._live = live
+        self._problems = problems
+        self._task_definitions: dict[str, dict[str, Any] | Unresolved] = {}
+
+    def _recorded(self, lookup: Callable[[], dict[str, Any] | Unresolved]) -> dict[str, Any] | Unresolved:
+        try:
+            return lookup()
+        except AwsCallFailed as error:
+            self._problems.append(str(error))
+            return Unresolved(str(error))
+
+    def prefetch(self, references: Sequence[str], concurrency: int) -> None:
+        """Describe each of ``references`` once, ``concurrency`` at a time."""
+
+        def describe(reference: str) -> dict[str, Any] | Unresolved:
+            return self._recorded(lambda: self._live.task_definition(reference))
+
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            self._task_definitions.update(zip(references, pool.map(describe, references), strict=True))
+
+    def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
+        if reference not in self._task_definitions:
+            self._task_definitions[reference] = self._recorded(lambda: self._live.task_definition(reference))
+        return self._task_definitions[reference]
+
+    def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
+        return self._recorded(lambda: self._live.service(cluster, service))
+
+    def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
+        return self._recorded(lambda: self._live.cluster(cluster))
 
 
 class Sweeper:
@@ -146,7 +171,7 @@ class Sweeper:
         findings_for: Callable[[str, str], SweepPublisher] | None,
         notifier: Notifier | None,
         options: SweepOptions,
-        clock: Callable[[], str],
+        clock: Callable[[], str] = now,
     ) -> None:
         self.policy_set = policy_set
         self.inventory_for = inventory_for
@@ -161,19 +186,25 @@ class Sweeper:
         """Sweep one account and Region; raise AwsCallFailed when the inventory cannot be listed at all."""
         report = RegionReport(account, region)
         inventory = self.inventory_for(account, region)
-        resolver = self.new_resolver(account, region)
+        live = self.new_resolver(account, region)
         listed = inventory.active_task_definitions()
         task_definitions = listed if self.options.all_revisions else latest_revisions(listed)
         services, unknown_clusters, unreadable = self._services(inventory, report)
         references = sorted(
             set(task_definitions) | {str(s["taskDefinition"]) for s in services if s.get("taskDefinition")}
         )
-        described = self._describe_task_definitions(resolver, references, report)
-        resources = [self._task_definition_resource(ref, described[ref]) for ref in references]
-        resources += [self._service_resource(service, described, resolver, report) for service in services]
+        resolver = PrefetchedResolver(live, report.problems)
+        resolver.prefetch(references, self.options.concurrency)
+        resources = [_task_definition_resource(ref, resolver.task_definition(ref)) for ref in references]
+        resources += [
+            service_resource(service, str(service.get("serviceArn")), str(service.get("clusterArn")), resolver)
+            for service in services
+        ]
         resources += unreadable
         report.results = self.policy_set.evaluate(resources)
-        self._findings(report, resources, unknown_clusters, set(listed))
+        # An older ACTIVE revision that was not evaluated still exists (and can still run): its findings stay;
+        # so do those of services under a cluster that could not be read.
+        self._publish(report, Census(alive=set(listed), uncertain=lambda arn: _may_be_in(arn, unknown_clusters)))
         return report
 
     # --- inventory ---------------------------------------------------------------------------
@@ -221,130 +252,48 @@ class Sweeper:
                 services += [s for s in found if s.get("status") != "INACTIVE"]
         return services, unknown, unreadable
 
-    def _describe_task_definitions(
-        self, resolver: Resolver, references: list[str], report: RegionReport
-    ) -> dict[str, dict[str, Any] | Unresolved]:
-        def describe(reference: str) -> dict[str, Any] | Unresolved:
-            try:
-                return resolver.task_definition(reference)
-            except AwsCallFailed as error:
-                report.problems.append(str(error))
-                return Unresolved(str(error))
+    # --- publish -----------------------------------------------------------------------------
 
-        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-            return dict(zip(references, pool.map(describe, references), strict=True))
-
-    def _task_definition_resource(self, reference: str, found: dict[str, Any] | Unresolved) -> Resource:
-        if isinstance(found, Unresolved):
-            return Resource(type=ResourceType.TASK_DEFINITION, id=reference, model=None, problem=found.reason)
-        return build_task_definition(found, reference)
-
-    def _service_resource(
-        self,
-        service: dict[str, Any],
-        described: dict[str, dict[str, Any] | Unresolved],
-        resolver: Resolver,
-        report: RegionReport,
-    ) -> Resource:
-        reference = str(service.get("taskDefinition") or "")
-        found = described.get(reference, Unresolved("the service names no task definition"))
-        task_definition = task_definition_model(reference, found)
-        cluster: Document | Unresolved
-        try:
-            cluster = default_strategy_cluster(service, str(service.get("clusterArn")), resolver)
-        except AwsCallFailed as error:
-            report.problems.append(str(error))
-            cluster = Unresolved(str(error))
-        return build_service(service, str(service.get("serviceArn")), task_definition, cluster)
-
-    # --- findings ---------------------------------------------------------------------------
-
-    def _findings(
-        self, report: RegionReport, resources: list[Resource], unknown_clusters: set[str], existing: set[str]
-    ) -> None:
-        """Findings of every result; with publish, also archive what is gone, notify, and import.
-
-        ``existing`` holds every ACTIVE revision listed: an older revision that was not evaluated still
-        exists (and can still run), so its findings are kept, not archived.
-        """
-        context = FindingContext(report.account, report.region, partition_of(report.region), self.clock())
-        by_id = {(r.type, r.id): r for r in resources}
-        report.findings = [
-            asff_finding(self.policies[r.policy_id], r.resource.type, r.resource.id, r, context)
-            for r in report.results
-            if r.resource.id.startswith("arn:") and (r.resource.type, r.resource.id) in by_id
-        ]
+    def _publish(self, report: RegionReport, census: Census) -> None:
+        """Findings of every result; with publish, also archive what is gone, notify, and import."""
+        context = Context(
+            self.policies,
+            FindingContext(report.account, report.region, partition_of(report.region), self.clock()),
+            NotificationContext(report.account, report.region, None, "Sweep", None, None),
+        )
         if not self.options.publish:
+            report.findings = findings_of(report.results, context)
             return
-        if self.findings_for is None:
-            # No Security Hub, so no earlier state to compare with: every failure is news.
-            self._notifications(report, [r for r in report.results if r.status is Status.FAIL])
-            self._notify(report)
-            return
-        publisher = self.findings_for(report.account, report.region)
-        try:
-            active = {f["Id"]: f for f in publisher.active_findings(report.account, report.region)}
-        except PublishFailed as error:
-            report.problems.append(str(error))
-            report.publish_failures.append(str(error))
-            return  # without knowing what exists, archiving could hide a real finding: publish nothing
-        if not self.options.import_passed:
-            # As on the event path: PASS and NOT_APPLICABLE only update a finding that exists.
-            quiet = {
-                f"ecsguard/{r.policy_id}/{r.resource.id}"
-                for r in report.results
-                if r.status in (Status.PASS, Status.NOT_APPLICABLE)
-            }
-            report.findings = [f for f in report.findings if f["Id"] not in quiet or f["Id"] in active]
-        current = {finding["Id"] for finding in report.findings}
-        for finding_id, finding in active.items():
-            _, policy_id, arn = [*finding_id.split("/", 2), "", ""][:3]
-            resource_type = _resource_type(arn)
-            if finding_id in current or resource_type is None or (arn in existing and policy_id in self.policies):
-                continue
-            if resource_type is ResourceType.SERVICE and unknown_clusters and _may_be_in(arn, unknown_clusters):
-                continue  # its cluster could not be listed: the service may well exist
-            policy = self.policies.get(policy_id)
-            if policy is not None:
-                archived = asff_finding(policy, resource_type, arn, None, context)
-            else:  # a policy removed from the set: archive its finding as it stands
-                archived = {key: finding[key] for key in _REQUIRED_FINDING_FIELDS if key in finding}
-                archived.update(RecordState="ARCHIVED", UpdatedAt=context.now)
-            report.findings.append(archived)
-            report.archived.append(finding_id)
-        newly_failing = [
-            r
-            for r in report.results
-            if r.status is Status.FAIL
-            and (active.get(f"ecsguard/{r.policy_id}/{r.resource.id}") or {}).get("Compliance", {}).get("Status")
-            != "FAILED"
-        ]
-        self._notifications(report, newly_failing)
-        try:
-            report.findings_imported = publisher.import_findings(report.findings)
-        except PublishFailed as error:
-            report.problems.append(str(error))
-            report.publish_failures.append(str(error))
-        self._notify(report)
-
-    def _notify(self, report: RegionReport) -> None:
-        for notification in report.notifications:
-            if self.notifier is None:
-                return
+        publisher = self.findings_for(report.account, report.region) if self.findings_for is not None else None
+        existing = None  # no Security Hub, so no earlier state to compare with: every failure is news
+        if publisher is not None:
             try:
-                self.notifier.publish(notification)
-                report.notifications_sent += 1
+                existing = {f["Id"]: f for f in publisher.active_findings(report.account, report.region)}
             except PublishFailed as error:
                 report.problems.append(str(error))
                 report.publish_failures.append(str(error))
+                # Without knowing what exists, archiving could hide a real finding: publish nothing.
+                report.findings = findings_of(report.results, context)
+                return
+        options = self.options.publishing
+        # One message per resource with a failure the account did not already have (no daily repeats).
+        planned = plan(report.results, existing, options, context, census=census, alerting=SWEEP_ALERTING)
+        report.findings = planned.findings
+        report.archived = planned.archived
+        report.notifications = planned.notifications
+        delivery = deliver(planned, publisher, self.notifier, dry_run=options.dry_run)
+        report.findings_imported, report.notifications_sent = delivery.imported, delivery.sent
+        report.problems.extend(delivery.failures)
+        report.publish_failures.extend(delivery.failures)  # these fail the run: findings or messages were lost
 
-    def _notifications(self, report: RegionReport, newly_failing: list[Result]) -> None:
-        """One message per resource with a failure the account did not already have (no daily repeats)."""
-        by_resource: dict[str, list[Result]] = {}
-        for result in newly_failing:
-            by_resource.setdefault(result.resource.id, []).append(result)
-        context = NotificationContext(report.account, report.region, None, "Sweep", None, None)
-        for results in by_resource.values():
-            notification = notification_for(results, self.policies, context, self.options.notify_min_severity)
-            if notification is not None:
-                report.notifications.append(notification)
+
+def sweep_regions(sweeper: Sweeper, account: str, regions: list[str]) -> tuple[list[RegionReport], list[str]]:
+    """Sweep each Region; a Region whose inventory cannot be listed is reported, and the others still run."""
+    reports: list[RegionReport] = []
+    failures: list[str] = []
+    for region in regions:
+        try:
+            reports.append(sweeper.sweep(account, region))
+        except AwsCallFailed as error:
+            failures.append(f"{region}: {error}")
+    return reports, failures

@@ -24,9 +24,9 @@ from fault_proxy import BATCH_IMPORT_FINDINGS, FaultProxy, error_response, ident
 from ecsguard.adapters import aws as aws_adapter
 from ecsguard.errors import EventFailed
 from ecsguard.handlers import sweep as sweep_handler
-from ecsguard.handlers.sweep import build_sweeper, sweep_regions
 from ecsguard.settings import Settings
-from ecsguard.sweep import RegionReport, Sweeper
+from ecsguard.sweep import RegionReport, Sweeper, sweep_regions
+from ecsguard.wiring import build_sweeper
 
 EAST, WEST = "us-east-1", "eu-west-1"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{EAST}.amazonaws.com/app:1"

@@ -11,8 +11,9 @@ from emulated_aws import ACCOUNT, Aws
 
 from ecsguard.adapters import aws as aws_adapter
 from ecsguard.handlers import sweep as sweep_handler
-from ecsguard.handlers.sweep import build_sweeper, sweep_regions
 from ecsguard.settings import Settings
+from ecsguard.sweep import sweep_regions
+from ecsguard.wiring import build_sweeper
 
 EAST, WEST = "us-east-1", "eu-west-1"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{EAST}.amazonaws.com/app:1"

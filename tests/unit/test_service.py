@@ -22,7 +22,8 @@ from ecsguard.core.resources import Unresolved
 from ecsguard.core.results import Status
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
 from ecsguard.events import MalformedEvent
-from ecsguard.service import Options, Outcome, Scanner
+from ecsguard.publishing import Options
+from ecsguard.service import Outcome, Scanner
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 NOW = "2026-11-22T00:00:00.000Z"

@@ -24,8 +24,8 @@ from ecsguard.core.models import Severity
 from ecsguard.core.resources import Unresolved
 from ecsguard.core.results import Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
-from ecsguard.handlers.sweep import sweep_regions
-from ecsguard.sweep import RegionReport, Sweeper, SweepOptions, latest_revisions
+from ecsguard.publishing import Options
+from ecsguard.sweep import RegionReport, Sweeper, SweepOptions, latest_revisions, sweep_regions
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 NOW = "2026-11-22T00:00:00.000Z"
@@ -243,7 +243,7 @@ class Rig:
     notifier: FakeNotifier = field(default_factory=FakeNotifier)
     made: list[tuple[str, str, str]] = field(default_factory=list)
 
-    def sweeper(self, **options: Any) -> Sweeper:
+    def sweeper(self, *, notify_min_severity: Severity = Severity.LOW, **options: Any) -> Sweeper:
         def inventory_for(account: str, region: str) -> FakeInventory:
             self.made.append(("inventory", account, region))
             return self.inventory
@@ -262,7 +262,7 @@ class Rig:
             resolver_for,
             publisher_for,
             self.notifier,
-            SweepOptions(**options),
+            SweepOptions(**options, publishing=Options(notify_min_severity=notify_min_severity)),
             clock=lambda: NOW,
         )
 

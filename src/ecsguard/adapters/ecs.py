@@ -32,7 +32,8 @@ _NOT_FOUND = {
 
 
 class EcsResolver:
-    """Describe calls with a per-instance cache, so one event or sweep describes each thing once.
+    """The live ``resolution.Resolver``: describe calls with a per-instance cache, so one event or sweep
+    describes each thing once.
 
     The client is created on the first call: most RegisterTaskDefinition events need none.
     """

@@ -48,6 +48,15 @@ def finding_id(policy_id: str, resource_arn: str) -> str:
     return f"ecsguard/{policy_id}/{resource_arn}"
 
 
+def parse_finding_id(identifier: str) -> tuple[str, str] | None:
+    """The (policy id, resource ARN) of an ecsguard finding id, the inverse of ``finding_id``; None for others."""
+    prefix, _, rest = identifier.partition("/")
+    policy_id, _, resource_arn = rest.partition("/")
+    if prefix != "ecsguard" or not policy_id or not resource_arn:
+        return None
+    return policy_id, resource_arn
+
+
 @dataclass(frozen=True)
 class FindingContext:
     """Where findings are imported (the scanner's account and Region) and when."""

@@ -7,93 +7,19 @@ dead-letter queue keep it. The raw event is never logged: it can hold plaintext 
 
 from __future__ import annotations
 
-import os
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ecsguard.errors import AwsCallFailed, EventFailed, PolicyLoadError, PublishFailed
 from ecsguard.events import MalformedEvent
 from ecsguard.observability import logger, metrics, record, record_failure, traced
-from ecsguard.service import Options, Scanner
-from ecsguard.settings import Settings
-
-if TYPE_CHECKING:  # the adapters import boto3: the handler's import leaves it to the first event
-    from ecsguard.adapters.aws import AccountAccess
-    from ecsguard.adapters.ecs import EcsResolver
-    from ecsguard.adapters.securityhub import SecurityHubPublisher
-    from ecsguard.adapters.sns import SnsNotifier
+from ecsguard.service import Scanner
+from ecsguard.wiring import build_scanner, environment_settings, remember_account
 
 # Validated once per container, at cold start: a bad setting fails every invocation with a clear message.
-SETTINGS = Settings.from_environment(os.environ)
-
-
-@dataclass(frozen=True)
-class Ports:
-    """The AWS side of a scan or a sweep, per account and Region (a member's goes through its role)."""
-
-    access: AccountAccess
-    resolver: Callable[[str, str], EcsResolver]
-    findings: Callable[[str, str], SecurityHubPublisher] | None
-    notifier: SnsNotifier | None
-
-
-def build_ports(settings: Settings, retry_mode: str = "standard") -> Ports:
-    from ecsguard.adapters import aws
-    from ecsguard.adapters.ecs import EcsResolver
-    from ecsguard.adapters.securityhub import SecurityHubPublisher
-    from ecsguard.adapters.sns import SnsNotifier
-    from ecsguard.events import partition_of
-
-    attempts = settings.aws_max_attempts
-    access = aws.AccountAccess(own_account, settings.member_role_name, attempts, retry_mode=retry_mode)
-
-    def resolver(account: str, region: str) -> EcsResolver:
-        return EcsResolver(lambda: access.client("ecs", account, region, partition_of(region)))
-
-    def findings(account: str, region: str) -> SecurityHubPublisher:
-        return SecurityHubPublisher(access.client("securityhub", account, region, partition_of(region)))
-
-    # Notifications go to the one central topic, whatever account the event came from.
-    notifier = SnsNotifier(aws.client("sns", max_attempts=attempts), settings.topic_arn) if settings.topic_arn else None
-    return Ports(access, resolver, findings if settings.security_hub else None, notifier)
-
-
-def build_scanner(settings: Settings) -> Scanner:
-    """Policies, clients and resolver for these settings (AWS clients are shared per process)."""
-    from ecsguard.catalog import load_policy_set
-
-    ports = build_ports(settings)
-    options = Options(
-        import_passed=settings.import_passed,
-        notify_min_severity=settings.notify_min_severity,
-        dry_run=settings.dry_run,
-    )
-    policy_set = load_policy_set(settings.policy_dir, settings.parameters)
-    return Scanner(policy_set, ports.resolver, ports.findings, ports.notifier, options)
-
-
-_own_account: list[str] = []
-
-
-def remember_account(context: Any) -> None:
-    """Learn the scanner's account from the Lambda context (free), rather than from STS."""
-    function_arn = getattr(context, "invoked_function_arn", None)
-    if not _own_account and isinstance(function_arn, str) and function_arn.count(":") >= 5:
-        _own_account.append(function_arn.split(":")[4])
-
-
-def own_account() -> str:
-    """The scanner's account: from the Lambda context's function ARN, else STS (needs no permission)."""
-    if not _own_account:
-        from ecsguard.adapters import aws
-
-        identity = aws.client("sts", max_attempts=SETTINGS.aws_max_attempts).get_caller_identity()
-        _own_account.append(str(identity["Account"]))
-    return _own_account[0]
+SETTINGS = environment_settings()
 
 
 @cache

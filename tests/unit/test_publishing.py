@@ -1,0 +1,369 @@
+"""The publishing plan on its own (what to import, archive and notify), and its delivery through fakes.
+
+The policies are the catalog's own, selected by resource type, so nothing here names a policy of the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_service import FakeNotifier, FakePublisher  # the Scanner's fakes of the same ports
+
+from ecsguard.catalog import load_policy_set
+from ecsguard.core.compiler import CompiledPolicy
+from ecsguard.core.findings import FindingContext, NotificationContext, finding_id, parse_finding_id
+from ecsguard.core.models import ResourceType, Severity
+from ecsguard.core.results import ResourceRef, Result, Status
+from ecsguard.errors import PublishFailed
+from ecsguard.publishing import Census, Context, Options, Plan, deliver, lookups, plan
+from ecsguard.sweep import SWEEP_ALERTING
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+NOW = "2026-11-22T00:00:00.000Z"
+ACCOUNT, REGION = "123456789012", "us-east-1"
+PREFIX = f"arn:aws:ecs:{REGION}:{ACCOUNT}:"
+WEB_1, WEB_2, API_1 = (f"{PREFIX}task-definition/{name}" for name in ("web:1", "web:2", "api:1"))
+FRONT, BACK = f"{PREFIX}service/prod/front", f"{PREFIX}service/prod/back"
+
+
+@cache
+def policies() -> dict[str, CompiledPolicy]:
+    return {policy.id: policy for policy in load_policy_set(REPOSITORY / "policies").policies}
+
+
+def of_type(resource_type: ResourceType) -> list[str]:
+    return [policy.id for policy in policies().values() if policy.resource_type is resource_type]
+
+
+def td_policies() -> list[str]:
+    found = of_type(ResourceType.TASK_DEFINITION)
+    assert len(found) >= 2, "these tests need two task definition policies"
+    return found
+
+
+def service_policy() -> str:
+    return of_type(ResourceType.SERVICE)[0]
+
+
+def context() -> Context:
+    return Context(
+        policies(),
+        FindingContext(ACCOUNT, REGION, "aws", NOW),
+        NotificationContext(ACCOUNT, REGION, None, "Sweep", None, None),
+    )
+
+
+def result(policy_id: str, arn: str, status: Status) -> Result:
+    policy = policies()[policy_id]
+    resource_type = ResourceType.SERVICE if ":service/" in arn else ResourceType.TASK_DEFINITION
+    reason = "could not be evaluated" if status is Status.ERROR else None
+    return Result(
+        policy_id=policy_id,
+        resource=ResourceRef(type=resource_type, id=arn),
+        status=status,
+        severity=policy.severity,
+        title=policy.title,
+        reason=reason,
+    )
+
+
+def web_results(first: Status, second: Status) -> list[Result]:
+    """WEB_1's results: the first task definition policy ``first``, every other one ``second``."""
+    one, *others = td_policies()
+    return [result(one, WEB_1, first), *(result(other, WEB_1, second) for other in others)]
+
+
+def known(**statuses: str) -> dict[str, dict[str, Any]]:
+    """Existing findings by id as the event path learns them (only their Compliance)."""
+    return {identifier: {"Compliance": {"Status": status}} for identifier, status in statuses.items()}
+
+
+def active(policy_id: str, arn: str, compliance: str = "FAILED") -> dict[str, Any]:
+    """An ACTIVE finding as GetFindings returns it."""
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": finding_id(policy_id, arn),
+        "ProductArn": f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default",
+        "GeneratorId": f"ecsguard/{policy_id}",
+        "AwsAccountId": ACCOUNT,
+        "Types": ["Software and Configuration Checks/AWS Security Best Practices"],
+        "CreatedAt": "2026-11-21T00:00:00.000Z",
+        "UpdatedAt": "2026-11-21T00:00:00.000Z",
+        "Severity": {"Label": "HIGH"},
+        "Title": "title",
+        "Description": "description",
+        "Resources": [{"Type": "AwsEcsTaskDefinition", "Id": arn}],
+        "Compliance": {"Status": compliance},
+        "RecordState": "ACTIVE",
+        "WorkflowState": "NEW",
+    }
+
+
+def by_id(findings: Sequence[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    return {f["Id"]: (f["RecordState"], f["Compliance"]["Status"]) for f in findings}
+
+
+def notified(planned: Plan) -> dict[str, list[str]]:
+    """Each message's resource and the policies it lists."""
+    documents = [json.loads(notification.message) for notification in planned.notifications]
+    return {document["resource"]["id"]: [f["policy_id"] for f in document["failures"]] for document in documents}
+
+
+# --- what is imported -----------------------------------------------------------------------------
+
+
+def test_plan_import_passed_imports_every_finding_and_notifies_every_failure_and_error() -> None:
+    # GIVEN WEB_1 failing the first policy and passing the others, and BACK erroring
+    results = [*web_results(Status.FAIL, Status.PASS), result(service_policy(), BACK, Status.ERROR)]
+
+    # WHEN planned with nothing looked up
+    planned = plan(results, None, Options(), context())
+
+    # THEN every result's finding is imported, nothing archived, one message per resource
+    one, *others = td_policies()
+    assert by_id(planned.findings) == {
+        finding_id(one, WEB_1): ("ACTIVE", "FAILED"),
+        **{finding_id(other, WEB_1): ("ACTIVE", "PASSED") for other in others},
+        finding_id(service_policy(), BACK): ("ACTIVE", "NOT_AVAILABLE"),
+    }
+    assert planned.archived == []
+    assert notified(planned) == {WEB_1: [one], BACK: [service_policy()]}
+
+
+def test_plan_without_import_passed_sends_pass_only_for_existing_findings() -> None:
+    # GIVEN WEB_1 passing every policy but the first, of which only the second policy's finding exists
+    one, second, *rest = td_policies()
+    existing = known(**{finding_id(second, WEB_1): "FAILED"})
+
+    # WHEN
+    planned = plan(web_results(Status.FAIL, Status.PASS), existing, Options(import_passed=False), context())
+
+    # THEN the failure and the existing finding (resolved to PASSED) are imported, the other passes are not
+    assert by_id(planned.findings) == {
+        finding_id(one, WEB_1): ("ACTIVE", "FAILED"),
+        finding_id(second, WEB_1): ("ACTIVE", "PASSED"),
+    }
+    assert [r for r in rest if finding_id(r, WEB_1) in by_id(planned.findings)] == []
+
+
+def test_plan_without_import_passed_and_nothing_known_to_exist_sends_only_failures_and_errors() -> None:
+    # As after a failed lookup: what exists is unknown, so only what must be reported is sent
+    results = [*web_results(Status.ERROR, Status.NOT_APPLICABLE), result(service_policy(), BACK, Status.PASS)]
+
+    planned = plan(results, {}, Options(import_passed=False), context())
+
+    assert by_id(planned.findings) == {finding_id(td_policies()[0], WEB_1): ("ACTIVE", "NOT_AVAILABLE")}
+
+
+def test_plan_without_import_passed_but_nothing_looked_up_sends_every_finding() -> None:
+    # No Security Hub to ask: there is nothing to filter against
+    planned = plan(web_results(Status.PASS, Status.PASS), None, Options(import_passed=False), context())
+
+    assert {f["Id"] for f in planned.findings} == {finding_id(p, WEB_1) for p in td_policies()}
+
+
+def test_plan_result_on_resource_without_arn_has_no_finding_but_is_notified() -> None:
+    results = [result(td_policies()[0], "web.json#web", Status.FAIL)]
+
+    planned = plan(results, None, Options(), context())
+
+    assert (planned.findings, notified(planned)) == ([], {"web.json#web": [td_policies()[0]]})
+
+
+# --- what is archived -----------------------------------------------------------------------------
+
+
+def test_plan_gone_resource_archives_every_policy_of_its_type() -> None:
+    planned = plan([], None, Options(), context(), gone=[(ResourceType.TASK_DEFINITION, WEB_2)])
+
+    expected = {finding_id(p, WEB_2) for p in td_policies()}
+    assert by_id(planned.findings) == dict.fromkeys(expected, ("ARCHIVED", "NOT_AVAILABLE"))
+    assert set(planned.archived) == expected
+    assert planned.notifications == []
+
+
+def test_plan_gone_resource_without_import_passed_archives_only_existing_findings() -> None:
+    one, *_ = td_policies()
+    existing = known(**{finding_id(one, WEB_2): "FAILED"})
+
+    planned = plan([], existing, Options(import_passed=False), context(), gone=[(ResourceType.TASK_DEFINITION, WEB_2)])
+
+    assert planned.archived == [finding_id(one, WEB_2)]
+    assert [f["Id"] for f in planned.findings] == [finding_id(one, WEB_2)]
+
+
+def test_plan_census_archives_stale_findings_and_keeps_what_may_exist() -> None:
+    # GIVEN every ACTIVE finding: WEB_1's (evaluated now), API_1's (gone), WEB_2's (an older revision still ACTIVE),
+    # FRONT's (gone), BACK's (its cluster could not be read), one on a cluster (no resource type we know) and one
+    # whose id is not ecsguard's
+    one, *_ = td_policies()
+    service = service_policy()
+    cluster_arn = f"{PREFIX}cluster/prod"
+    findings = [
+        active(one, WEB_1),
+        active(one, API_1),
+        active(one, WEB_2),
+        active(service, FRONT),
+        active(service, BACK),
+        active(one, cluster_arn),
+        {**active(one, API_1), "Id": f"other/{one}/{API_1}"},
+    ]
+    existing = {f["Id"]: f for f in findings}
+    census = Census(alive={WEB_2}, uncertain=lambda arn: arn == BACK)
+
+    # WHEN
+    planned = plan(web_results(Status.PASS, Status.PASS), existing, Options(), context(), census=census)
+
+    # THEN only API_1's and FRONT's are archived, as findings of deleted resources, after WEB_1's updates
+    assert planned.archived == [finding_id(one, API_1), finding_id(service, FRONT)]
+    assert [f["Id"] for f in planned.findings] == [
+        *(finding_id(p, WEB_1) for p in td_policies()),
+        *planned.archived,
+    ]
+    assert {f["ProductFields"]["ecsguard/Status"] for f in planned.findings[-2:]} == {"RESOURCE_DELETED"}
+
+
+def test_plan_census_archives_finding_of_removed_policy_as_it_stands_even_on_a_live_resource() -> None:
+    removed = active("ecs-retired-policy", WEB_2) | {"ProductFields": {"ecsguard/PolicyId": "ecs-retired-policy"}}
+
+    planned = plan([], {removed["Id"]: removed}, Options(), context(), census=Census(alive={WEB_2}))
+
+    required = (
+        "SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "Types",
+        "CreatedAt", "Severity", "Title", "Description", "Resources",
+    )  # fmt: skip
+    assert planned.findings == [{key: removed[key] for key in required} | {"RecordState": "ARCHIVED", "UpdatedAt": NOW}]
+    assert planned.archived == [removed["Id"]]
+
+
+def test_plan_without_census_never_archives_existing_findings() -> None:
+    existing = {f["Id"]: f for f in [active(td_policies()[0], API_1)]}
+
+    planned = plan([], existing, Options(), context())
+
+    assert (planned.findings, planned.archived) == ([], [])
+
+
+# --- what is notified -----------------------------------------------------------------------------
+
+
+def test_plan_sweep_alerting_notifies_only_failures_not_already_failed() -> None:
+    # GIVEN the first policy failing on WEB_1 (already FAILED) and on API_1 (NOT_AVAILABLE before), the second
+    # failing on API_1 (no finding yet), and an ERROR on BACK
+    one, second, *_ = td_policies()
+    results = [
+        result(one, WEB_1, Status.FAIL),
+        result(one, API_1, Status.FAIL),
+        result(second, API_1, Status.FAIL),
+        result(service_policy(), BACK, Status.ERROR),
+    ]
+    existing = {f["Id"]: f for f in [active(one, WEB_1, "FAILED"), active(one, API_1, "NOT_AVAILABLE")]}
+
+    # WHEN
+    planned = plan(results, existing, Options(), context(), census=Census(), alerting=SWEEP_ALERTING)
+
+    # THEN one message, for API_1, listing both of its new failures
+    assert {resource: sorted(ids) for resource, ids in notified(planned).items()} == {API_1: sorted([one, second])}
+
+
+def test_plan_sweep_alerting_without_security_hub_notifies_every_failure() -> None:
+    one, *_ = td_policies()
+    results = [result(one, WEB_1, Status.FAIL), result(one, API_1, Status.FAIL), result(one, WEB_2, Status.ERROR)]
+
+    planned = plan(results, None, Options(), context(), alerting=SWEEP_ALERTING)
+
+    assert notified(planned) == {WEB_1: [one], API_1: [one]}
+
+
+def test_plan_failures_below_minimum_severity_are_not_notified() -> None:
+    # GIVEN the least severe task definition policy failing, and a minimum one step above its severity
+    lowest = min(td_policies(), key=lambda policy_id: policies()[policy_id].severity.rank)
+    rank = policies()[lowest].severity.rank
+    above = [severity for severity in Severity if severity.rank == rank + 1]
+    if not above:
+        pytest.skip("every task definition policy is at the highest severity")
+
+    # WHEN
+    planned = plan([result(lowest, WEB_1, Status.FAIL)], None, Options(notify_min_severity=above[0]), context())
+
+    # THEN
+    assert planned.notifications == []
+
+
+# --- what to look up ------------------------------------------------------------------------------
+
+
+def test_lookups_are_the_pass_and_not_applicable_ids_then_the_gone_resources_ids() -> None:
+    one, second, *rest = td_policies()
+    results = [result(one, WEB_1, Status.FAIL), result(second, WEB_1, Status.PASS)]
+    results += [result(other, WEB_1, Status.NOT_APPLICABLE) for other in rest]
+
+    found = lookups(results, [(ResourceType.SERVICE, FRONT)], context())
+
+    assert found == [
+        finding_id(second, WEB_1),
+        *(finding_id(other, WEB_1) for other in rest),
+        *(finding_id(p, FRONT) for p in of_type(ResourceType.SERVICE)),
+    ]
+
+
+def test_parse_finding_id_inverts_finding_id_and_refuses_other_ids() -> None:
+    assert parse_finding_id(finding_id("ecs-a", FRONT)) == ("ecs-a", FRONT)
+    assert [parse_finding_id(other) for other in ("", "ecsguard", "ecsguard/ecs-a", "ecsguard//x", "x/ecs-a/y")] == [
+        None
+    ] * 5
+
+
+# --- delivery -------------------------------------------------------------------------------------
+
+
+def two_messages() -> Plan:
+    one, *_ = td_policies()
+    return plan([result(one, WEB_1, Status.FAIL), result(one, API_1, Status.FAIL)], None, Options(), context())
+
+
+def test_deliver_imports_then_notifies_and_counts_what_went_out() -> None:
+    planned, publisher, notifier = two_messages(), FakePublisher(), FakeNotifier()
+
+    delivery = deliver(planned, publisher, notifier)
+
+    assert (publisher.imports, notifier.attempts) == ([planned.findings], planned.notifications)
+    assert (delivery.imported, delivery.sent, delivery.failures) == (2, 2, [])
+
+
+def test_deliver_import_failure_still_notifies_and_every_failure_is_collected() -> None:
+    publisher = FakePublisher(failure=PublishFailed("securityhub:BatchImportFindings failed"))
+    notifier = FakeNotifier(PublishFailed("sns:Publish failed"))
+
+    delivery = deliver(two_messages(), publisher, notifier)
+
+    assert delivery.failures == ["securityhub:BatchImportFindings failed", "sns:Publish failed", "sns:Publish failed"]
+    assert (delivery.imported, delivery.sent, len(notifier.attempts)) == (0, 0, 2)
+
+
+def test_deliver_dry_run_sends_nothing() -> None:
+    publisher, notifier = FakePublisher(), FakeNotifier()
+
+    delivery = deliver(two_messages(), publisher, notifier, dry_run=True)
+
+    assert (publisher.imports, notifier.attempts, delivery.imported, delivery.sent) == ([], [], 0, 0)
+
+
+def test_deliver_without_ports_or_findings_calls_nothing() -> None:
+    publisher = FakePublisher()
+
+    delivery = deliver(Plan([], [], []), publisher, None)
+    deliver(two_messages(), None, None)
+
+    assert (publisher.imports, publisher.lookups, delivery.imported, delivery.sent, delivery.failures) == (
+        [],
+        [],
+        0,
+        0,
+        [],
+    )
