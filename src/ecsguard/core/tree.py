@@ -20,7 +20,7 @@ dicts that ``core.resources`` validated against the models, so every step is a `
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -355,27 +355,24 @@ class CompareNode(Node):
         return [Trace(path, f"{subject} {shown} {verdict} {comparison}", details)]
 
 
+def _some_comparison(node: Node, test: Callable[[CompareNode], bool]) -> bool:
+    """Whether a comparison in ``node``'s subtree (a for_each's require included) passes ``test``."""
+    if isinstance(node, CompareNode):
+        return test(node)
+    if isinstance(node, AllNode | AnyNode):
+        return any(_some_comparison(child, test) for child in node.children)
+    if isinstance(node, NotNode):
+        return _some_comparison(node.child, test)
+    if isinstance(node, ForEachNode):
+        return _some_comparison(node.require, test)
+    return False
+
+
 def names_match(node: Node) -> bool:
     """Whether a comparison under ``node`` names what matched, so a message may show ``{match}``."""
-    if isinstance(node, CompareNode):
-        return node.operator.names_match
-    if isinstance(node, AllNode | AnyNode):
-        return any(names_match(child) for child in node.children)
-    if isinstance(node, NotNode):
-        return names_match(node.child)
-    if isinstance(node, ForEachNode):
-        return names_match(node.require)
-    return False
+    return _some_comparison(node, lambda compare: compare.operator.names_match)
 
 
 def compares_plain_field(node: Node) -> bool:
     """Whether a comparison under ``node`` reads a non-sensitive field, so a message may show ``{value}``."""
-    if isinstance(node, CompareNode):
-        return not node.getter.sensitive
-    if isinstance(node, AllNode | AnyNode):
-        return any(compares_plain_field(child) for child in node.children)
-    if isinstance(node, NotNode):
-        return compares_plain_field(node.child)
-    if isinstance(node, ForEachNode):
-        return compares_plain_field(node.require)
-    return False
+    return _some_comparison(node, lambda compare: not compare.getter.sensitive)
