@@ -16,6 +16,7 @@ same scan; what cannot be resolved makes the policies that need it report ERROR.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,12 +62,25 @@ class ScanInputs:
     files: int = 0
 
 
+def _input_files(folder: Path) -> Iterator[Path]:
+    """The input files under ``folder``, as ``rglob("*")`` finds them (symlinked folders not followed).
+
+    scandir answers from the directory listing what rglob asks of every file with a stat call.
+    """
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _input_files(Path(entry.path))
+            elif os.path.splitext(entry.name)[1] in INPUT_SUFFIXES and entry.is_file():
+                yield Path(entry.path)
+
+
 def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[InputProblem]]:
     files: list[Path] = []
     problems: list[InputProblem] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in INPUT_SUFFIXES)
+            found = sorted(_input_files(path))
             if not found:
                 problems.append(InputProblem(str(path), "folder holds no .json, .yaml or .yml files"))
             files.extend(found)
