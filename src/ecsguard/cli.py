@@ -7,6 +7,7 @@ Exit status: 0 when nothing at or above ``--fail-on`` failed, 1 when something d
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -72,7 +73,21 @@ def _load(args: argparse.Namespace) -> PolicySet:
     return load_policy_set(_policy_dir(args), _overrides(args))
 
 
+# A scan allocates millions of small acyclic objects (documents, results) that all live until the report, and the
+# cyclic collector kept traversing them: a quarter of a 10,000-file scan. Collect rarely, as mypy does for its build.
+SCAN_GC_THRESHOLD = (200_000, 30, 30)
+
+
 def _scan(args: argparse.Namespace) -> int:
+    previous = gc.get_threshold()
+    gc.set_threshold(*SCAN_GC_THRESHOLD)
+    try:
+        return _scan_files(args)
+    finally:
+        gc.set_threshold(*previous)
+
+
+def _scan_files(args: argparse.Namespace) -> int:
     policy_set = _load(args)
     inputs = read_inputs(Path(p) for p in args.paths)
     results, sources = [], []
