@@ -96,6 +96,12 @@ def wire_leaks(proxy: FaultProxy) -> dict[str, list[str]]:
     return found
 
 
+def calls_for_the_event(proxy: FaultProxy) -> dict[str, int]:
+    """Calls by operation, leaving out sts:GetCallerIdentity: the scanner asks STS for its own account once per
+    process and remembers it, so whether this test makes that call depends on the tests that ran before it."""
+    return {operation: count for operation, count in proxy.counts().items() if operation != "sts:GetCallerIdentity"}
+
+
 def log_lines(err: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
 
@@ -135,7 +141,7 @@ def test_handler_planted_secrets_are_named_by_location_and_never_output(
     assert leaks(json.dumps(messages)) == []  # body and attributes
     assert leaks(json.dumps(answer)) == []
     assert wire_leaks(proxy) == {}
-    assert proxy.counts() == {BATCH_IMPORT_FINDINGS: 1, "sns:Publish": 1}
+    assert calls_for_the_event(proxy) == {BATCH_IMPORT_FINDINGS: 1, "sns:Publish": 1}
 
 
 def test_handler_planted_secrets_with_security_hub_failing_stay_out_of_exception_and_logs(
@@ -163,7 +169,7 @@ def test_handler_planted_secrets_with_security_hub_failing_stay_out_of_exception
     assert leaks(json.dumps(aws.findings())) == []
     assert leaks(json.dumps(aws.messages())) == []
     assert wire_leaks(proxy) == {}
-    assert proxy.counts() == {BATCH_IMPORT_FINDINGS: 4, "sns:Publish": 1}
+    assert calls_for_the_event(proxy) == {BATCH_IMPORT_FINDINGS: 4, "sns:Publish": 1}
 
 
 def test_handler_unreadable_task_definition_with_planted_secret_reports_errors_without_it(
