@@ -71,7 +71,9 @@ def extended(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     )
     # The three steps of adding a policy.
     for policy in sorted((FIXTURE / "policies").glob("*.yaml")):
-        assert not (copy / "policies" / policy.name).exists(), f"{policy.name} is in policies/ already"
+        assert not (copy / "policies" / policy.name).exists(), (
+            f"{policy.stem} is in policies/ now: give the fixture in {FIXTURE} another id (and file name)"
+        )
         shutil.copy2(policy, copy / "policies" / policy.name)
     for cases in sorted((FIXTURE / "policy_cases").glob("*.yaml")):
         shutil.copy2(cases, copy / "tests" / "policy_cases" / cases.name)
@@ -97,7 +99,7 @@ def test_added_policies_are_seen_by_the_copy_s_ecsguard(extended: tuple[Path, di
     # GIVEN the copy with the fixture policies added
     copy, environment = extended
     expected = sorted(policy_ids() | added_policy_ids())
-    assert added_policy_ids() & policy_ids() == set(), "a fixture policy is in policies/: remove it from there"
+    assert added_policy_ids() & policy_ids() == set(), f"a fixture policy of {FIXTURE} is in policies/ now: rename it"
 
     # WHEN its ecsguard is imported, and its console script lists the built-in policies
     probe = subprocess.run(
