@@ -55,6 +55,7 @@ from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 EVENT = REPOSITORY / "events" / "ecs-register-task-definition.json"
+POLICY_DIR = REPOSITORY / "policies"
 REGION = "us-east-1"
 HANDLER_MODULE = "ecsguard.handlers.scanner"
 
@@ -177,6 +178,9 @@ def child_environment(emulator: Emulator, environment: str, xray_port: int) -> d
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "ECSGUARD_TOPIC_ARN": emulator.topic_arn,
+            # This checkout's policies, whatever ecsguard the venv imports (the deployed function also names its
+            # policy folder, the layer's, in ECSGUARD_POLICY_DIR).
+            "ECSGUARD_POLICY_DIR": str(POLICY_DIR),
         }
     )
     if environment == "lambda":
@@ -360,7 +364,8 @@ def print_report(runs: Runs, rounds: int, environment: str, emulator: Emulator, 
     print(f"  environment: {environment} ({tracer}); moto at {emulator.endpoint}")
     print(
         f"  event: {_shown(event)} -> {summary['action']}, {summary['findings_imported']} findings "
-        f"imported, {summary['notifications_sent']} notification(s) sent, failed: {summary['failed_policies']}"
+        f"imported, {summary['notifications_sent']} notification(s) sent, failed: {summary['failed_policies']}; "
+        f"policies from {_shown(POLICY_DIR)}"
     )
     print()
     print(f"  {'':<48}{'median':>12}{'min':>12}{'max':>12}")

@@ -8,7 +8,7 @@ revisions, FARGATE with and without EFS on assorted platform versions, EC2, brid
 plaintext secrets and non-ECR images, so results of every status are published (NOT_APPLICABLE and ERROR
 come from the service policy: the task definition policies have no applicability condition).
 
-Then it runs the sweep exactly as the scheduled Lambda function does (``build_sweeper(Settings.from_environment
+Then it runs the sweep exactly as the scheduled Lambda function does (``wiring.build_sweeper(Settings.from_environment
 ({}), publish=True)`` and ``sweep_regions``) over HTTP, with botocore event hooks on the sweep's own ECS and
 Security Hub clients (``before-call``/``after-call`` for calls, ``before-send`` for HTTP attempts, retries
 included), and prints the wall time and its phases, the calls by operation, and the ideal call count for the
@@ -27,6 +27,11 @@ A second sweep follows, with the first sweep's findings in Security Hub, after `
 deleted and as many families' latest revisions deregistered (so findings get archived). Both sweeps' results,
 archived findings and the resulting Security Hub state are checked against the planted account.
 
+The sweep runs every policy of its set (``policies/``). The benchmark has a model of four of them (secrets, ECR
+images, awsvpc, EFS platform: ``expected_status``), whose verdicts it checks; for any other policy it checks
+that every resource of the policy's type has its one result and finding, in the Security Hub state that result
+gives, and counts the verdicts without asserting them.
+
 moto differs from ECS and Security Hub in ways that change call counts (see /work/shared/MOTO.md); this
 benchmark patches moto's request handlers in this process so that they page and filter as AWS does:
 ListTaskDefinitions, ListClusters and ListServices ignore maxResults/nextToken in moto (one page of everything);
@@ -38,7 +43,8 @@ the same shape, how long a sweep of ``--estimate-task-definitions`` / ``--estima
 
 Exit status: 0 when both sweeps ran and their results are what was planted (a call count above the ideal is a
 measurement, marked MISS, not a failure); 1 when a sweep reported problems or failed to list, or a result,
-an archived finding or the Security Hub state differs from the plan; 2 when moto could not be prepared.
+an archived finding or the Security Hub state differs from the plan; 2 when moto could not be prepared or a
+policy the benchmark has a model of is not in the sweep's set.
 
 Run: ``.venv/bin/python bench/sweep.py [--task-definitions 2000] [--services 500] [--seed 11]``.
 """
@@ -70,6 +76,8 @@ NETWORK = "ecs-network-awsvpc"
 EFS = "ecs-efs-fargate-platform"
 TASK_DEFINITION_POLICIES = (SECRETS, IMAGES, NETWORK)
 SERVICE_POLICIES = (EFS,)
+# The policies expected_status has a model of; the sweep's set may hold others (counted, not asserted).
+MODELLED = frozenset((*TASK_DEFINITION_POLICIES, *SERVICE_POLICIES))
 PASS, FAIL, NOT_APPLICABLE, ERROR = "PASS", "FAIL", "NOT_APPLICABLE", "ERROR"
 STATUSES = (PASS, FAIL, NOT_APPLICABLE, ERROR)
 # Security Hub (Compliance.Status, RecordState) of a finding, by result status (ecsguard.core.findings).
@@ -80,6 +88,9 @@ STORED = {
     NOT_APPLICABLE: ("NOT_AVAILABLE", "ARCHIVED"),
 }
 GONE = ("NOT_AVAILABLE", "ARCHIVED")
+# The expected state of a finding of a policy without a model: what the sweep's own result for it gives (check()
+# fills it in); the estimate, which has no sweep's results, takes such a finding to be ACTIVE.
+UNMODELLED = ("as the sweep's result", "ACTIVE")
 
 # AWS page sizes when the request sends no maxResults, and the largest a request may ask for.
 LIST_TASK_DEFINITIONS_PAGE = 100
@@ -313,14 +324,42 @@ def expected_status(policy_id: str, revision: Revision, service: PlannedService 
     return PASS if tuple(int(part) for part in parts) >= (1, 4) else FAIL
 
 
-def expected_results(plan: Plan) -> dict[tuple[str, str], str]:
-    results = {}
+@dataclass(frozen=True)
+class SweptPolicies:
+    """The ids of the policies the sweep evaluates, by resource type, in the set's order."""
+
+    task_definition: tuple[str, ...]
+    service: tuple[str, ...]
+
+    @classmethod
+    def of(cls, policy_set: Any) -> SweptPolicies:
+        from ecsguard.core.models import ResourceType
+
+        return cls(
+            tuple(policy.id for policy in policy_set.for_type(ResourceType.TASK_DEFINITION)),
+            tuple(policy.id for policy in policy_set.for_type(ResourceType.SERVICE)),
+        )
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.task_definition, *self.service)
+
+    @property
+    def unmodelled(self) -> tuple[str, ...]:
+        return tuple(policy_id for policy_id in self.all if policy_id not in MODELLED)
+
+
+def expected_results(plan: Plan, policies: SweptPolicies) -> dict[tuple[str, str], str | None]:
+    """One result per policy and resource of its type: the planted verdict, or None for a policy without a model."""
+    results: dict[tuple[str, str], str | None] = {}
     for arn, revision in plan.evaluated().items():
-        for policy_id in TASK_DEFINITION_POLICIES:
-            results[(policy_id, arn)] = expected_status(policy_id, revision)
+        for policy_id in policies.task_definition:
+            results[(policy_id, arn)] = expected_status(policy_id, revision) if policy_id in MODELLED else None
     for service in plan.live_services():
-        for policy_id in SERVICE_POLICIES:
-            results[(policy_id, service.arn)] = expected_status(policy_id, service.revision, service)
+        for policy_id in policies.service:
+            results[(policy_id, service.arn)] = (
+                expected_status(policy_id, service.revision, service) if policy_id in MODELLED else None
+            )
     return results
 
 
@@ -330,15 +369,15 @@ def finding_id(policy_id: str, arn: str) -> str:
 
 @dataclass
 class Expected:
-    results: dict[tuple[str, str], str]
+    results: dict[tuple[str, str], str | None]  # None: a policy without a model (any verdict, counted)
     existing_active: set[str]  # ACTIVE ecsguard findings in Security Hub before the sweep
     archived: set[str]
     findings_sent: int
     store: dict[str, tuple[str, str]]  # Security Hub after the sweep: Id -> (Compliance.Status, RecordState)
 
 
-def expect(plan: Plan, store_before: Mapping[str, tuple[str, str]]) -> Expected:
-    results = expected_results(plan)
+def expect(plan: Plan, store_before: Mapping[str, tuple[str, str]], policies: SweptPolicies) -> Expected:
+    results = expected_results(plan, policies)
     current = {finding_id(policy_id, arn): status for (policy_id, arn), status in results.items()}
     existing_active = {finding for finding, (_, state) in store_before.items() if state == "ACTIVE"}
     # An older revision that is still ACTIVE exists (it can still run): its findings stay as they are.
@@ -347,7 +386,7 @@ def expect(plan: Plan, store_before: Mapping[str, tuple[str, str]]) -> Expected:
     archived = existing_active - current.keys() - kept
     store = dict.fromkeys(store_before.keys() - kept, GONE)
     store.update({finding: store_before[finding] for finding in kept if finding not in current})
-    store.update({finding: STORED[status] for finding, status in current.items()})
+    store.update({finding: STORED[status] if status else UNMODELLED for finding, status in current.items()})
     return Expected(results, existing_active, archived, len(current) + len(archived), store)
 
 
@@ -668,10 +707,10 @@ class SweepRun:
 
 
 def run_sweep(label: str, plan: Plan, sweeper: Any, log: CallLog) -> SweepRun:
-    from ecsguard.handlers.sweep import sweep_regions
+    from ecsguard.sweep import sweep_regions
 
     store_before = security_hub_store()
-    expected = expect(plan, store_before)
+    expected = expect(plan, store_before, SweptPolicies.of(sweeper.policy_set))
     ideal = ideal_calls(plan, len(expected.existing_active), expected.findings_sent)
     log.reset()
     start = time.perf_counter()
@@ -731,20 +770,30 @@ def check(run: SweepRun, store_after: Mapping[str, tuple[str, str]]) -> list[str
     if len(actual) != len(report.results):
         problems.append(f"{len(report.results) - len(actual)} duplicate (policy, resource) results")
     for key in sorted(actual.keys() | expected.results.keys()):
-        got, wanted = actual.get(key, "missing"), expected.results.get(key, "not planted")
-        if got != wanted:
+        got = actual.get(key, "missing")
+        if key not in expected.results:
+            problems.append(f"{key[0]} on {key[1]}: {got}, planted not planted")
+        elif (wanted := expected.results[key]) is None:  # no model of the policy: any verdict, but one
+            if key not in actual:
+                problems.append(f"{key[0]} on {key[1]}: missing, planted a result (its verdict not modelled)")
+        elif got != wanted:
             problems.append(f"{key[0]} on {key[1]}: {got}, planted {wanted}")
     if set(report.archived) != expected.archived:
         extra, missing = set(report.archived) - expected.archived, expected.archived - set(report.archived)
         problems.append(f"archived: {len(extra)} not expected (e.g. {sorted(extra)[:2]}), {len(missing)} missed")
     if report.findings_imported != expected.findings_sent:
         problems.append(f"findings imported: {report.findings_imported}, expected {expected.findings_sent}")
+    # A finding of a policy without a model is expected in the state its own result gives.
+    wanted_store = dict(expected.store)
+    for (policy_id, arn), status in expected.results.items():
+        if status is None and (policy_id, arn) in actual:
+            wanted_store[finding_id(policy_id, arn)] = STORED[actual[(policy_id, arn)]]
     differing = [
-        key for key in store_after.keys() | expected.store.keys() if store_after.get(key) != expected.store.get(key)
+        key for key in store_after.keys() | wanted_store.keys() if store_after.get(key) != wanted_store.get(key)
     ]
     if differing:
         sample = sorted(differing)[:3]
-        shown = "; ".join(f"{key}: {store_after.get(key)} vs {expected.store.get(key)}" for key in sample)
+        shown = "; ".join(f"{key}: {store_after.get(key)} vs {wanted_store.get(key)}" for key in sample)
         problems.append(f"Security Hub holds {len(differing)} finding(s) other than expected: {shown}")
     return problems
 
@@ -765,7 +814,9 @@ def print_sweep(run: SweepRun, concurrency: int, max_attempts: int) -> None:
     if report is not None:
         print_results(run)
         sent = run.expected.findings_sent
-        states = Counter(STORED[status][1] for status in expected.results.values())
+        actual = {(r.policy_id, r.resource.id): r.status.value for r in report.results}
+        outcomes = (status or actual.get(key) for key, status in expected.results.items())
+        states = Counter(STORED[status][1] for status in outcomes if status is not None)
         print(
             f"  findings: {report.findings_imported:,} imported of {len(report.findings):,} sent "
             f"({states['ACTIVE']:,} ACTIVE, {states['ARCHIVED']:,} ARCHIVED as NOT_APPLICABLE, "
@@ -824,14 +875,16 @@ def print_phases(run: SweepRun) -> None:
 def print_results(run: SweepRun) -> None:
     actual: Counter[tuple[str, str]] = Counter((r.policy_id, r.status.value) for r in run.report.results)
     planted = Counter((policy_id, status) for (policy_id, _), status in run.expected.results.items())
-    print("  results by status (planted in brackets when different):")
-    print(f"    {'policy':<28}" + "".join(f"{status:>16}" for status in ("PASS", "FAIL", "N/A", "ERROR")))
-    for policy_id in (*TASK_DEFINITION_POLICIES, *SERVICE_POLICIES):
+    policies = list(dict.fromkeys(policy_id for policy_id, _ in run.expected.results))
+    print("  results by status (planted in brackets when different; * no model of the policy: counted only):")
+    print(f"    {'policy':<32}" + "".join(f"{status:>16}" for status in ("PASS", "FAIL", "N/A", "ERROR")))
+    for policy_id in policies:
         cells = []
         for status in STATUSES:
             got, wanted = actual[(policy_id, status)], planted[(policy_id, status)]
-            cells.append(f"{got:,}" if got == wanted else f"{got:,} ({wanted:,})")
-        print(f"    {policy_id:<28}" + "".join(f"{cell:>16}" for cell in cells))
+            cells.append(f"{got:,}" if got == wanted or policy_id not in MODELLED else f"{got:,} ({wanted:,})")
+        label = policy_id if policy_id in MODELLED else f"{policy_id} *"
+        print(f"    {label:<32}" + "".join(f"{cell:>16}" for cell in cells))
 
 
 def print_calls(run: SweepRun) -> None:
@@ -870,14 +923,16 @@ def print_calls(run: SweepRun) -> None:
 # --- estimate -------------------------------------------------------------------------------------
 
 
-def print_estimate(first: SweepRun, second: SweepRun, args: argparse.Namespace, concurrency: int) -> None:
+def print_estimate(
+    first: SweepRun, second: SweepRun, args: argparse.Namespace, concurrency: int, policies: SweptPolicies
+) -> None:
     families = max(1, round(args.estimate_task_definitions * args.families / args.task_definitions))
     families = min(max(families, math.ceil(args.estimate_task_definitions / 4)), args.estimate_task_definitions)
     clusters = max(1, round(args.estimate_services * args.clusters / max(args.services, 1)))
     plan = make_plan(args.estimate_task_definitions, args.estimate_services, families, clusters, args.seed)
-    first_big = expect(plan, {})
+    first_big = expect(plan, {}, policies)
     store = first_big.store
-    second_big = expect(plan, store)
+    second_big = expect(plan, store, policies)
     results_big = len(first_big.results)
     print(
         f"ESTIMATE (not measured) for an account of {args.estimate_task_definitions:,} task definitions and "
@@ -925,6 +980,11 @@ def print_estimate(first: SweepRun, second: SweepRun, args: argparse.Namespace, 
         f"divided by {concurrency} for the thread-pooled describes; GetFindings and BatchImportFindings no faster "
         "than Security Hub's quotas (3/s burst 6, 10/s burst 30); ECS's throttling is not modelled."
     )
+    if policies.unmodelled:
+        print(
+            f"  Findings of the policies without a model ({', '.join(policies.unmodelled)}) are taken as ACTIVE "
+            "(a NOT_APPLICABLE one is archived, so next sweeps' GetFindings may be fewer)."
+        )
     print()
 
 
@@ -1023,14 +1083,13 @@ def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint:
 
     # Imported after the environment is set: the scanner module reads its settings at import.
     from ecsguard.adapters import aws
-    from ecsguard.handlers import scanner as scanner_handler
-    from ecsguard.handlers.sweep import build_sweeper
     from ecsguard.settings import Settings
+    from ecsguard.wiring import build_sweeper, remember_account
 
     aws.client.cache_clear()
     # As the Lambda function learns it from its context: no sts:GetCallerIdentity call.
     function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecsguard-sweep"
-    scanner_handler.remember_account(SimpleNamespace(invoked_function_arn=function_arn))
+    remember_account(SimpleNamespace(invoked_function_arn=function_arn))
     settings = Settings.from_environment({})
     attempts = settings.aws_max_attempts
     log = CallLog()
@@ -1055,6 +1114,11 @@ def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint:
     sweeper = new_sweeper()
     build_seconds = time.perf_counter() - started
     concurrency = sweeper.options.concurrency
+    policies = SweptPolicies.of(sweeper.policy_set)
+    missing = sorted(MODELLED - set(policies.all))
+    if missing:
+        print(f"bench: the benchmark has a model of {missing}, not in the sweep's policy set", file=sys.stderr)
+        return 2
     print("ecsguard sweep benchmark")
     print(
         f"  Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; moto "
@@ -1065,6 +1129,11 @@ def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint:
         f"  filled over HTTP in {fill_seconds:.1f} s ({args.workers} threads): {len(plan.revisions):,} task "
         f"definitions, {len(plan.clusters)} clusters, {len(plan.services):,} services; build_sweeper (loads the "
         f"policies) {build_seconds * 1000:.0f} ms, not in the sweeps' wall time"
+    )
+    print(
+        f"  policies: {len(policies.task_definition)} on task definitions, {len(policies.service)} on services; "
+        f"verdicts modelled and checked for {len(MODELLED)}, counted only for: "
+        f"{', '.join(policies.unmodelled) or 'none'}"
     )
     print(
         "  moto patched in this process to page and filter as AWS does: ListTaskDefinitions, ListClusters and "
@@ -1086,7 +1155,7 @@ def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint:
     second = run_sweep(label, plan, new_sweeper(), log)
     print_sweep(second, concurrency, attempts)
 
-    print_estimate(first, second, args, concurrency)
+    print_estimate(first, second, args, concurrency, policies)
     return 1 if first.mismatches or second.mismatches else 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -16,6 +17,7 @@ from moto.server import ThreadedMotoServer
 from ecsguard.adapters import aws as aws_adapter
 from ecsguard.handlers import scanner as scanner_handler
 from ecsguard.settings import Settings
+from policy_catalog import POLICY_DIR
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +57,25 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
 
 
 @pytest.fixture
-def configure(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Point the Lambda handler at the emulated account with these ECSGUARD_* settings (topic included)."""
+def policy_dir() -> Path:
+    """The policy folder the handler under test loads (ECSGUARD_POLICY_DIR): the whole catalog, policies/.
+
+    A module whose expectations are about the sample events' policies overrides this fixture with
+    ``policy_catalog.narrowed_policy_dir()``, so a policy added to policies/ changes nothing it checks."""
+    return POLICY_DIR
+
+
+@pytest.fixture
+def configure(aws: Aws, policy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Point the Lambda handler at the emulated account with these ECSGUARD_* settings (topic included), and at
+    the ``policy_dir`` policies."""
 
     def apply(**settings: str) -> None:
-        environment = {"ECSGUARD_TOPIC_ARN": aws.topic_arn, "ECSGUARD_AWS_MAX_ATTEMPTS": "2"}
+        environment = {
+            "ECSGUARD_TOPIC_ARN": aws.topic_arn,
+            "ECSGUARD_AWS_MAX_ATTEMPTS": "2",
+            "ECSGUARD_POLICY_DIR": str(policy_dir),
+        }
         environment.update({f"ECSGUARD_{name.upper()}": value for name, value in settings.items()})
         monkeypatch.setattr(scanner_handler, "SETTINGS", Settings.from_environment(environment))
         scanner_handler.scanner.cache_clear()

@@ -1,16 +1,24 @@
-"""`ecsguard scan` end to end over files: input shapes, verdicts, exit codes, and no leaked secrets."""
+"""`ecsguard scan` end to end over files: input shapes, verdicts, exit codes, and no leaked secrets.
+
+The scans load the whole catalog (policies/), as a user's would: verdicts are stated for the policies the
+sample events were written for, and every other policy of the catalog is checked to give its one result per
+resource. A test about the exit status under --fail-on narrows the set to the policies it is about."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ecsguard.cli import main
+from ecsguard.core.models import ResourceType
+from policy_catalog import POLICY_DIR, SAMPLE_EVENT_POLICIES, narrowed_policy_dir, policy_ids
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -31,8 +39,32 @@ def scan_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict
     return status, json.loads(out), err
 
 
-def verdicts(document: dict[str, Any]) -> set[tuple[str, str, str]]:
-    return {(r["policy_id"], r["resource"]["id"], r["status"]) for r in document["results"]}
+def verdicts(document: dict[str, Any], about: set[str] | None = None) -> set[tuple[str, str, str]]:
+    """(policy, resource, status) of every result, or of the results of the ``about`` policies."""
+    return {
+        (r["policy_id"], r["resource"]["id"], r["status"])
+        for r in document["results"]
+        if about is None or r["policy_id"] in about
+    }
+
+
+def results_per_policy_and_resource(document: dict[str, Any]) -> Counter[tuple[str, str]]:
+    return Counter((r["policy_id"], r["resource"]["id"]) for r in document["results"])
+
+
+def catalog_results(evaluations: dict[str, tuple[ResourceType, int]]) -> Counter[tuple[str, str]]:
+    """What evaluating each resource ``count`` times gives: one result per catalog policy of its type, each time."""
+    return Counter(
+        {
+            (policy_id, resource_id): count
+            for resource_id, (resource_type, count) in evaluations.items()
+            for policy_id in policy_ids(resource_type)
+        }
+    )
+
+
+SAMPLE = set(SAMPLE_EVENT_POLICIES)
+EFS_POLICY = "ecs-efs-fargate-platform"
 
 
 def write(path: Path, document: object) -> Path:
@@ -84,12 +116,20 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
         ("ecs-efs-fargate-platform", f"{service}/reports", "PASS"),  # updated to 1.4.0
         ("ecs-efs-fargate-platform", f"{service}/reports-spot", "FAIL"),
     }
-    assert verdicts(document) == expected
+    assert verdicts(document, SAMPLE) == expected
+    # every policy of the catalog ran on every resource of its type: prod/reports twice (created, then updated)
+    evaluations = {resource_id: 1 for _, resource_id, _ in expected} | {f"{service}/reports": 2}
+    assert results_per_policy_and_resource(document) == catalog_results(
+        {
+            resource_id: (ResourceType.SERVICE if ":service/" in resource_id else ResourceType.TASK_DEFINITION, count)
+            for resource_id, count in evaluations.items()
+        }
+    )
     assert status == 1
     failing_evidence = {
         (r["policy_id"], r["resource"]["id"], e["path"])
         for r in document["results"]
-        if r["status"] == "FAIL"
+        if r["status"] == "FAIL" and r["policy_id"] in SAMPLE
         for e in r["evidence"]
     }
     assert failing_evidence == {
@@ -165,7 +205,7 @@ def test_scan_describe_outputs_resolve_task_definition_and_cluster_default_strat
 
     status, document, _ = scan_json(capsys, str(tmp_path))
 
-    assert {v for v in verdicts(document) if v[0] == "ecs-efs-fargate-platform"} == {
+    assert verdicts(document, {EFS_POLICY}) == {
         ("ecs-efs-fargate-platform", f"{ARN}:service/fargate-default/efs", "FAIL"),
         ("ecs-efs-fargate-platform", f"{ARN}:service/fargate-default/plain", "NOT_APPLICABLE"),
     }
@@ -182,8 +222,9 @@ def test_scan_service_without_its_task_definition_is_error_naming_it(
 
     status, document, _ = scan_json(capsys, str(tmp_path))
 
-    (result,) = document["results"]
-    assert (result["policy_id"], result["status"]) == ("ecs-efs-fargate-platform", "ERROR")
+    assert {r["policy_id"] for r in document["results"]} == policy_ids(ResourceType.SERVICE)
+    (result,) = [r for r in document["results"] if r["policy_id"] == EFS_POLICY]
+    assert result["status"] == "ERROR"
     assert "missing-family:4" in result["reason"]
     assert "not among the scanned inputs" in result["reason"]
     assert status == 1
@@ -198,8 +239,11 @@ def test_scan_update_service_event_without_response_is_error_not_pass(
 
     status, document, _ = scan_json(capsys, str(tmp_path))
 
-    assert [(r["policy_id"], r["status"]) for r in document["results"]] == [("ecs-efs-fargate-platform", "ERROR")]
-    assert "DescribeServices" in document["results"][0]["reason"]
+    # the service itself is unknown, so every service policy of the catalog reports ERROR, and says why
+    assert sorted((r["policy_id"], r["status"]) for r in document["results"]) == [
+        (policy_id, "ERROR") for policy_id in sorted(policy_ids(ResourceType.SERVICE))
+    ]
+    assert {"DescribeServices" in r["reason"] for r in document["results"]} == {True}
     assert status == 1
 
 
@@ -218,7 +262,7 @@ def test_scan_yaml_and_list_inputs_are_read(tmp_path: Path, capsys: pytest.Captu
         (f"{ARN}:task-definition/listed-a:1", "ecs-network-awsvpc", "PASS"),
         (f"{ARN}:task-definition/listed-b:1", "ecs-network-awsvpc", "PASS"),
     }
-    assert len(document["results"]) == 9
+    assert len(document["results"]) == 3 * len(policy_ids(ResourceType.TASK_DEFINITION))
 
 
 def test_scan_unreadable_file_exits_2_naming_it_and_still_scans_the_rest(
@@ -259,9 +303,11 @@ def test_scan_missing_path_exits_2(capsys: pytest.CaptureFixture[str], tmp_path:
 def test_scan_fail_on_threshold_sets_exit_status(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fail_on: str, expected_status: int
 ) -> None:
-    write(tmp_path / "td.json", task_definition("bridge-only", 1, networkMode="bridge"))  # one MEDIUM failure
+    # GIVEN one MEDIUM failure among the sample events' policies (another policy could fail it at any severity)
+    write(tmp_path / "td.json", task_definition("bridge-only", 1, networkMode="bridge"))
+    policies = str(narrowed_policy_dir(SAMPLE_EVENT_POLICIES))
 
-    status, document, _ = scan_json(capsys, "--fail-on", fail_on, str(tmp_path))
+    status, document, _ = scan_json(capsys, "--policies", policies, "--fail-on", fail_on, str(tmp_path))
 
     assert status == expected_status
     assert document["summary"]["by_status"]["FAIL"] == 1
@@ -318,16 +364,18 @@ def test_scan_malformed_set_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--set expects POLICY_ID.PARAMETER=VALUE" in err
 
 
-def test_policies_list_shows_the_four_builtins(capsys: pytest.CaptureFixture[str]) -> None:
+def test_policies_list_shows_every_builtin_policy_file(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN what each file in policies/ declares, read as plain YAML
+    declared = set()
+    for path in POLICY_DIR.glob("*.yaml"):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        declared.add((document["id"], document["severity"], document["resource"]))
+
     status, out, _ = run(capsys, "policies", "list", "--format", "json")
 
     assert status == 0
-    assert {(p["id"], p["severity"], p["resource"]) for p in json.loads(out)} == {
-        ("ecs-secrets-managed", "HIGH", "AWS::ECS::TaskDefinition"),
-        ("ecs-images-ecr-only", "HIGH", "AWS::ECS::TaskDefinition"),
-        ("ecs-network-awsvpc", "MEDIUM", "AWS::ECS::TaskDefinition"),
-        ("ecs-efs-fargate-platform", "HIGH", "AWS::ECS::Service"),
-    }
+    assert declared != set()
+    assert {(p["id"], p["severity"], p["resource"]) for p in json.loads(out)} == declared
 
 
 def test_policies_validate_broken_folder_exits_2_naming_file_line_and_problem(
@@ -349,7 +397,7 @@ def test_policies_validate_builtin_set_exits_0(capsys: pytest.CaptureFixture[str
     status, out, _ = run(capsys, "policies", "validate")
 
     assert status == 0
-    assert "4 policies valid" in out
+    assert f"{len(policy_ids())} policies valid" in out
 
 
 def test_console_script_runs_in_a_fresh_process() -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from emulated_aws import ACCOUNT, EVENTS, REGION, Aws, cli_environment, load_event
 
+from policy_catalog import SAMPLE_EVENT_POLICIES, narrowed_policy_dir
+
 ECSGUARD = Path(sys.executable).with_name("ecsguard")
 LEGACY_TD = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/legacy-proxy:12"
 NON_ECR_EVENT = EVENTS / "ecs-register-task-definition-non-ecr-image.json"
@@ -20,7 +22,9 @@ PLANTED_IN_EVENTS = ("Tr0ub4dor-and-3-horses", "AKIAZ7EXAMPLEKEYQ2XW")
 
 
 def environment(aws: Aws, tmp_path: Path, **variables: str) -> dict[str, str]:
-    return cli_environment(aws, tmp_path, **variables)
+    """The scanner loads the sample events' policies, which this module's expectations are about."""
+    policies = str(narrowed_policy_dir(SAMPLE_EVENT_POLICIES))
+    return cli_environment(aws, tmp_path, **{"ECSGUARD_POLICY_DIR": policies, **variables})
 
 
 def invoke(event_file: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

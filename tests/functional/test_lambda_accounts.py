@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,9 +14,16 @@ from emulated_aws import ACCOUNT, REGION, Aws, load_event
 
 from ecsguard.errors import EventFailed
 from ecsguard.handlers.scanner import handler
+from policy_catalog import SAMPLE_EVENT_POLICIES, narrowed_policy_dir
 
 MEMBER = "111111111111"
 ROLE = "ecsguard-member"
+
+
+@pytest.fixture
+def policy_dir() -> Path:
+    """The handler loads the sample events' policies, which this module's expectations are about."""
+    return narrowed_policy_dir(SAMPLE_EVENT_POLICIES)
 
 
 def member_event(name: str, account: str = MEMBER, region: str = REGION) -> dict[str, Any]:

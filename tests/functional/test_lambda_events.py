@@ -3,6 +3,10 @@
 Each test starts from a fresh emulated account (the ``aws`` fixture resets the session's moto server) and
 reads back what landed: every finding in Security Hub (GetFindings) and every message delivered to the
 SQS queue subscribed to the findings topic.
+
+The expectations (verdicts, findings, messages, counts) are about the policies the sample events were written
+for, so the handler loads only those (``policy_dir`` below); one test runs every event file with the whole
+catalog and checks that each of its policies gets its finding.
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ import copy
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from emulated_aws import ACCOUNT, EVENTS, REGION, Aws, load_event, register_sample_task_definitions
 
+from ecsguard.core.models import ResourceType
 from ecsguard.errors import EventFailed
 from ecsguard.handlers.scanner import handler
+from policy_catalog import POLICY_DIR, SAMPLE_EVENT_POLICIES, narrowed_policy_dir, policy_ids
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,6 +39,12 @@ def _service_models_parsed_once() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(botocore.session, "create_loader", lambda *args, **kwargs: shared)
         yield
+
+
+@pytest.fixture
+def policy_dir() -> Path:
+    """The handler loads the sample events' policies, which this module's expectations are about."""
+    return narrowed_policy_dir(SAMPLE_EVENT_POLICIES)
 
 
 # (finding Id, Compliance.Status, RecordState)
@@ -230,6 +243,45 @@ def test_handler_event_file_lands_expected_findings_and_messages(
         len(expected.findings),
         len(expected.messages),
     )
+
+
+def policy_of(finding: FindingState) -> str:
+    return finding[0].split("/", 2)[1]
+
+
+def resource_type_of(arn: str) -> ResourceType:
+    return ResourceType.TASK_DEFINITION if ":task-definition/" in arn else ResourceType.SERVICE
+
+
+@pytest.mark.parametrize("event_name", EVENT_FILES)
+def test_handler_event_file_with_whole_catalog_lands_one_finding_per_catalog_policy(
+    event_name: str, aws: Aws, configure: Callable[..., None]
+) -> None:
+    # GIVEN the handler loading every policy in policies/, not only the sample events' ones
+    expected = EXPECTED.get(event_name)
+    if expected is None:
+        pytest.fail(f"events/{event_name} has no entry in EXPECTED: say what it must lead to")
+    configure(policy_dir=str(POLICY_DIR))
+    if expected.arrange is not None:
+        expected.arrange(aws)
+
+    # WHEN
+    answer = handler(load_event(event_name), None)
+
+    # THEN each catalog policy on the resource's type has exactly one finding (none when the event is skipped),
+    # and the sample events' policies land, and fail, exactly as expected
+    about = set(SAMPLE_EVENT_POLICIES)
+    landed = finding_states(aws)
+    catalog_findings = (
+        sorted(finding_id(p, expected.resource) for p in policy_ids(resource_type_of(expected.resource)))
+        if expected.resource is not None and expected.findings
+        else []
+    )
+    assert [finding[0] for finding in landed] == catalog_findings
+    assert [finding for finding in landed if policy_of(finding) in about] == sorted(expected.findings)
+    assert (answer["action"], answer["resource"]) == (expected.action, expected.resource)
+    assert tuple(p for p in answer["failed_policies"] if p in about) == expected.failed_policies
+    assert answer["findings_imported"] == len(catalog_findings)
 
 
 # --- sequences ---------------------------------------------------------------------------------

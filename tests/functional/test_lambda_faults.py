@@ -13,6 +13,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from ecsguard.events import MalformedEvent
 from ecsguard.handlers import scanner as scanner_handler
 from ecsguard.handlers.scanner import handler
 from ecsguard.observability import logger
+from policy_catalog import SAMPLE_EVENT_POLICIES, narrowed_policy_dir
 
 SECRET_EVENT = "ecs-register-task-definition-plaintext-secret.json"
 SECRET_EVENT_ID = "00000000-0000-0000-0000-000000000002"
@@ -43,6 +45,12 @@ SERVICE_TD_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/reports-efs:3"
 
 SECURITY_HUB_REJECTION = "Finding does not adhere to Amazon Security Finding Format."
 PLANTED = "PLANTED-m4lf0rmed-7d2a-NEVER-PRINT"
+
+
+@pytest.fixture
+def policy_dir() -> Path:
+    """The handler loads the sample events' policies, which this module's expectations are about."""
+    return narrowed_policy_dir(SAMPLE_EVENT_POLICIES)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ import pytest
 from emulated_aws import ACCOUNT, REGION, Aws, cli_environment
 from fault_proxy import FaultProxy
 
+from policy_catalog import SAMPLE_EVENT_POLICIES, narrowed_policy_dir
+
 ECSGUARD = Path(sys.executable).with_name("ecsguard")
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/app:1"
 EFS = [{"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-0123456789abcdef0"}}]
@@ -74,7 +76,11 @@ def closed_port() -> str:
 
 
 def environment(aws: Aws, tmp_path: Path, **variables: str) -> dict[str, str]:
-    return cli_environment(aws, tmp_path, **{"AWS_DEFAULT_REGION": REGION, **variables})
+    """The sweep loads the sample events' policies, which this module's expectations are about."""
+    policies = str(narrowed_policy_dir(SAMPLE_EVENT_POLICIES))
+    return cli_environment(
+        aws, tmp_path, **{"AWS_DEFAULT_REGION": REGION, "ECSGUARD_POLICY_DIR": policies, **variables}
+    )
 
 
 def sweep(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:

@@ -27,12 +27,15 @@ from ecsguard.handlers import sweep as sweep_handler
 from ecsguard.settings import Settings
 from ecsguard.sweep import RegionReport, Sweeper, sweep_regions
 from ecsguard.wiring import build_sweeper
+from policy_catalog import SAMPLE_EVENT_POLICIES, narrowed_policy_dir
 
 EAST, WEST = "us-east-1", "eu-west-1"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{EAST}.amazonaws.com/app:1"
 EFS = [{"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-0123456789abcdef0"}}]
 TD_POLICIES = ("ecs-images-ecr-only", "ecs-network-awsvpc", "ecs-secrets-managed")
 EFS_POLICY = "ecs-efs-fargate-platform"
+# The sweeps load the sample events' policies, which this module's expectations (results, findings) are about.
+POLICY_DIR_SETTING = {"ECSGUARD_POLICY_DIR": str(narrowed_policy_dir(SAMPLE_EVENT_POLICIES))}
 _REGION_OF_SIGNATURE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/[^/]+/aws4_request")
 
 
@@ -139,7 +142,8 @@ def direct(aws: Aws, service: str, region: str) -> Any:
 
 
 def sweeper(attempts: int = 1, publish: bool = True) -> Sweeper:
-    return build_sweeper(Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": str(attempts)}), publish=publish)
+    environment = {"ECSGUARD_AWS_MAX_ATTEMPTS": str(attempts), **POLICY_DIR_SETTING}
+    return build_sweeper(Settings.from_environment(environment), publish=publish)
 
 
 def arrange(ecs: Any) -> None:
@@ -353,7 +357,7 @@ def sweep_settings(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Callable[..., N
     """Settings of the scheduled sweep handler (it reads them once, at import, like the scanner's)."""
 
     def apply(**settings: str) -> None:
-        environment = {"ECSGUARD_AWS_MAX_ATTEMPTS": "1", "ECSGUARD_SWEEP_REGIONS": EAST}
+        environment = {"ECSGUARD_AWS_MAX_ATTEMPTS": "1", "ECSGUARD_SWEEP_REGIONS": EAST, **POLICY_DIR_SETTING}
         environment.update({f"ECSGUARD_{name.upper()}": value for name, value in settings.items()})
         monkeypatch.setattr(sweep_handler, "SETTINGS", Settings.from_environment(environment))
 

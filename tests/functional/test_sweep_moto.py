@@ -1,4 +1,6 @@
-"""The account-wide sweep against moto in server mode: several Regions, clusters and services."""
+"""The account-wide sweep against moto in server mode: several Regions, clusters and services, with the whole
+policy catalog (policies/): every policy of the catalog has its finding on every resource of its type, and the
+policies the planted resources were made for have the verdicts stated here."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import pytest
 from emulated_aws import ACCOUNT, Aws
 
 from ecsguard.adapters import aws as aws_adapter
+from ecsguard.core.models import ResourceType
 from ecsguard.handlers import sweep as sweep_handler
 from ecsguard.settings import Settings
 from ecsguard.sweep import sweep_regions
 from ecsguard.wiring import build_sweeper
+from policy_catalog import policy_ids
 
 EAST, WEST = "us-east-1", "eu-west-1"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{EAST}.amazonaws.com/app:1"
@@ -22,6 +26,24 @@ EFS = [{"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-012345678
 
 def arn(region: str, resource: str) -> str:
     return f"arn:aws:ecs:{region}:{ACCOUNT}:{resource}"
+
+
+def catalog_finding_ids(task_definitions: list[str], services: list[str]) -> set[str]:
+    """One finding per catalog policy and resource of its type."""
+    return {
+        *(f"ecsguard/{p}/{r}" for p in policy_ids(ResourceType.TASK_DEFINITION) for r in task_definitions),
+        *(f"ecsguard/{p}/{r}" for p in policy_ids(ResourceType.SERVICE) for r in services),
+    }
+
+
+def policy_of(finding_id: str) -> str:
+    return finding_id.split("/", 2)[1]
+
+
+# us-east-1's resources that arrange() plants and the sweep evaluates: the latest revision of each family, the
+# revisions services use, and the services.
+EAST_TASK_DEFINITIONS = [arn(EAST, f"task-definition/{r}") for r in ("web:1", "web:2", "efs-app:1")]
+EAST_SERVICES = [arn(EAST, f"service/{s}") for s in ("alpha/legacy", "beta/old-efs", "beta/new-efs")]
 
 
 def arrange(ecs_east: Any, ecs_west: Any) -> None:
@@ -79,11 +101,12 @@ def test_sweep_two_regions_publishes_expected_findings_and_describes_shared_revi
         f"ecsguard/ecs-efs-fargate-platform/{svc('beta/new-efs')}": ("PASSED", "ACTIVE"),
         f"ecsguard/ecs-efs-fargate-platform/{svc('alpha/legacy')}": ("NOT_AVAILABLE", "ARCHIVED"),
     }
-    assert {k: v for k, v in east.items() if "ecs-network-awsvpc" in k or "efs-fargate" in k} == expected_east
-    assert len(east) == 3 * 3 + 3  # three policies on three revisions, one on three services
+    about = {"ecs-network-awsvpc", "ecs-efs-fargate-platform"}
+    assert {k: v for k, v in east.items() if policy_of(k) in about} == expected_east
+    assert set(east) == catalog_finding_ids(EAST_TASK_DEFINITIONS, EAST_SERVICES)
     west = statuses(WEST)
     assert west[f"ecsguard/ecs-secrets-managed/{arn(WEST, 'task-definition/leaky:1')}"] == ("FAILED", "ACTIVE")
-    assert len(west) == 3
+    assert set(west) == catalog_finding_ids([arn(WEST, "task-definition/leaky:1")], [])
     # AND each revision was described once, although two services share efs-app:1
     assert east_calls["DescribeTaskDefinition"] == 3
     assert east_calls["DescribeServices"] == 2  # one batch per cluster
@@ -96,15 +119,19 @@ def test_sweep_archives_findings_of_resources_removed_since_last_sweep(aws: Aws)
     arrange(aws.ecs, ecs_west)
     settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2"})
     sweep_regions(build_sweeper(settings, publish=True), ACCOUNT, [EAST])
+    removed = catalog_finding_ids([arn(EAST, "task-definition/web:2")], [arn(EAST, "service/beta/old-efs")])
+    before = statuses(EAST)
 
     # WHEN a service is deleted and the latest web revision deregistered, and the account is swept again
     aws.ecs.delete_service(cluster="beta", service="old-efs", force=True)
     aws.ecs.deregister_task_definition(taskDefinition="web:2")
     (report,), failures = sweep_regions(build_sweeper(settings, publish=True), ACCOUNT, [EAST])
 
-    # THEN their findings are archived, and web:1 (now the latest, and still used) stays active
+    # THEN their findings that were active are archived (a NOT_APPLICABLE one already was), among them the EFS
+    # failure and web:2's three, and web:1 (now the latest, and still used) stays active
     assert failures == []
-    gone = {
+    gone = {finding_id for finding_id in removed if before[finding_id][1] == "ACTIVE"}
+    assert gone >= {
         f"ecsguard/ecs-efs-fargate-platform/{arn(EAST, 'service/beta/old-efs')}",
         *(
             f"ecsguard/{policy}/{arn(EAST, 'task-definition/web:2')}"
@@ -124,7 +151,10 @@ def test_sweep_without_publish_sends_nothing(aws: Aws) -> None:
     (report,), failures = sweep_regions(build_sweeper(settings, publish=False), ACCOUNT, [EAST])
 
     assert failures == []
-    assert len(report.results) == 12
+    assert {f"ecsguard/{r.policy_id}/{r.resource.id}" for r in report.results} == catalog_finding_ids(
+        EAST_TASK_DEFINITIONS, EAST_SERVICES
+    )
+    assert len(report.results) == len(catalog_finding_ids(EAST_TASK_DEFINITIONS, EAST_SERVICES))
     assert aws.findings() == {}
 
 

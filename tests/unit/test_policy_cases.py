@@ -31,10 +31,7 @@ from ecsguard.core.engine import PolicySet
 from ecsguard.core.models import MODEL_BY_RESOURCE_TYPE, Cluster, ResourceType, Sensitive, TaskDefinition
 from ecsguard.core.resources import RELATED_TYPES, Resource, Unresolved, build_service, build_task_definition, normalise
 from ecsguard.core.results import Result, Status
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-POLICY_DIR = REPOSITORY / "policies"
-CASE_DIR = REPOSITORY / "tests" / "policy_cases"
+from policy_catalog import CASE_DIR, POLICY_DIR
 
 
 class Scenario(BaseModel):

@@ -6,15 +6,12 @@ import copy
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sample_events import load
 from sample_events import response as described
 
-from ecsguard.catalog import load_policy_set
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.findings import Notification
 from ecsguard.core.models import Severity
@@ -24,8 +21,8 @@ from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
 from ecsguard.events import MalformedEvent
 from ecsguard.publishing import Options
 from ecsguard.service import Outcome, Scanner
+from policy_catalog import SAMPLE_EVENT_POLICIES, narrowed
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 NOW = "2026-11-22T00:00:00.000Z"
 ACCOUNT = "123456789012"
 TD_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/"
@@ -37,9 +34,10 @@ SERVICE_POLICIES = ["ecs-efs-fargate-platform"]
 PLANTED = ["Tr0ub4dor-and-3-horses", "AKIAZ7EXAMPLEKEYQ2XW"]  # the plaintext-secret fixture's values
 
 
-@cache
 def policy_set() -> PolicySet:
-    return load_policy_set(REPOSITORY / "policies")
+    """The policies the sample events were written for, and all this module's expectations are about: the
+    scanner's behaviour is tested over them, so another policy in policies/ changes no verdict or count here."""
+    return narrowed(SAMPLE_EVENT_POLICIES)
 
 
 def efs_task_definition() -> dict[str, Any]:
@@ -192,7 +190,7 @@ def test_scanner_register_with_response_evaluates_imports_and_notifies_without_d
     # WHEN it is handled
     outcome = test.handle(load("ecs-register-task-definition-plaintext-secret.json"))
 
-    # THEN every task definition policy ran on the event's copy, all findings were imported, one message sent
+    # THEN every task definition policy of the set ran on the event's copy, all findings were imported, one message sent
     arn = f"{TD_ARN}billing-worker:4"
     assert test.resolvers.calls == []
     assert (outcome.action, outcome.resource, outcome.reason) == ("evaluated", arn, None)

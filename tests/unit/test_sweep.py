@@ -11,13 +11,10 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ecsguard.catalog import load_policy_set
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.findings import Notification
 from ecsguard.core.models import Severity
@@ -26,8 +23,8 @@ from ecsguard.core.results import Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
 from ecsguard.publishing import Options
 from ecsguard.sweep import RegionReport, Sweeper, SweepOptions, latest_revisions, sweep_regions
+from policy_catalog import SAMPLE_EVENT_POLICIES, narrowed
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 NOW = "2026-11-22T00:00:00.000Z"
 EARLIER = "2026-11-21T00:00:00.000Z"
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -38,9 +35,10 @@ EFS_POLICY = "ecs-efs-fargate-platform"
 DENIED = "User: arn:aws:sts::123456789012:assumed-role/ecsguard/sweep is not authorized"
 
 
-@cache
 def policy_set() -> PolicySet:
-    return load_policy_set(REPOSITORY / "policies")
+    """The policies the sweeps below are about (the sample events' set): the sweeper's behaviour is tested over
+    them, so another policy in policies/ changes no verdict, count or finding here."""
+    return narrowed(SAMPLE_EVENT_POLICIES)
 
 
 def td_arn(name: str) -> str:
