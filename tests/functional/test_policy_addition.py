@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,8 +51,24 @@ BENCHMARKS = {
 TIMEOUT = 600
 
 
-def added_policy_ids() -> set[str]:
-    return {path.stem for path in (FIXTURE / "policies").glob("*.yaml")}
+def added_policy_ids() -> dict[str, str]:
+    """Each fixture policy's id in the copy: its own, or, once policies/ holds that id (someone adopted the
+    fixture), a fresh one, so the test still adds policies the catalog does not have."""
+    taken = set(policy_ids())
+    added: dict[str, str] = {}
+    for path in sorted((FIXTURE / "policies").glob("*.yaml")):
+        new_id = path.stem
+        while new_id in taken:
+            new_id += "-added"
+        taken.add(new_id)
+        added[path.stem] = new_id
+    return added
+
+
+def _renamed(text: str, key: str, old_id: str, new_id: str) -> str:
+    renamed = re.sub(rf"^{key}: {re.escape(old_id)}$", f"{key}: {new_id}", text, count=1, flags=re.MULTILINE)
+    assert renamed != text or old_id == new_id, f"no '{key}: {old_id}' line to rename"
+    return renamed
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +87,13 @@ def extended(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
         [str(copy / "src"), *([environment["PYTHONPATH"]] if environment.get("PYTHONPATH") else [])]
     )
     # The three steps of adding a policy.
-    for policy in sorted((FIXTURE / "policies").glob("*.yaml")):
-        assert not (copy / "policies" / policy.name).exists(), (
-            f"{policy.stem} is in policies/ now: give the fixture in {FIXTURE} another id (and file name)"
+    for old_id, new_id in added_policy_ids().items():
+        policy = (FIXTURE / "policies" / f"{old_id}.yaml").read_text(encoding="utf-8")
+        (copy / "policies" / f"{new_id}.yaml").write_text(_renamed(policy, "id", old_id, new_id), encoding="utf-8")
+        cases = (FIXTURE / "policy_cases" / f"{old_id}.yaml").read_text(encoding="utf-8")
+        (copy / "tests" / "policy_cases" / f"{new_id}.yaml").write_text(
+            _renamed(cases, "policy", old_id, new_id), encoding="utf-8"
         )
-        shutil.copy2(policy, copy / "policies" / policy.name)
-    for cases in sorted((FIXTURE / "policy_cases").glob("*.yaml")):
-        shutil.copy2(cases, copy / "tests" / "policy_cases" / cases.name)
     docs = subprocess.run(
         [sys.executable, "-m", "ecsguard", "policies", "docs"],
         cwd=copy,
@@ -98,8 +115,10 @@ def _tail(path: Path, lines: int = 60) -> str:
 def test_added_policies_are_seen_by_the_copy_s_ecsguard(extended: tuple[Path, dict[str, str]]) -> None:
     # GIVEN the copy with the fixture policies added
     copy, environment = extended
-    expected = sorted(policy_ids() | added_policy_ids())
-    assert added_policy_ids() & policy_ids() == set(), f"a fixture policy of {FIXTURE} is in policies/ now: rename it"
+    added = set(added_policy_ids().values())
+    expected = sorted(policy_ids() | added)
+    assert added
+    assert added.isdisjoint(policy_ids())
 
     # WHEN its ecsguard is imported, and its console script lists the built-in policies
     probe = subprocess.run(
