@@ -176,8 +176,13 @@ def _invoke(args: argparse.Namespace) -> int:
 
     path = Path(args.event)
     try:
-        event = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+        event = json.loads(path.read_bytes())  # bytes: a byte-order mark and UTF-16 are read too
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path}: cannot read the event: not UTF-8, UTF-16 or UTF-32 (byte {error.start})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: cannot read the event: nested too deeply") from None
+    except (OSError, ValueError) as error:
+        # json's message names the line and column; an OSError's, the file.
         raise UsageError(f"{path}: cannot read the event: {type(error).__name__}: {error}") from None
     from ecsguard.events import MalformedEvent
 

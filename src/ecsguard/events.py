@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import describe_validation_error
+from ecsguard.core.resources import describe_validation_error, field_names
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 ECS_EVENT_SOURCE = "ecs.amazonaws.com"
@@ -134,7 +134,8 @@ def parse_envelope(event: object) -> EventEnvelope:
     try:
         return EventEnvelope.model_validate(event)
     except ValidationError as error:
-        raise MalformedEvent(f"not an EventBridge CloudTrail event: {describe_validation_error(error)}") from None
+        problem = describe_validation_error(error, field_names(EventEnvelope))
+        raise MalformedEvent(f"not an EventBridge CloudTrail event: {problem}") from None
 
 
 def _context(envelope: EventEnvelope) -> EventContext:

@@ -17,17 +17,34 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ecsguard import events
-from ecsguard.core.models import Cluster, ResourceType
-from ecsguard.core.resources import Document, Resource, Unresolved, build_task_definition, normalise
+from ecsguard.core.models import Cluster, ResourceType, Service, TaskDefinition
+from ecsguard.core.resources import (
+    ECS_NAME,
+    Document,
+    Resource,
+    Unresolved,
+    build_task_definition,
+    field_names,
+    normalise,
+    service_id,
+)
 from ecsguard.resolution import service_resource
 
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
+_KNOWN_KEYS = field_names(TaskDefinition, Service, Cluster, events.EventEnvelope, events.CloudTrailDetail) | {
+    "services",
+    "clusters",
+    "failures",
+    "tags",
+    "taskDefinition",
+}
 
 
 @dataclass(frozen=True)
@@ -92,19 +109,30 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[InputProblem]
     return files, problems
 
 
+# PyYAML's messages quote the offending token (an unquoted !tag or *alias, which may be a secret): drop quotes.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
 def _load(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
+    """The document in a file. JSON is read from bytes, so a UTF-8 byte-order mark and UTF-16 or UTF-32 text (what
+    Windows PowerShell 5.1 redirection writes) are read too; YAML likewise takes UTF-8 or UTF-16 with a mark."""
+    data = path.read_bytes()
     if path.suffix == ".json":
-        return json.loads(text)
+        return json.loads(data)
     import yaml  # only YAML inputs pay for the import
 
     try:
-        return yaml.safe_load(text)
+        return yaml.safe_load(data)
+    except yaml.reader.ReaderError:
+        raise ValueError("invalid YAML: not UTF-8 or UTF-16 text") from None
     except yaml.YAMLError as error:
         # str(error) quotes the offending line, which may hold a secret.
         mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"invalid YAML{where}: {getattr(error, 'problem', 'parse error')}") from None
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = _QUOTED.sub("(…)", str(getattr(error, "problem", None) or "parse error"))
+        raise ValueError(f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise
     except Exception as error:  # noqa: BLE001 - a bad !!tag raises ValueError/KeyError quoting the value
         raise ValueError(f"invalid YAML: {type(error).__name__} in a tagged value") from None
 
@@ -178,11 +206,19 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
     elif "clusterName" in document or "clusterArn" in document:
         yield _Found(None, document, source)
     else:
-        keys = ", ".join(sorted(document)[:8]) or "none"
+        # Only keys the ECS models or events define are named: another key is the input's own text.
+        known = sorted(key for key in document if key in _KNOWN_KEYS)
+        others = len(document) - len(known)
+        keys = ", ".join(known[:8] + ([f"{others} other(s)"] if others else [])) or "none"
         yield InputProblem(
             source,
             f"not a task definition, service, cluster or ECS CloudTrail event (top-level keys: {keys})",
         )
+
+
+def _name(value: object, otherwise: str) -> str:
+    """A family or service name from the input, when it has a name's shape; ``otherwise`` when it does not."""
+    return value if isinstance(value, str) and ECS_NAME.fullmatch(value) else otherwise
 
 
 def _classify_service(document: Any, source: str) -> Iterator[_Found | InputProblem]:
@@ -258,14 +294,25 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
         source = str(path)
         try:
             document = _load(path)
-        except (OSError, UnicodeDecodeError) as error:
+            items = list(_classify(document, source))
+        except UnicodeDecodeError as error:
+            where = f"byte {error.start}"
+            message = f"not UTF-8, UTF-16 or UTF-32 text (cannot decode {where} as {error.encoding})"
+            inputs.problems.append(InputProblem(source, message))
+            continue
+        except OSError as error:
             inputs.problems.append(InputProblem(source, f"cannot read: {error.__class__.__name__}"))
+            continue
+        except RecursionError:
+            inputs.problems.append(
+                InputProblem(source, "nested too deeply to read (lists or objects within each other)")
+            )
             continue
         except ValueError as error:
             # json's message names the line and column, never the content.
             inputs.problems.append(InputProblem(source, f"not valid JSON or YAML: {error}"))
             continue
-        for item in _classify(document, source):
+        for item in items:
             if isinstance(item, _Found):
                 found.append(item)
             elif isinstance(item, Skipped):
@@ -276,7 +323,7 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
     resolver = InputResolver()
     for item in found:
         if item.kind is ResourceType.TASK_DEFINITION:
-            fallback = f"{item.source}#{item.data.get('family') or 'task-definition'}"
+            fallback = f"{item.source}#{_name(item.data.get('family'), 'task-definition')}"
             resource = build_task_definition(item.data, fallback)
             if resource.model is not None:
                 resolver.add_task_definition(resource.model, item.data)
@@ -293,7 +340,7 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
         if item.kind is not ResourceType.SERVICE:
             continue
         data = item.data
-        fallback = f"{item.source}#{data.get('serviceName') or data.get('serviceArn') or 'service'}"
+        fallback = f"{item.source}#{_name(data.get('serviceName'), service_id(data, 'service'))}"
         if item.problem is not None:
             resource = Resource(type=ResourceType.SERVICE, id=fallback, model=None, problem=item.problem)
         else:

@@ -85,6 +85,38 @@ def test_invoke_file_not_json_exits_2_naming_file_and_problem(aws: Aws, tmp_path
     assert aws.findings() == {}
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"id": "\xff\xfaSummer2024PLANTEDx9"}', "not UTF-8, UTF-16 or UTF-32"),
+    ],
+    ids=["deeply nested", "not text"],
+)
+def test_invoke_unreadable_event_exits_2_naming_the_problem_without_its_text(
+    aws: Aws, tmp_path: Path, content: bytes, problem: str
+) -> None:
+    event_file = tmp_path / "odd.json"
+    event_file.write_bytes(content)
+
+    completed = invoke(event_file, environment(aws, tmp_path, AWS_DEFAULT_REGION=REGION))
+
+    assert completed.returncode == 2
+    assert f"{event_file}: cannot read the event: {problem}" in completed.stderr
+    assert "PLANTED" not in completed.stdout + completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_invoke_event_with_a_byte_order_mark_is_read(aws: Aws, tmp_path: Path) -> None:
+    event_file = tmp_path / "windows.json"
+    event_file.write_bytes(NON_ECR_EVENT.read_text(encoding="utf-8").encode("utf-16"))
+
+    completed = invoke(event_file, environment(aws, tmp_path, AWS_DEFAULT_REGION=REGION))
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["action"] == "evaluated"
+
+
 def test_invoke_event_without_definition_or_family_fails_naming_field_not_secrets(aws: Aws, tmp_path: Path) -> None:
     # GIVEN the plaintext-secret event with no responseElements and no requestParameters.family
     event = copy.deepcopy(load_event("ecs-register-task-definition-plaintext-secret.json"))

@@ -7,6 +7,7 @@ building a pydantic object per container and variable cost five times as much as
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from ecsguard.core.models import Cluster, EcsModel, ResourceType, Service, TaskDefinition
 
@@ -83,22 +84,77 @@ def normalise(model: type[EcsModel], data: Mapping[str, Any]) -> Document:
     return _validator(model).validate_python(data)
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """Summarise a pydantic error by location and problem, without the offending input values."""
+@cache
+def field_names(*models: type[BaseModel]) -> frozenset[str]:
+    """The field names (and aliases) of ``models`` and of the models they nest, the models' names, and
+    pydantic's tags for the members of a union: what an error location may show."""
+    names: set[str] = {"str", "int", "float", "bool", "datetime", "none", "list", "dict"}
+    pending = list(models)
+    while pending:
+        model = pending.pop()
+        if model.__name__ in names:
+            continue
+        names.add(model.__name__)
+        names.update(model.model_fields)
+        for info in model.model_fields.values():
+            if info.alias:
+                names.add(info.alias)
+            pending.extend(_models_in(info.annotation))
+    return frozenset(names)
+
+
+def _ecs_field_names() -> frozenset[str]:
+    return field_names(TaskDefinition, Service, Cluster)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for argument in typing.get_args(annotation) for model in _models_in(argument)]
+
+
+# A union member's tag, as pydantic writes it: list[...], dict[str, any] and the like (from our models, not input).
+_TYPE_TAG = re.compile(r"(?:list|dict|tuple|set)\[[A-Za-z0-9_\[\], ]*\]")
+
+
+def describe_validation_error(error: ValidationError, known: frozenset[str] | None = None) -> str:
+    """Summarise a pydantic error by location and problem, without the offending input values.
+
+    A location names only indexes, and field names the models (or ``known``) define: a key of a map such as
+    ``logConfiguration.options`` is the input's text, so it is shown as ``<key>``.
+    """
+    allowed = _ecs_field_names() | (known or frozenset())
     problems = []
     for item in error.errors(include_input=False, include_url=False, include_context=False):
-        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        problems.append(f"{location}: {item['msg']}")
+        parts = [
+            str(part) if isinstance(part, int) or part in allowed or _TYPE_TAG.fullmatch(str(part)) else "<key>"
+            for part in item["loc"]
+        ]
+        problems.append(f"{'.'.join(parts) or '(top level)'}: {item['msg']}")
     return "; ".join(problems)
+
+
+# What ECS accepts as a family or service name, and the shapes of their ARNs: an id outside these shapes is the
+# input's own text (it may hold anything pasted there), so it is not shown.
+ECS_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+TASK_DEFINITION_ARN = re.compile(r"arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}:[0-9]+")
+SERVICE_ARN = re.compile(
+    r"arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}:service/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9_-]{1,255}"
+)
 
 
 def task_definition_id(model: Mapping[str, Any], fallback: str) -> str:
     arn, family, revision = model.get("taskDefinitionArn"), model.get("family"), model.get("revision")
-    if arn:
-        return str(arn)
-    if family and revision is not None:
+    if isinstance(arn, str) and TASK_DEFINITION_ARN.fullmatch(arn):
+        return arn
+    if isinstance(family, str) and ECS_NAME.fullmatch(family) and revision is not None:
         return f"{family}:{revision}"
     return fallback
+
+
+def service_id(model: Mapping[str, Any], fallback: str) -> str:
+    arn = model.get("serviceArn")
+    return arn if isinstance(arn, str) and SERVICE_ARN.fullmatch(arn) else fallback
 
 
 def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource:
@@ -108,7 +164,7 @@ def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource
         arn = data.get("taskDefinitionArn")
         return Resource(
             type=ResourceType.TASK_DEFINITION,
-            id=arn if isinstance(arn, str) and arn else fallback_id,
+            id=arn if isinstance(arn, str) and TASK_DEFINITION_ARN.fullmatch(arn) else fallback_id,
             model=None,
             problem=f"not a readable task definition: {describe_validation_error(error)}",
         )
@@ -127,13 +183,13 @@ def build_service(
         arn = data.get("serviceArn")
         return Resource(
             type=ResourceType.SERVICE,
-            id=arn if isinstance(arn, str) and arn else fallback_id,
+            id=arn if isinstance(arn, str) and SERVICE_ARN.fullmatch(arn) else fallback_id,
             model=None,
             problem=f"not a readable service: {describe_validation_error(error)}",
         )
     return Resource(
         type=ResourceType.SERVICE,
-        id=model.get("serviceArn") or fallback_id,
+        id=service_id(model, fallback_id),
         model=model,
         related={"taskDefinition": task_definition, "cluster": cluster},
     )
