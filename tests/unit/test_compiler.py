@@ -1009,3 +1009,49 @@ def test_custom_operator_registered_is_usable_by_name(upper_case_operator: Opera
 def test_custom_operator_unregistered_is_unknown() -> None:
     document = policy({"field": "family", "op": "test_upper_case"})
     assert problems(document) == {(("check", "op"), f"unknown operator 'test_upper_case' (known: {KNOWN_OPERATORS})")}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"postgres://admin:{PLANTED}@db.internal/app",
+        f"deploy:{PLANTED}@123456789012.dkr.ecr.us-east-1.amazonaws.com/api:1",
+        f"{PLANTED} pasted here",
+        f"{PLANTED}+base64/token==",
+    ],
+)
+def test_message_placeholder_of_text_not_shaped_like_a_name_is_not_shown(name: str) -> None:
+    # GIVEN a message naming a container by a non-sensitive field whose value is not a plain name
+    check = {
+        "for_each": "containerDefinitions[]",
+        "as": "container",
+        "require": {"field": "privileged", "op": "exists"},
+        "message": "container {container.name} is not privileged-checked",
+    }
+
+    # WHEN the policy fails on it
+    result = evaluate_task(check, {"containerDefinitions": [{"name": name}]})
+
+    # THEN the evidence says a value is not shown, and neither it nor any part of it appears anywhere
+    assert result.status is Status.FAIL
+    assert PLANTED not in result.model_dump_json()
+    assert evidence(result) == {
+        (
+            "containerDefinitions[0].privileged",
+            "container (a value that is not a plain name, not shown) is not privileged-checked",
+        )
+    }
+
+
+def test_message_placeholder_of_plain_names_and_images_is_shown() -> None:
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/api:1@sha256:" + "a" * 64
+    check = {
+        "for_each": "containerDefinitions[]",
+        "as": "container",
+        "require": {"field": "privileged", "op": "exists"},
+        "message": "container {container.name} runs {container.image}",
+    }
+
+    result = evaluate_task(check, {"containerDefinitions": [{"name": "web_1.a-b", "image": image}]})
+
+    assert evidence(result) == {("containerDefinitions[0].privileged", f"container web_1.a-b runs {image}")}

@@ -60,9 +60,19 @@ def join_path(base: str, name: str) -> str:
     return f"{base}.{name}" if base else name
 
 
+# The shape of what ECS itself gives or constrains (names, modes, versions, ids, image references without
+# credentials): a text outside it is the input's own (a value pasted into a name, `user:password@` in an image
+# or a URL, a sentence), so it is described, never shown.
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,255}(?:@sha256:[a-f0-9]{64})?")
+HIDDEN_TEXT = "(a value that is not a plain name, not shown)"
+
+
 def showable(value: object, sensitive: bool) -> bool:
-    """Only plain scalars of non-sensitive fields may appear in messages (an object may hold a secret)."""
-    return not sensitive and isinstance(value, str | int | float | bool)
+    """Only plain scalars of non-sensitive fields may appear in messages (an object may hold a secret), and of
+    texts only those shaped like a name, a mode or a version."""
+    if sensitive or not isinstance(value, str | int | float | bool):
+        return False
+    return not isinstance(value, str) or _PLAIN_TEXT.fullmatch(value) is not None
 
 
 def _focus(traces: Sequence[Trace], fallback: str) -> str:
@@ -163,7 +173,10 @@ class Template:
             out.append(literal)
             if getter is not None:
                 value = getter.one(env)
-                out.append("(unset)" if value is None else str(value))
+                if value is None:
+                    out.append("(unset)")
+                else:
+                    out.append(str(value) if showable(value, False) else HIDDEN_TEXT)
             elif special == "match":
                 out.append(details.get("match", "(no match)"))
             elif special == "value":
