@@ -1055,3 +1055,56 @@ def test_message_placeholder_of_plain_names_and_images_is_shown() -> None:
     result = evaluate_task(check, {"containerDefinitions": [{"name": "web_1.a-b", "image": image}]})
 
     assert evidence(result) == {("containerDefinitions[0].privileged", f"container web_1.a-b runs {image}")}
+
+
+MAP_CHECK = {
+    "for_each": "containerDefinitions[]",
+    "as": "container",
+    "require": {
+        "for_each": "dockerLabels",
+        "as": "label",
+        "where": {"field": "key", "op": "matches", "value": "(?i)token|password"},
+        "require": {"field": "value", "op": "empty"},
+        "message": "container {container.name}: label {label.key} holds a plaintext value",
+    },
+}
+
+
+def test_for_each_over_a_map_checks_each_entry_and_names_it_by_position() -> None:
+    # GIVEN labels, two of them secret-like by key, one with a plaintext value, and a key that is not a plain name
+    labels = {"team": "payments", "deploy-token": PLANTED, "password_hint": "", f"token {PLANTED}": PLANTED}
+
+    # WHEN the policy iterates the map's entries
+    result = evaluate_task(MAP_CHECK, {"containerDefinitions": [{"name": "app", "dockerLabels": labels}]})
+
+    # THEN each failing entry is named by its position, its key only when it is a plain name, never its value
+    assert result.status is Status.FAIL
+    assert evidence(result) == {
+        ("containerDefinitions[0].dockerLabels[1].value", "container app: label deploy-token holds a plaintext value"),
+        (
+            "containerDefinitions[0].dockerLabels[3].value",
+            "container app: label (a value that is not a plain name, not shown) holds a plaintext value",
+        ),
+    }
+    assert PLANTED not in result.model_dump_json()
+
+
+@pytest.mark.parametrize("labels", [None, {}, {"team": "payments", "deploy-token": ""}])
+def test_for_each_over_an_empty_or_clean_map_passes(labels: dict[str, str] | None) -> None:
+    result = evaluate_task(MAP_CHECK, {"containerDefinitions": [{"name": "app", "dockerLabels": labels}]})
+    assert result.status is Status.PASS
+
+
+def test_for_any_over_a_map_and_a_map_placeholder_of_its_value_is_rejected() -> None:
+    # A message may not show a map's (sensitive) values, only their keys.
+    document = policy(
+        {
+            "for_any": "containerDefinitions[].dockerLabels",
+            "as": "label",
+            "require": {"field": "key", "op": "equals", "value": "owner"},
+            "message": "label {label.value}",
+        }
+    )
+    assert problems(document) == {
+        (("check", "message"), "placeholder '{label.value}' would show a sensitive value; name it by location")
+    }

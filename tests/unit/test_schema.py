@@ -153,8 +153,8 @@ def test_resolve_schema_field_of_list_without_brackets_raises(text: str, message
         ("runtimePlatform[]", "'runtimePlatform' is not a list, so '[]' cannot follow it"),
         ("containerDefinitions[][]", "'containerDefinitions[]' is not a list, so '[]' cannot follow it"),
         (
-            "containerDefinitions[].dockerLabels[]",
-            "'containerDefinitions[].dockerLabels' is not a list, so '[]' cannot follow it",
+            "containerDefinitions[].dockerLabels[][]",
+            "'containerDefinitions[].dockerLabels[]' is not a list, so '[]' cannot follow it",
         ),
     ],
 )
@@ -250,3 +250,11 @@ def test_schema_for_model_task_definition_declares_every_model_field() -> None:
     assert TASK_DEFINITION.kind == "object"
     assert set(TASK_DEFINITION.fields) == set(TaskDefinition.model_fields)
     assert schema_for_model(TaskDefinition) is TASK_DEFINITION  # cached
+
+
+def test_resolve_schema_brackets_on_a_map_give_its_entries_with_key_and_sensitive_value() -> None:
+    entry = resolve("containerDefinitions[].dockerLabels[]")
+    assert (entry.kind, sorted(entry.fields)) == ("object", ["key", "value"])
+    assert resolve("containerDefinitions[].dockerLabels[].value").sensitive
+    assert not resolve("containerDefinitions[].dockerLabels[].key").sensitive
+    assert resolve("containerDefinitions[].logConfiguration.options[].value").sensitive

@@ -128,7 +128,8 @@ class _Writer:
         """Emit the loop over the node's items (binding item and path); return the loop body's depth."""
         items = node.items
         steps = items.steps
-        if len(steps) == 2 and steps[1] is None and steps[0] is not None and not items.relation:
+        # Lists of a field of a bound variable are looped over inline; a map's entries come from the getter.
+        if len(steps) == 2 and steps[1] is None and steps[0] is not None and not items.relation and not node.over_map:
             source, field = self.local(items.variable), steps[0]
             listed, prefix, index = self.name("l"), self.name("p"), self.name("i")
             self.emit(depth, f"{listed} = {source}.get({field!r})")

@@ -21,7 +21,7 @@ from ecsguard.core.operators import OPERATORS, ArgumentError, OperandError, Oper
 from ecsguard.core.parameters import CompileProblem, Location, check_parameter_value, effective_parameters
 from ecsguard.core.policy import AllOf, AnyOf, Compare, Condition, ForAny, ForEach, Not, PolicyDocument
 from ecsguard.core.resources import RELATED_TYPES
-from ecsguard.core.schema import PathError, SchemaNode, parse_path, resolve_schema, schema_for_model
+from ecsguard.core.schema import MAP_ENTRY, PathError, SchemaNode, parse_path, resolve_schema, schema_for_model
 from ecsguard.core.tree import (
     ROOT,
     AllNode,
@@ -211,7 +211,7 @@ class _Compiler:
         if resolved is None:
             return Constant(False, "invalid")
         getter, node = resolved
-        if node.kind == "list" and node.item is not None:
+        if node.kind in ("list", "map") and node.item is not None:
             getter = Getter(getter.variable, (*getter.steps, None), getter.text, getter.sensitive, getter.relation)
             node = node.item
         elif getter.steps[-1:] != (None,):
@@ -222,7 +222,8 @@ class _Compiler:
         if condition.where is not None:
             where = self.condition(condition.where, inner, (*location, "where"), explain=False)
         require = self.condition(condition.require, inner, (*location, "require"), explain)
-        result = ForEachNode(getter, variable, where, require, need_all=key == "for_each")
+        over_map = node.type_name == MAP_ENTRY
+        result = ForEachNode(getter, variable, where, require, need_all=key == "for_each", over_map=over_map)
         message = self.template(
             condition.message, inner, (*location, "message"), names_match(result), compares_plain_field(result)
         )

@@ -22,13 +22,30 @@ from ecsguard.core.models import Sensitive
 
 @dataclass(frozen=True)
 class SchemaNode:
-    """One position in a resource's shape."""
+    """One position in a resource's shape. A list's ``item`` is its items'; a map's is its entries', objects
+    with the fields ``key`` and ``value``, so ``for_each: dockerLabels[]`` reads each label's key and value."""
 
     kind: str  # "object", "list", "map" or "scalar"
     fields: dict[str, SchemaNode] = field(default_factory=dict)
     item: SchemaNode | None = None
     sensitive: bool = False
     type_name: str = "any"
+
+
+MAP_ENTRY = "map entry"
+
+
+def map_entry(sensitive: bool) -> SchemaNode:
+    """A map's entry: its key (the input's own text, shown only when it is shaped like a name) and its value."""
+    return SchemaNode(
+        kind="object",
+        fields={
+            "key": SchemaNode(kind="scalar", type_name="str"),
+            "value": SchemaNode(kind="scalar", sensitive=sensitive),
+        },
+        sensitive=False,
+        type_name=MAP_ENTRY,
+    )
 
 
 class PathError(ValueError):
@@ -40,7 +57,7 @@ _SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a parsed path: a named field, or iteration over a list."""
+    """One step of a parsed path: a named field, or iteration over a list or a map."""
 
     name: str | None  # None means "each item" ([])
 
@@ -107,7 +124,7 @@ def resolve_schema(root: SchemaNode, path: ParsedPath, start: str | None = None)
     walked = f"${path.variable}" if path.variable else (start or "")
     for step in path.steps:
         if step.name is None:
-            if node.kind != "list" or node.item is None:
+            if node.kind not in ("list", "map") or node.item is None:
                 raise PathError(f"'{walked}' is not a list, so '[]' cannot follow it")
             node = node.item
             walked += "[]"
@@ -154,7 +171,7 @@ def _schema_for_annotation(annotation: Any, sensitive: bool) -> SchemaNode:
         (item,) = typing.get_args(annotation)
         return SchemaNode(kind="list", item=_schema_for_annotation(item, sensitive), sensitive=sensitive)
     if origin is dict:
-        return SchemaNode(kind="map", sensitive=sensitive, type_name="map")
+        return SchemaNode(kind="map", item=map_entry(sensitive), sensitive=sensitive, type_name="map")
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         node = schema_for_model(annotation)
         if sensitive:

@@ -137,6 +137,10 @@ class Getter:
                 if value is None:
                     continue
                 if step is None:
+                    if isinstance(value, dict):  # a map's entries, named by position: a key is the input's text
+                        entries = ({"key": key, "value": item} for key, item in value.items())
+                        following.extend((entry, f"{path}[{index}]") for index, entry in enumerate(entries))
+                        continue
                     if not isinstance(value, list):
                         raise EvaluationError(f"{path or self.text} is not a list")
                     following.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
@@ -252,12 +256,21 @@ class ForEachNode(Node):
 
     renders_own_message = True
 
-    def __init__(self, items: Getter, variable: str, where: Node | None, require: Node, need_all: bool) -> None:
+    def __init__(
+        self,
+        items: Getter,
+        variable: str,
+        where: Node | None,
+        require: Node,
+        need_all: bool,
+        over_map: bool = False,
+    ) -> None:
         self.items = items
         self.variable = variable
         self.where = where
         self.require = require
         self.need_all = need_all
+        self.over_map = over_map  # the items are a map's entries ({"key": ..., "value": ...})
 
     def item_trace(self, env: Env, found: Traces, path: str, render: bool = True) -> Trace:
         """The node's message for one item, focused on what the item's evidence has in common."""
