@@ -327,6 +327,8 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
             resource = build_task_definition(item.data, fallback)
             if resource.model is not None:
                 resolver.add_task_definition(resource.model, item.data)
+            else:  # an input that cannot be read: its policies report ERROR, and the scan exits 2 naming it
+                inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable task definition"))
             inputs.resources.append(resource)
             inputs.sources.append(item.source)
         elif item.kind is None:
@@ -345,6 +347,8 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
             resource = Resource(type=ResourceType.SERVICE, id=fallback, model=None, problem=item.problem)
         else:
             resource = service_resource(data, fallback, str(data.get("cluster") or "default"), resolver)
+            if resource.model is None:
+                inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable service"))
         inputs.resources.append(resource)
         inputs.sources.append(item.source)
     return inputs

@@ -313,12 +313,30 @@ def test_scan_fail_on_threshold_sets_exit_status(
     assert document["summary"]["by_status"]["FAIL"] == 1
 
 
-def test_scan_error_result_counts_as_breach(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_unreadable_resource_is_error_results_and_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A task definition that is not one (a field of the wrong type): every policy says ERROR, and the scan exits 2
+    # naming the file and the field, as for any input that cannot be read.
     write(tmp_path / "td.json", task_definition("typed-wrong", 1, networkMode=5))
 
-    status, document, _ = scan_json(capsys, str(tmp_path))
+    status, document, err = scan_json(capsys, str(tmp_path))
 
     assert {r["status"] for r in document["results"]} == {"ERROR"}
+    assert status == 2
+    problem = f"{tmp_path / 'td.json'}: not a readable task definition: networkMode: Input should be a valid string"
+    assert document["summary"]["input_errors"] == [problem]
+    assert problem in err
+
+
+def test_scan_error_result_counts_as_breach(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A readable service whose task definition is not among the inputs: the EFS policy cannot be evaluated.
+    write(tmp_path / "svc.json", {"serviceName": "web", "launchType": "FARGATE", "taskDefinition": "web:1"})
+
+    status, document, _ = scan_json(capsys, str(tmp_path), "--fail-on", "HIGH")
+
+    assert ("ecs-efs-fargate-platform", "ERROR") in {(r["policy_id"], r["status"]) for r in document["results"]}
+    assert document["summary"]["input_errors"] == []
     assert status == 1
 
 

@@ -95,18 +95,18 @@ def test_scan_reads_byte_order_marks_and_utf16(
 
 
 @pytest.mark.parametrize(
-    "document",
+    ("document", "readable"),
     [
-        {"family": ["a", PLANTED], "containerDefinitions": []},
-        {"family": f"has spaces {PLANTED}", "containerDefinitions": []},
-        {"taskDefinitionArn": f"arn:{PLANTED}", "family": "x", "revision": 1, "containerDefinitions": []},
-        {"serviceName": {"x": PLANTED}},
-        {"serviceName": "svc", "serviceArn": f"https://user:{PLANTED}@example.com"},
+        ({"family": ["a", PLANTED], "containerDefinitions": []}, False),
+        ({"family": f"has spaces {PLANTED}", "containerDefinitions": []}, True),
+        ({"taskDefinitionArn": f"arn:{PLANTED}", "family": "x", "revision": 1, "containerDefinitions": []}, True),
+        ({"serviceName": {"x": PLANTED}}, False),
+        ({"serviceName": "svc", "serviceArn": f"https://user:{PLANTED}@example.com"}, True),
     ],
     ids=["family list", "family not a name", "arn not an arn", "service name object", "service arn a url"],
 )
 def test_scan_resource_id_never_echoes_an_odd_name_or_arn(
-    document: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    document: dict[str, Any], readable: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a readable resource whose name or ARN is not one (a planted value in it)
     (tmp_path / "odd.json").write_text(json.dumps(document), encoding="utf-8")
@@ -114,9 +114,9 @@ def test_scan_resource_id_never_echoes_an_odd_name_or_arn(
     # WHEN it is scanned
     status, out, err = scan(tmp_path, capsys)
 
-    # THEN it is evaluated like any readable input (its verdicts decide the status), under an id of its own
+    # THEN it is evaluated under an id of its own (an unreadable one is also an input error: exit 2)
     assert PLANTED not in out + err
-    assert status in (0, 1)
+    assert status in ((0, 1) if readable else (2,))
     ids = {r["resource"]["id"] for r in json.loads(out)["results"]}
     assert ids - {GOOD_ARN}, ids
 
@@ -135,4 +135,4 @@ def test_scan_map_key_in_a_validation_error_is_not_shown(tmp_path: Path, capsys:
     reasons = [r.get("reason") or "" for r in json.loads(out)["results"] if r["status"] == "ERROR"]
     assert reasons
     assert all("containerDefinitions.0.logConfiguration.logDriver" in reason for reason in reasons)
-    assert status == 1
+    assert status == 2
