@@ -1,0 +1,62 @@
+"""No value a policy case plants (``absent_from_output``) reaches `ecsguard scan`'s output, in any format.
+
+tests/functional/test_cli_policy_cases.py checks the verdicts of every scenario in JSON; this scans each
+scenario that plants values (secrets in the environment, credentials in an image reference) once per output
+format of ``report.FORMATS``, so the text table people read is held to the same rule as the JSON. Each
+scenario is scanned alone, so the output's counts are small numbers that a planted value ("14") cannot be
+mistaken for, and the scanned folder's path (a temporary one such as /tmp/pytest-of-root/pytest-114/) is taken
+out of the output before it is searched.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_cli_policy_cases import GROUPS, _write_scenario
+
+from ecsguard.cli import main
+from ecsguard.report import FORMATS
+
+PLANTING = [
+    pytest.param(parameters, policy_id, letter, scenario, id=f"{policy_id}/{letter}")
+    for parameters, group in GROUPS.items()
+    for policy_id, letter, scenario in group
+    if scenario.get("absent_from_output")
+]
+
+
+@pytest.mark.parametrize("output_format", sorted(FORMATS))
+@pytest.mark.parametrize(("parameters", "policy_id", "letter", "scenario"), PLANTING)
+def test_scan_output_shows_no_planted_value(
+    parameters: str,
+    policy_id: str,
+    letter: str,
+    scenario: dict[str, Any],
+    output_format: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN one scenario that plants values, written out as files, and its parameters
+    scanned = tmp_path / "scanned"
+    scanned.mkdir()
+    _write_scenario(scanned, policy_id, letter, scenario)
+    parameter_file = tmp_path / "parameters.json"
+    parameter_file.write_text(json.dumps({"parameters": json.loads(parameters)}), encoding="utf-8")
+
+    # WHEN it is scanned in this format
+    status = main(["scan", "--format", output_format, "--parameters", str(parameter_file), str(scanned)])
+    captured = capsys.readouterr()
+    printed = (captured.out + captured.err).replace(str(scanned), "<scanned folder>")
+
+    # THEN the scan read the input and reported on the policy, and no planted value appears in what it printed
+    assert status in (0, 1), printed
+    assert policy_id in printed
+    assert [value for value in scenario["absent_from_output"] if value in printed] == []
+
+
+def test_planting_scenarios_include_image_credentials() -> None:
+    # The image policy's scenarios with credentials in the image reference are among those scanned.
+    assert any(param.values[1] == "ecs-images-ecr-only" for param in PLANTING)
