@@ -7,6 +7,7 @@ does not itself trip secret scanners; none of them is a live credential.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ JWT_SIGNATURE = "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
 
 def fill(length: int) -> str:
     return (FILL * (length // len(FILL) + 1))[:length]
+
+
+UPPER_FILL = "ABCDEFGHIJ0123456789KLMNOPQRSTUVWXYZ"
+DISCORD_WEBHOOKS = "https://discord.com/api/" + "webhooks/"
+KAFKA_PLAIN = "org.apache.kafka.common.security.plain.PlainLoginModule required"
 
 
 POSITIVES: dict[str, list[str]] = {
@@ -93,6 +99,9 @@ POSITIVES: dict[str, list[str]] = {
     "authorization_header": [
         "Bearer " + fill(40),
         "basic " + fill(24) + "==",
+        "Authorization: " + "Bearer " + fill(40),  # the whole header line
+        "X-Request-Id: 42\nauthorization:Basic " + fill(24) + "==",  # on a later line
+        "Proxy-Authorization: " + "Token " + fill(20),
     ],
     "json_web_token": [
         f"{JWT_HEADER}.{JWT_PAYLOAD}.{JWT_SIGNATURE}",
@@ -102,6 +111,64 @@ POSITIVES: dict[str, list[str]] = {
         "postgres://app:s3cr3t@db.internal:5432/app",
         "https://deploy:pa55w0rd@git.example.com/org/repo.git",
         "redis://:hunter22@cache.internal:6379/0",
+        "https://deploy:p#ss" + "w0rd@git.example.com/org/repo.git",  # "#" unencoded in the password
+    ],
+    "sendgrid_api_key": [
+        "SG" + "." + fill(22) + "." + fill(43),
+        "SENDGRID=SG" + "." + fill(22).lower() + "." + fill(43).upper(),
+    ],
+    "new_relic_license_key": [
+        "0123456789abcdef0123456789abcdef0123" + "NRAL",  # 36 hex and NRAL: 40 characters
+        "eu01xx" + fill(30).lower() + "NRAL",  # an EU region key
+        "license_key: " + fill(36) + "NRAL",
+    ],
+    "new_relic_user_api_key": [
+        "NRAK" + "-" + UPPER_FILL[:27],
+        "x-api-key: NRAK" + "-" + UPPER_FILL[9:36],
+    ],
+    "discord_webhook": [
+        DISCORD_WEBHOOKS + "123456789012345678/" + fill(68),
+        "https://discordapp.com/api/" + "webhooks/12345678901234567/" + fill(68),
+        "https://canary.discord.com/api/v10/" + "webhooks/1234567890123456789/" + fill(68),
+    ],
+    "laravel_app_key": [
+        "base64" + ":" + fill(43) + "=",  # a 32-byte AES-256 key
+        "APP_KEY=base64" + ":" + fill(22) + "==",  # a 16-byte AES-128 key
+    ],
+    "connection_string_password": [
+        "jdbc:mysql://db.internal:3306/app?user=app&" + "password=Example-pass-1",
+        "Server=db.internal;Database=app;User Id=app;" + "Password=Example-pass-2;",
+        "Driver={ODBC Driver 18 for SQL Server};Server=db;UID=app;" + "PWD=Example-pass-3;",
+        "jdbc:sqlserver://db.internal:1433;databaseName=app;user=app; " + "password = Example-pass-4",
+    ],
+    "azure_connection_string_key": [
+        "DefaultEndpointsProtocol=https;AccountName=acme;"
+        + "AccountKey="
+        + fill(86)
+        + "==;EndpointSuffix=core.windows.net",
+        "Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;"
+        + "SharedAccessKey="
+        + fill(43)
+        + "=",
+    ],
+    "kafka_jaas_password": [
+        KAFKA_PLAIN + ' username="app" ' + 'password="Example-pass-5";',
+        "org.apache.kafka.common.security.scram.ScramLoginModule required\n  username=app\n  "
+        + 'password = "Example-pass-6";',
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=app "
+        + 'clientSecret="Example-secret-7";',
+    ],
+    "jvm_password_property": [
+        "-Djavax.net.ssl.keyStore" + "Password=Example-pass-8",
+        "-Xmx512m -Djavax.net.ssl.trustStore" + "Password=changeit -Dfile.encoding=UTF-8",
+        "-Dspring.datasource." + "password='Example-pass-9'",
+    ],
+    "api_key_header_pair": [
+        "api-key" + "=" + fill(40),
+        "x-honeycomb-team" + "=" + fill(22),
+        "x-scope-orgid=tenant-1,Authorization" + "=Bearer%20" + fill(32),
+        "Authorization" + "=Basic " + fill(24) + "==",
+        "DD-API-KEY" + "=" + fill(32).lower(),
     ],
 }
 
@@ -163,6 +230,9 @@ NEAR_MISSES: dict[str, list[str]] = {
         "X-Api-Key",  # a header's name
         "Bearer",  # the scheme alone
         "use a bearer token from Secrets Manager",
+        "Authorization: Bearer",
+        "Authorization: Bearer ${API_TOKEN}",  # a placeholder
+        "Authorization",
     ],
     "json_web_token": [
         "eyJhbGci.eyJzdWIi.abc",  # parts too short
@@ -175,6 +245,69 @@ NEAR_MISSES: dict[str, list[str]] = {
         "https://example.com:8443/path",  # a port is not a password
         "http://localhost:8080/a:b@c",  # '@' only in the path
         "app:s3cr3t@db.internal",  # no scheme
+        "https://example.com:8443/#section@x",  # '@' only in the fragment
+        "https://example.com:8443?next=a:b@c",  # '@' only in the query
+    ],
+    "sendgrid_api_key": [
+        "SG" + "." + fill(21) + "." + fill(43),  # first part too short
+        "SG" + "." + fill(22) + "." + fill(44),  # second part too long
+        "XSG" + "." + fill(22) + "." + fill(43),  # embedded in a longer word
+    ],
+    "new_relic_license_key": [
+        "0123456789abcdef0123456789abcdef0123456789",  # 40 hex not ending NRAL, as a git SHA-1
+        fill(35) + "NRAL",  # one character short
+        "x" + fill(36) + "NRAL",  # embedded in a longer run
+        fill(36) + "NRALS",
+    ],
+    "new_relic_user_api_key": [
+        "NRAK" + "-" + UPPER_FILL[:26],  # too short
+        "NRAK" + "-" + UPPER_FILL[:27].lower(),
+        "XNRAK" + "-" + UPPER_FILL[:27],
+    ],
+    "discord_webhook": [
+        DISCORD_WEBHOOKS + "123456789012345678",  # no token
+        "https://discord.com/channels/123456789012345678/123456789012345678",
+        DISCORD_WEBHOOKS + "1234/" + fill(68),  # not a snowflake id
+        DISCORD_WEBHOOKS + "123456789012345678/" + fill(20),  # token too short
+    ],
+    "laravel_app_key": [
+        "base64" + ":" + fill(20),  # not a key's length
+        "data:image/png;base64," + fill(60),  # a data URL
+        "xbase64" + ":" + fill(43) + "=",
+        "base64" + ":" + fill(44) + "=",
+    ],
+    "connection_string_password": [
+        "jdbc:mysql://db.internal:3306/app",
+        "jdbc:mysql://db.internal/app?user=app&useSSL=true",
+        "Server=db.internal;Database=app;Integrated Security=true;",
+        "Server=db.internal;Database=app;User Id=app;" + "Password=;",  # empty
+        "jdbc:postgresql://db.internal/app?user=app&" + "password=${DB_PASSWORD}",  # a placeholder
+        "require_password=true",
+    ],
+    "azure_connection_string_key": [
+        "UseDevelopmentStorage=true",
+        "DefaultEndpointsProtocol=https;AccountName=acme;EndpointSuffix=core.windows.net",
+        "Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey",
+        "AccountKey" + "=${AZURE_STORAGE_KEY}",
+    ],
+    "kafka_jaas_password": [
+        "software.amazon.msk.auth.iam.IAMLoginModule required;",
+        KAFKA_PLAIN + ' username="app" ' + 'password="${KAFKA_PASSWORD}";',
+        KAFKA_PLAIN + ' username="app" ' + 'password="";',
+    ],
+    "jvm_password_property": [
+        "-Xms256m -Xmx512m -XX:+UseG1GC",
+        "-Dfile.encoding=UTF-8 -Dcache.bypass=true",
+        "-Djavax.net.ssl.keyStore" + "Password=${KEYSTORE_PASSWORD}",
+        "-Dpassword.policy=strict",
+        "-Djavax.net.ssl.keyStore" + "Password= -Dx=1",  # empty
+    ],
+    "api_key_header_pair": [
+        "service.name=checkout,deployment.environment=prod",  # OTEL_RESOURCE_ATTRIBUTES
+        "x-honeycomb-dataset=prod",
+        "api-key" + "=${NEW_RELIC_LICENSE_KEY}",
+        "api-key" + "=short",
+        "max_tokens=100000000",
     ],
 }
 
@@ -239,6 +372,29 @@ DESCRIPTIVE_NAMES = [
     "AUTH_ENABLED",
     "SECRET_NAME",
     "TOKEN_EXPIRY_SECONDS",
+    "DB_PASSWORD_ARN",
+    "API_KEY_HEADER",
+    "SESSION_TOKEN_TTL",
+    "PASSWORD_MAX_AGE_DAYS",  # the descriptive word need not be the last one
+    "ACCESS_TOKEN_EXPIRES_IN",
+    "POSTGRES_PASSWORD_FILE",
+    "SECRETS_DIR",  # the rest of the secret-like word (SECRETS) before the descriptive one
+    "DB_PASS_ARN",
+    "MYSQL_PWD_FILE",
+    "signing.key.path",
+]
+# A descriptive word before the secret-like word says what the secret is for, not what the variable
+# tells about it: these names hold the secret itself.
+QUALIFIED_SECRET_NAMES = [
+    "SMS_PROVIDER_API_KEY",
+    "STRIPE_ENDPOINT_SECRET",  # Stripe's name for its webhook signing secret
+    "URL_SIGNING_SECRET",
+    "FILE_ENCRYPTION_KEY",
+    "ORIGIN_VERIFY_HEADER_SECRET",
+    "OAUTH_PROVIDER_CLIENT_SECRET",
+    "DIR_SYNC_PASSWORD",
+    "VERSION_CONTROL_TOKEN",
+    "SECRET_KEY_BASE",  # a word after the secret-like one that is not descriptive
 ]
 
 
@@ -265,6 +421,17 @@ def test_descriptive_name_pattern_secret_like_descriptive_name_is_exempt(name: s
     assert is_flagged_name(name) is False
 
 
+@pytest.mark.parametrize("name", QUALIFIED_SECRET_NAMES)
+def test_descriptive_name_pattern_descriptive_word_before_secret_word_is_flagged(name: str) -> None:
+    assert DESCRIPTIVE_NAME.search(name) is None
+    assert is_flagged_name(name) is True
+
+
+def test_descriptive_name_pattern_begins_with_the_secret_name_pattern() -> None:
+    # The descriptive word is found after a secret-like word only while the two patterns name the same words.
+    assert DEFAULTS["descriptive_name_pattern"].startswith(DEFAULTS["secret_name_pattern"])
+
+
 def test_secret_names_default_lists_the_config_rule_names() -> None:
     assert DEFAULTS["secret_names"] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ECS_ENGINE_AUTH_DATA"]
 
@@ -287,9 +454,20 @@ def test_secret_names_default_lists_the_config_rule_names() -> None:
         "OFF",
         "Enabled",
         "disabled",
+        "/var/run/secrets/key.json",  # a path to a file
+        "/prod/db/password",  # a hierarchical SSM parameter name
+        "/prod/app/",
+        "/",
+        "https://login.example.com/",  # URLs without userinfo, query or fragment
+        "https://api.example.com",
+        "http://localhost:4317",
+        "https://oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+        "vault://vault.internal:8200/v1/secret/data/app",
+        # Decided: a password that is shaped like a path (starts with "/", only path characters) passes as one.
+        "/hunter2",
     ],
 )
-def test_non_secret_value_pattern_arn_or_boolean_matches(value: str) -> None:
+def test_non_secret_value_pattern_arn_boolean_path_or_plain_url_matches(value: str) -> None:
     assert NON_SECRET_VALUE.search(value) is not None
 
 
@@ -304,6 +482,15 @@ def test_non_secret_value_pattern_arn_or_boolean_matches(value: str) -> None:
         "xarn:aws:ssm:us-east-1:123456789012:parameter/x",
         "https://arn:aws:x:y@example.com",
         "1",
+        "postgres://app:Example-pass@db.internal/app",  # userinfo with a password
+        "https://deploy@git.example.com/repo.git",  # userinfo at all
+        "https://api.example.com/hook?token=abc123",  # a query may carry a secret
+        "https://api.example.com/#access_token=abc123",
+        "/not-a-path but a sentence",  # a space
+        "/pa$$word!",  # characters that are not path characters
+        "/K7MDENG+bPxRfiCYEXAMPLEKEY==",  # base64 with "+" and "="
+        "relative/path",  # a path must be absolute
+        "/tmp/x\n",  # a newline after the path
     ],
 )
 def test_non_secret_value_pattern_plaintext_value_does_not_match(value: str) -> None:
@@ -315,3 +502,64 @@ def test_secret_name_pattern_pwd_and_key_names_are_secret_like_and_not_exempt(na
     # A *_PWD / *_KEY variable holds the secret itself.
     assert SECRET_NAME.search(name)
     assert not DESCRIPTIVE_NAME.search(name)
+
+
+# --- regular expression hygiene --------------------------------------------------------
+
+
+def _pattern_texts() -> list[str]:
+    """Every regular expression in the policy: the pattern parameters and the check's matches operands."""
+    document = yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8"))
+    texts = [*CREDENTIAL_PATTERNS.values()]
+    texts += [
+        DEFAULTS[name] for name in ("secret_name_pattern", "descriptive_name_pattern", "non_secret_value_pattern")
+    ]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("op") in ("matches", "matches_any") and isinstance(node.get("value"), str):
+                texts.append(node["value"])
+            for item in node.values():
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(document["check"])
+    return texts
+
+
+def test_policy_patterns_use_ascii_classes_only() -> None:
+    # In Python, \d, \w and \b match any Unicode digit or letter; the policy means ASCII.
+    offenders = [text for text in _pattern_texts() if re.search(r"\\[dDwWbB]", text)]
+    assert offenders == []
+
+
+ADVERSARIAL = [
+    "a" * 60_000,
+    "A1" * 30_000,
+    "=" * 60_000,
+    "https://" + "a" * 60_000,
+    "://" * 20_000,
+    "password=" * 6_000,
+    "; password = " * 5_000,
+    ",api-key" * 7_500,
+    "-D" + "a." * 30_000,
+    "LoginModule required " + "x" * 60_000,
+    "LoginModule required " * 3_000,  # every occurrence must not scan to the end again
+    "LoginModule required" + ' a="' * 15_000,
+    "Authorization: Bearer " * 3_000,
+    "base64:" * 9_000,
+    "NRAL" * 15_000,
+    "\n" * 60_000,
+]
+
+
+@pytest.mark.parametrize("name", sorted(CREDENTIAL_PATTERNS))
+def test_credential_pattern_long_adversarial_values_search_in_linear_time(name: str) -> None:
+    # A pattern that backtracks quadratically takes seconds on 60,000 characters; a linear one, milliseconds.
+    pattern = re.compile(CREDENTIAL_PATTERNS[name])
+    started = time.perf_counter()
+    for value in ADVERSARIAL:
+        pattern.search(value)
+    assert time.perf_counter() - started < 0.5
