@@ -67,13 +67,13 @@ class HandWritten:
         self.secret_name = re.compile(secrets["secret_name_pattern"])
         self.descriptive_name = re.compile(secrets["descriptive_name_pattern"])
         self.non_secret_value = re.compile(secrets["non_secret_value_pattern"])
-        variable = "check.require.all.0.require.all.0.not.all"
+        variable = "check.all.0.require.all.0.require.all.0.not.all"
         self.non_blank = re.compile(_dig(secrets_doc, f"{variable}.1", "value", "matches")["value"])
         patterns: dict[str, str] = secrets["credential_patterns"]
         # One search per pattern: measured faster here than one alternation of them all (which defeats the
         # regex engine's literal-prefix scan), so this is the fairer baseline.
         self.credentials = tuple((name, re.compile(pattern)) for name, pattern in patterns.items())
-        reference = "check.require.all.1.require.all.0.any"
+        reference = "check.all.0.require.all.1.require.all.0.any"
         self.secrets_manager_arn = re.compile(_dig(secrets_doc, f"{reference}.0", "valueFrom", "matches")["value"])
         self.ssm_parameter = re.compile(_dig(secrets_doc, f"{reference}.1", "valueFrom", "matches")["value"])
         self.allow_environment_files: bool = secrets["allow_environment_files"]

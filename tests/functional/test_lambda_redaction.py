@@ -1,8 +1,10 @@
 """Secrets found in a task definition never leave the Lambda: not in logs, metrics, findings, notifications,
 exceptions, the return value, or any request sent to AWS, whether the event succeeds or fails.
 
-Three values are planted in a RegisterTaskDefinition event: a plaintext DB_PASSWORD, an AWS access key id
-under an innocent name, and a secrets[].valueFrom that is a URL with a password. The whole Lambda path runs
+Values are planted in a RegisterTaskDefinition event: a plaintext DB_PASSWORD, an AWS access key id under an
+innocent name, a secrets[].valueFrom that is a URL with a password, and one in each other field where a secret
+can hide (a log option, a label, command, entryPoint and health check arguments, a volume's driver options,
+an image's userinfo). The whole Lambda path runs
 against moto through fault_proxy (which records every request body), with file descriptors 1 and 2
 captured as Lambda's runtime would. The findings must still name each variable and where it is, so
 redaction by dropping everything would fail these tests. The handler loads the whole catalog (policies/), so
@@ -32,7 +34,24 @@ PLANTED_PASSWORD = "PLANTED-s3cr3t-9c1e-NEVER-PRINT"
 PLANTED_KEY_ID = "AKIAPLANTED9C1EKEYQ2"  # AWS access key id shape, under the name LEGACY_UPLOAD_ID
 PLANTED_VALUE_FROM_PASSWORD = "PLANTED-vf-9c1e-NEVER-PRINT"
 PLANTED_VALUE_FROM = f"https://deploy:{PLANTED_VALUE_FROM_PASSWORD}@git.example.com/billing.git"
-PLANTED = (PLANTED_PASSWORD, PLANTED_KEY_ID, PLANTED_VALUE_FROM, PLANTED_VALUE_FROM_PASSWORD)
+# One more in each other field where a secret can hide: log options, labels, the three kinds of arguments, a
+# volume's driver options, and the userinfo of an image reference.
+PLANTED_ELSEWHERE = {
+    "log option": "PLANTED-log-9c1e",
+    "label": "PLANTED-label-9c1e",
+    "command": "PLANTED-cmd-9c1e",
+    "entryPoint": "PLANTED-ep-9c1e",
+    "health check": "PLANTED-hc-9c1e",
+    "driver option": "PLANTED-drv-9c1e",
+    "image": "PLANTED-img-9c1e",
+}
+PLANTED = (
+    PLANTED_PASSWORD,
+    PLANTED_KEY_ID,
+    PLANTED_VALUE_FROM,
+    PLANTED_VALUE_FROM_PASSWORD,
+    *PLANTED_ELSEWHERE.values(),
+)
 MARKER = "PLANTED"  # in every planted value: catches a clipped or partial copy too
 
 EVENT_ID = "00000000-0000-0000-0000-000000000002"
@@ -44,6 +63,12 @@ EVIDENCE = {
     "containerDefinitions[0].environment[1]": "environment variable DB_PASSWORD",
     "containerDefinitions[0].environment[2].value": "environment variable LEGACY_UPLOAD_ID",
     "containerDefinitions[0].secrets[0].valueFrom": "secret GIT_CREDENTIALS",
+    "containerDefinitions[0].logConfiguration.options[1]": "log option splunk-token",
+    "containerDefinitions[0].dockerLabels[0]": "Docker label deploy_token",
+    "containerDefinitions[0].command[1]": "a command argument",
+    "containerDefinitions[0].entryPoint[1]": "an entryPoint argument",
+    "containerDefinitions[0].healthCheck.command[1]": "a health check argument",
+    "volumes[0].dockerVolumeConfiguration.driverOpts[0].value": "Docker volume driver option o",
 }
 
 
@@ -66,6 +91,22 @@ def planted_event() -> dict[str, Any]:
         container["environment"][1]["value"] = PLANTED_PASSWORD
         container["environment"][2]["value"] = PLANTED_KEY_ID
         container["secrets"] = [{"name": "GIT_CREDENTIALS", "valueFrom": PLANTED_VALUE_FROM}]
+        planted = PLANTED_ELSEWHERE
+        container["logConfiguration"] = {
+            "logDriver": "splunk",
+            "options": {"splunk-url": "https://splunk.example.com:8088", "splunk-token": planted["log option"]},
+        }
+        container["dockerLabels"] = {"deploy_token": planted["label"]}
+        container["command"] = ["serve-billing", f"--db-password={planted['command']}"]
+        container["entryPoint"] = ["/usr/local/bin/run-shell", f"PGPASSWORD={planted['entryPoint']} psql -h db"]
+        container["healthCheck"] = {"command": ["CMD-SHELL", f"curl -f https://ops:{planted['health check']}@h/"]}
+        container["image"] = f"deploy:{planted['image']}@{container['image']}"
+        definition["volumes"] = [
+            {
+                "name": "share",
+                "dockerVolumeConfiguration": {"driverOpts": {"o": f"username=svc,password={planted['driver option']}"}},
+            }
+        ]
     return event
 
 

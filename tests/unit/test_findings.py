@@ -673,6 +673,9 @@ def planted_task_definition() -> dict[str, Any]:
                 "containerDefinitions[0].secrets[0].valueFrom",
                 "containerDefinitions[0].logConfiguration.secretOptions[0].valueFrom",
                 "containerDefinitions[0].repositoryCredentials",
+                # the plaintext splunk-token option and token label, since the policy reads every field
+                "containerDefinitions[0].logConfiguration.options[0]",
+                "containerDefinitions[0].dockerLabels[0]",
             },
         ),
     ],

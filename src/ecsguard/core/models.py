@@ -255,7 +255,7 @@ class EfsVolumeConfiguration(EcsModel):
 
 
 class FsxWindowsAuthorizationConfig(EcsModel):
-    credentialsParameter: str | None = None
+    credentialsParameter: SensitiveStr = None  # an ARN when right, a pasted credential when wrong
     domain: str | None = None
 
 
