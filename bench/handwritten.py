@@ -9,7 +9,7 @@ nothing but the standard library and PyYAML keeps the comparison with ``ecsguard
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -77,6 +77,13 @@ class HandWritten:
         self.secrets_manager_arn = re.compile(_dig(secrets_doc, f"{reference}.0", "valueFrom", "matches")["value"])
         self.ssm_parameter = re.compile(_dig(secrets_doc, f"{reference}.1", "valueFrom", "matches")["value"])
         self.allow_environment_files: bool = secrets["allow_environment_files"]
+        self.arguments = tuple(re.compile(pattern) for pattern in secrets["argument_patterns"].values())
+        volume = "check.all.1.require.all"
+        self.mount_password = re.compile(
+            _dig(secrets_doc, f"{volume}.0.require.all.1.not", "value", "matches")["value"]
+        )
+        fsx = "fsxWindowsFileServerVolumeConfiguration.authorizationConfig.credentialsParameter"
+        self.fsx_reference = re.compile(_dig(secrets_doc, f"{volume}.1.any.1", fsx, "matches")["value"])
 
         images_doc = _load_policy_document(IMAGES)
         images = _defaults(images_doc)
@@ -98,7 +105,19 @@ class HandWritten:
 
     def task_definition(self, task: Raw) -> list[HandResult]:
         containers = task.get("containerDefinitions") or []
-        return [self.secrets(containers), self.images(containers), self.network(task)]
+        return [self.secrets(containers, task.get("volumes") or []), self.images(containers), self.network(task)]
+
+    def _plaintext_entry(self, key: str, value: Any) -> bool:
+        """A map entry (log option, label, driver option) holding a plaintext secret or a credential."""
+        if not isinstance(value, str):
+            return False
+        secret_like = self.secret_name.search(key) and not self.descriptive_name.search(key)
+        if secret_like and self.non_blank.search(value) and not self.non_secret_value.search(value):
+            return True
+        return self.credential(value) is not None
+
+    def _plaintext_word(self, word: str) -> bool:
+        return any(pattern.search(word) for pattern in self.arguments) or self.credential(word) is not None
 
     def _managed_reference(self, value_from: str | None) -> bool:
         if value_from is None:
@@ -114,10 +133,37 @@ class HandWritten:
                 return name
         return None
 
-    def secrets(self, containers: list[Raw]) -> HandResult:
+    def secrets(self, containers: list[Raw], volumes: Sequence[Raw] = ()) -> HandResult:
         evidence: list[tuple[str, str]] = []
+        for v, volume in enumerate(volumes):
+            options = (volume.get("dockerVolumeConfiguration") or {}).get("driverOpts") or {}
+            for o, (key, value) in enumerate(options.items()):
+                if self._plaintext_entry(key, value) or (isinstance(value, str) and self.mount_password.search(value)):
+                    evidence.append((f"volumes[{v}].dockerVolumeConfiguration.driverOpts[{o}]", "driver option"))
+            fsx = (volume.get("fsxWindowsFileServerVolumeConfiguration") or {}).get("authorizationConfig") or {}
+            parameter = fsx.get("credentialsParameter")
+            if parameter and not self.fsx_reference.search(parameter):
+                evidence.append((f"volumes[{v}].fsxWindowsFileServerVolumeConfiguration", "FSx credentials"))
         for c, container in enumerate(containers):
             label = container.get("name")
+            maps = (
+                ("logConfiguration.options", (container.get("logConfiguration") or {}).get("options")),
+                ("firelensConfiguration.options", (container.get("firelensConfiguration") or {}).get("options")),
+                ("dockerLabels", container.get("dockerLabels")),
+            )
+            for where, entries in maps:
+                for e, (key, value) in enumerate((entries or {}).items()):
+                    if self._plaintext_entry(key, value):
+                        evidence.append((f"containerDefinitions[{c}].{where}[{e}]", f"container {label}: {where}"))
+            words = (
+                ("command", container.get("command")),
+                ("entryPoint", container.get("entryPoint")),
+                ("healthCheck.command", (container.get("healthCheck") or {}).get("command")),
+            )
+            for where, listed in words:
+                for w, word in enumerate(listed or ()):
+                    if self._plaintext_word(word):
+                        evidence.append((f"containerDefinitions[{c}].{where}[{w}]", f"container {label}: {where}"))
             for v, variable in enumerate(container.get("environment") or ()):
                 name, value = variable.get("name"), variable.get("value")
                 if value is None:
