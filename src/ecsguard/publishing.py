@@ -15,19 +15,23 @@ from typing import Any, Protocol
 from ecsguard.core.compiler import CompiledPolicy
 from ecsguard.core.findings import (
     COMPLIANCE,
+    COVERAGE,
     FindingContext,
     Notification,
     NotificationContext,
     asff_finding,
+    asff_time,
+    coverage_finding,
     finding_id,
     notification_for,
     parse_finding_id,
+    parse_time,
 )
 from ecsguard.core.models import ResourceType, Severity
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import PublishFailed
 
-# The event path alerts on every failure and error it sees; a sweep passes its own.
+# The event path alerts on failures and errors that are news; a sweep passes its own.
 ALERTING = frozenset({Status.FAIL, Status.ERROR})
 _QUIET = (Status.PASS, Status.NOT_APPLICABLE)
 # What a finding of a policy no longer in the set keeps when it is archived as it stands.
@@ -49,7 +53,10 @@ _REQUIRED_FINDING_FIELDS = (
 class FindingsPublisher(Protocol):
     def import_findings(self, findings: Sequence[dict[str, Any]]) -> int: ...
 
-    def compliance_of(self, finding_ids: Sequence[str]) -> dict[str, str]: ...
+    def findings_by_id(self, finding_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Those of ``finding_ids`` that Security Hub holds, ACTIVE or ARCHIVED, with at least their RecordState,
+        Compliance, Severity, FindingProviderFields, CreatedAt, FirstObservedAt and LastObservedAt."""
+        ...
 
 
 class Notifier(Protocol):
@@ -96,11 +103,12 @@ class Plan:
     findings: list[dict[str, Any]]  # to import: the results' findings first, then the archived ones
     archived: list[str]  # the ids of the archived findings
     notifications: list[Notification]
+    older: list[str] = field(default_factory=list)  # ids not imported: Security Hub holds a newer observation
 
 
 def now() -> str:
     """The current time as ASFF wants it (ISO 8601, UTC, milliseconds)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return asff_time(datetime.now(UTC))
 
 
 def findings_of(results: Sequence[Result], context: Context) -> list[dict[str, Any]]:
@@ -121,10 +129,11 @@ def _quiet(results: Sequence[Result]) -> list[str]:
 
 
 def lookups(results: Sequence[Result], gone: Sequence[tuple[ResourceType, str]], context: Context) -> list[str]:
-    """The finding ids whose existence the plan turns on without ``import_passed``: those of PASS and
-    NOT_APPLICABLE results, and those of resources that are gone."""
+    """The ids of every finding the plan may import for ``results`` and the resources that are ``gone``: what
+    Security Hub holds of them decides what is news, what is older than it knows, and what exists."""
+    identifiers = [finding_id(r.policy_id, r.resource.id) for r in results if r.resource.id.startswith("arn:")]
     archived = [finding_id(p.id, arn) for resource_type, arn in gone for p in _policies_for(resource_type, context)]
-    return _quiet(results) + archived
+    return list(dict.fromkeys(identifiers + archived))
 
 
 def _resource_type(arn: str) -> ResourceType | None:
@@ -135,20 +144,68 @@ def _resource_type(arn: str) -> ResourceType | None:
     return None
 
 
+def _active(finding: Mapping[str, Any]) -> bool:
+    return bool(finding.get("RecordState", "ACTIVE") == "ACTIVE")
+
+
 def _compliance(finding: Mapping[str, Any] | None) -> object:
     return ((finding or {}).get("Compliance") or {}).get("Status")
 
 
+def _severity_rank(finding: Mapping[str, Any]) -> int:
+    """The rank of the severity a finding was imported with (its provider's, which customers cannot change)."""
+    provided = (finding.get("FindingProviderFields") or {}).get("Severity") or finding.get("Severity") or {}
+    label = str(provided.get("Label"))
+    return Severity(label).rank if label in Severity.__members__ else -1
+
+
+def is_news(result: Result, previous: Mapping[str, Any] | None) -> bool:
+    """Whether a failing result changes what Security Hub holds: its finding was not ACTIVE in that state, or
+    it fails now at a higher severity than it was imported with."""
+    if previous is None or not _active(previous) or _compliance(previous) != COMPLIANCE.get(result.status):
+        return True
+    return _severity_rank(previous) < result.severity.rank
+
+
+def is_older(finding: Mapping[str, Any], previous: Mapping[str, Any] | None) -> bool:
+    """Whether ``finding`` reflects an earlier observation than the one Security Hub holds (a late or retried
+    event after a newer one): importing it would go back in time."""
+    if previous is None:
+        return False
+    observed, known = parse_time(finding.get("LastObservedAt")), parse_time(previous.get("LastObservedAt"))
+    return observed is not None and known is not None and observed < known
+
+
+def _carry_first_observation(finding: dict[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``finding`` with CreatedAt and FirstObservedAt of the ACTIVE finding it updates, so a finding's age and
+    time to fix count from when it was first seen; an archived finding that returns starts anew."""
+    if previous is None or not _active(previous):
+        return finding
+    first = previous.get("FirstObservedAt") or previous.get("CreatedAt")
+    created = previous.get("CreatedAt") or first
+    if first and created:
+        return {**finding, "CreatedAt": created, "FirstObservedAt": first}
+    return finding
+
+
 def _stale(
-    existing: Mapping[str, Mapping[str, Any]], current: set[str], census: Census, context: Context
+    active: Mapping[str, Mapping[str, Any]],
+    current: set[str],
+    census: Census,
+    context: Context,
+    blind: Collection[str],
 ) -> list[dict[str, Any]]:
-    """Archived copies of the existing findings that no result reproduces and whose resource or policy is gone."""
+    """Archived copies of the ACTIVE findings that no result reproduces and whose resource or policy is gone."""
     archived: list[dict[str, Any]] = []
-    for identifier, finding in existing.items():
+    for identifier, finding in active.items():
         parsed = parse_finding_id(identifier)
         if identifier in current or parsed is None:
             continue
         policy_id, arn = parsed
+        if policy_id == COVERAGE:  # a blind spot: gone once the cluster can be listed, or is gone itself
+            if arn not in blind:
+                archived.append(_archived_as_it_stands(finding, context))
+            continue
         resource_type = _resource_type(arn)
         policy = context.policies.get(policy_id)
         if resource_type is None or (policy is not None and arn in census.alive) or census.uncertain(arn):
@@ -156,9 +213,13 @@ def _stale(
         if policy is not None:
             archived.append(asff_finding(policy, resource_type, arn, None, context.findings))
         else:  # a policy removed from the set: archive its finding as it stands
-            copy = {key: finding[key] for key in _REQUIRED_FINDING_FIELDS if key in finding}
-            archived.append({**copy, "RecordState": "ARCHIVED", "UpdatedAt": context.findings.now})
+            archived.append(_archived_as_it_stands(finding, context))
     return archived
+
+
+def _archived_as_it_stands(finding: Mapping[str, Any], context: Context) -> dict[str, Any]:
+    copy = {key: finding[key] for key in _REQUIRED_FINDING_FIELDS if key in finding}
+    return {**copy, "RecordState": "ARCHIVED", "UpdatedAt": context.findings.now}
 
 
 def plan(
@@ -170,25 +231,35 @@ def plan(
     gone: Sequence[tuple[ResourceType, str]] = (),
     census: Census | None = None,
     alerting: Collection[Status] = ALERTING,
+    blind: Mapping[str, str] | None = None,
 ) -> Plan:
-    """What to import, archive and notify for ``results`` and the resources that are ``gone``.
+    """What to import, archive and notify for ``results``, the resources that are ``gone`` and the clusters a
+    sweep could not list (``blind``: cluster ARN to the failed call).
 
-    ``existing`` holds the findings Security Hub has, by id, as far as they were looked up (for the event path,
-    only their Compliance); None when nothing was looked up. Without ``import_passed`` and with ``existing``
-    known, a PASS or NOT_APPLICABLE finding, or a gone resource's, is sent only when it exists. With a
-    ``census`` (a sweep), every existing finding that no result reproduces is archived unless its resource may
-    still exist. A result whose status is in ``alerting`` is notified, one message per resource, unless Security
-    Hub already holds its finding in that state: a daily sweep repeats nothing, and the event path, which never
-    looks failures up, notifies each one.
+    ``existing`` holds what Security Hub has of the findings concerned, by id (ACTIVE ones and, where known,
+    archived ones); None when Security Hub is not used. Then:
+
+    - order: a finding older than the one Security Hub holds (by LastObservedAt) is neither imported nor
+      notified, and is listed in ``Plan.older``; the finding it would update keeps CreatedAt and FirstObservedAt;
+    - without ``import_passed``, a PASS or NOT_APPLICABLE finding, or a gone resource's, is sent only when an
+      ACTIVE one exists;
+    - with a ``census`` (a sweep), every ACTIVE finding that no result reproduces is archived unless its resource
+      may still exist;
+    - a result whose status is in ``alerting`` is notified, one message per resource, only when it is news
+      (``is_news``): repeats, retries and redeliveries of what Security Hub already shows send nothing. With
+      ``existing`` None every failure is news.
     """
+    known: Mapping[str, Mapping[str, Any]] = existing or {}
+    active = {identifier: finding for identifier, finding in known.items() if _active(finding)}
 
     def wanted(identifier: str) -> bool:
         """Whether a PASS, NOT_APPLICABLE or archived finding is sent: without import_passed, if it exists."""
-        return options.import_passed or existing is None or identifier in existing
+        return options.import_passed or existing is None or identifier in active
 
     findings = findings_of(results, context)
     quiet = set(_quiet(results))
     findings = [f for f in findings if f["Id"] not in quiet or wanted(f["Id"])]
+    findings += [coverage_finding(arn, problem, context.findings) for arn, problem in (blind or {}).items()]
     archived = [
         asff_finding(policy, resource_type, arn, None, context.findings)
         for resource_type, arn in gone
@@ -196,11 +267,16 @@ def plan(
         if wanted(finding_id(policy.id, arn))
     ]
     if census is not None and existing is not None:
-        archived += _stale(existing, {f["Id"] for f in findings}, census, context)
+        archived += _stale(active, {f["Id"] for f in findings}, census, context, blind or {})
+    older = {f["Id"] for f in findings + archived if is_older(f, known.get(f["Id"]))}
+    findings = [_carry_first_observation(f, known.get(f["Id"])) for f in findings if f["Id"] not in older]
+    archived = [f for f in archived if f["Id"] not in older]
     by_resource: dict[str, list[Result]] = {}
     for result in results:
-        known = None if existing is None else existing.get(finding_id(result.policy_id, result.resource.id))
-        if result.status in alerting and _compliance(known) != COMPLIANCE.get(result.status):
+        identifier = finding_id(result.policy_id, result.resource.id)
+        if result.status not in alerting or identifier in older:
+            continue
+        if existing is None or is_news(result, known.get(identifier)):
             by_resource.setdefault(result.resource.id, []).append(result)
     notifications = [
         notification
@@ -212,7 +288,7 @@ def plan(
         )
         is not None
     ]
-    return Plan(findings + archived, [f["Id"] for f in archived], notifications)
+    return Plan(findings + archived, [f["Id"] for f in archived], notifications, sorted(older))
 
 
 @dataclass
@@ -225,21 +301,28 @@ class Delivery:
 def deliver(
     planned: Plan, publisher: FindingsPublisher | None, notifier: Notifier | None, *, dry_run: bool = False
 ) -> Delivery:
-    """Import the plan's findings, then send its notifications; a failure of one does not stop the others."""
+    """Send the plan's notifications, then import its findings; a failure of one does not stop the others.
+
+    Messages go first: a finding whose change a message announces is imported only once that message was sent,
+    so when sending fails the finding still shows the old state and the retried event announces it again.
+    """
     delivery = Delivery()
     if dry_run:
         return delivery
-    if publisher is not None and planned.findings:
-        try:
-            delivery.imported = publisher.import_findings(planned.findings)
-        except PublishFailed as error:
-            delivery.failures.append(str(error))
+    unannounced: set[str] = set()
     for notification in planned.notifications:
         if notifier is None:
             break
         try:
             notifier.publish(notification)
             delivery.sent += 1
+        except PublishFailed as error:
+            delivery.failures.append(str(error))
+            unannounced.update(notification.finding_ids)
+    findings = [finding for finding in planned.findings if finding["Id"] not in unannounced]
+    if publisher is not None and findings:
+        try:
+            delivery.imported = publisher.import_findings(findings)
         except PublishFailed as error:
             delivery.failures.append(str(error))
     return delivery

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecsguard import events
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.findings import FindingContext, Notification, NotificationContext
+from ecsguard.core.findings import FindingContext, Notification, NotificationContext, asff_time, parse_time
 from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import Resource, Unresolved, build_task_definition
 from ecsguard.core.results import Result, Status
@@ -41,6 +41,7 @@ class Outcome:
     findings_imported: int = 0
     notifications_sent: int = 0
     reason: str | None = None
+    older: list[str] = field(default_factory=list)  # findings left alone: Security Hub holds a later observation
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class Outcome:
             "error_policies": sorted(r.policy_id for r in self.results if r.status is Status.ERROR),
             "findings_imported": self.findings_imported,
             "notifications_sent": self.notifications_sent,
+            "older_than_known": len(self.older),
             "reason": self.reason,
         }
 
@@ -148,16 +150,22 @@ class Scanner:
         publisher: FindingsPublisher | None,
         gone: tuple[ResourceType, str] | None = None,
     ) -> Outcome:
-        """Plan what the results (or a resource that is gone) mean for Security Hub and SNS, then send it."""
+        """Plan what the results (or a resource that is gone) mean for Security Hub and SNS, then send it.
+
+        What Security Hub holds of the findings concerned is read first: it decides what is news (notified),
+        and which findings reflect a later observation than this event (left as they are).
+        """
+        imported_at = self.clock()
+        observed = parse_time(context.event_time)
         where = Context(
             self.policies,
             FindingContext(
                 product_account=context.account,
                 product_region=context.region,
                 partition=context.partition,
-                now=self.clock(),
+                now=imported_at,
                 event_id=context.event_id,
-                event_time=context.event_time,
+                observed_at=asff_time(observed) if observed is not None else None,
             ),
             NotificationContext(
                 context.account, context.region, context.event_id, context.api_call, context.event_time, context.actor
@@ -167,7 +175,12 @@ class Scanner:
         problems: list[str] = []
         existing = self._existing(lookups(outcome.results, removed, where), publisher, problems)
         planned = plan(outcome.results, existing, self.options, where, gone=removed)
+        if problems:
+            # Unknown what Security Hub holds: importing could go back in time or reset a finding's age. Every
+            # failure is news, as without Security Hub; the findings wait for the retry.
+            planned = replace(planned, findings=[], archived=[])
         outcome.findings, outcome.notifications = planned.findings, planned.notifications
+        outcome.older = planned.older
         delivery = deliver(planned, publisher, self.notifier, dry_run=self.options.dry_run)
         outcome.findings_imported, outcome.notifications_sent = delivery.imported, delivery.sent
         problems += delivery.failures
@@ -180,14 +193,12 @@ class Scanner:
     def _existing(
         self, finding_ids: list[str], publisher: FindingsPublisher | None, problems: list[str]
     ) -> dict[str, dict[str, Any]] | None:
-        """Which of ``finding_ids`` exist, when it matters: without import_passed, a PASS, NOT_APPLICABLE or
-        archived finding only updates one that exists. None when nothing needs looking up."""
-        if self.options.import_passed or publisher is None:
+        """What Security Hub holds of ``finding_ids``; None without Security Hub, or when it cannot be read (the
+        reason is added to ``problems``)."""
+        if publisher is None:
             return None
         try:
-            found = publisher.compliance_of(finding_ids) if finding_ids else {}
+            return publisher.findings_by_id(finding_ids) if finding_ids else {}
         except PublishFailed as error:
             problems.append(str(error))
-            # Unknown what exists: import what must be reported (FAIL, ERROR), archive nothing.
-            return {}
-        return {finding_id: {"Compliance": {"Status": status}} for finding_id, status in found.items()}
+            return None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.findings import FindingContext, Notification, NotificationContext
+from ecsguard.core.findings import FindingContext, Notification, NotificationContext, coverage_finding
 from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import Resource, Unresolved, build_task_definition
 from ecsguard.core.results import Result, Status
@@ -53,7 +53,9 @@ class Inventory(Protocol):
 
 
 class SweepPublisher(FindingsPublisher, Protocol):
-    def active_findings(self, account: str, region: str) -> list[dict[str, Any]]: ...
+    def known_findings(self, account: str, region: str, since: str) -> list[dict[str, Any]]:
+        """Every ACTIVE ecsguard finding of the account and Region, and those archived since ``since``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class RegionReport:
     findings: list[dict[str, Any]] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    older: list[str] = field(default_factory=list)  # left alone: an event observed them after the sweep started
+    blind: dict[str, str] = field(default_factory=dict)  # clusters whose services could not be listed: why
     problems: list[str] = field(default_factory=list)
     publish_failures: list[str] = field(default_factory=list)  # these fail the run: findings were lost
     findings_imported: int = 0
@@ -86,6 +90,8 @@ class RegionReport:
             "resources": len({(r.resource.type, r.resource.id) for r in self.results}),
             "results": dict(Counter(result.status.value for result in self.results)),
             "archived": len(self.archived),
+            "older_than_known": len(self.older),
+            "clusters_not_listed": sorted(self.blind),
             "findings_imported": self.findings_imported,
             "notifications_sent": self.notifications_sent,
             "problems": self.problems,
@@ -185,6 +191,8 @@ class Sweeper:
     def sweep(self, account: str, region: str) -> RegionReport:
         """Sweep one account and Region; raise AwsCallFailed when the inventory cannot be listed at all."""
         report = RegionReport(account, region)
+        # What the sweep observes, it observes from now on: a finding an event updates later is newer.
+        started = self.clock()
         inventory = self.inventory_for(account, region)
         live = self.new_resolver(account, region)
         listed = inventory.active_task_definitions()
@@ -204,7 +212,8 @@ class Sweeper:
         report.results = self.policy_set.evaluate(resources)
         # An older ACTIVE revision that was not evaluated still exists (and can still run): its findings stay;
         # so do those of services under a cluster that could not be read.
-        self._publish(report, Census(alive=set(listed), uncertain=lambda arn: _may_be_in(arn, unknown_clusters)))
+        census = Census(alive=set(listed), uncertain=lambda arn: _may_be_in(arn, unknown_clusters))
+        self._publish(report, census, started)
         return report
 
     # --- inventory ---------------------------------------------------------------------------
@@ -222,6 +231,7 @@ class Sweeper:
                 arns = inventory.services(cluster)
             except AwsCallFailed as error:
                 report.problems.append(str(error))
+                report.blind[cluster] = str(error)
                 unknown.add(cluster)
                 continue
             batches += [
@@ -254,21 +264,25 @@ class Sweeper:
 
     # --- publish -----------------------------------------------------------------------------
 
-    def _publish(self, report: RegionReport, census: Census) -> None:
+    def _publish(self, report: RegionReport, census: Census, started: str) -> None:
         """Findings of every result; with publish, also archive what is gone, notify, and import."""
         context = Context(
             self.policies,
-            FindingContext(report.account, report.region, partition_of(report.region), self.clock()),
+            FindingContext(
+                report.account, report.region, partition_of(report.region), self.clock(), observed_at=started
+            ),
             NotificationContext(report.account, report.region, None, "Sweep", None, None),
         )
+        blind = {arn: problem for arn, problem in report.blind.items() if arn.startswith("arn:")}
         if not self.options.publish:
             report.findings = findings_of(report.results, context)
+            report.findings += [coverage_finding(arn, problem, context.findings) for arn, problem in blind.items()]
             return
         publisher = self.findings_for(report.account, report.region) if self.findings_for is not None else None
         existing = None  # no Security Hub, so no earlier state to compare with: every failure is news
         if publisher is not None:
             try:
-                existing = {f["Id"]: f for f in publisher.active_findings(report.account, report.region)}
+                existing = {f["Id"]: f for f in publisher.known_findings(report.account, report.region, started)}
             except PublishFailed as error:
                 report.problems.append(str(error))
                 report.publish_failures.append(str(error))
@@ -277,10 +291,11 @@ class Sweeper:
                 return
         options = self.options.publishing
         # One message per resource with a failure the account did not already have (no daily repeats).
-        planned = plan(report.results, existing, options, context, census=census, alerting=SWEEP_ALERTING)
+        planned = plan(report.results, existing, options, context, census=census, alerting=SWEEP_ALERTING, blind=blind)
         report.findings = planned.findings
         report.archived = planned.archived
         report.notifications = planned.notifications
+        report.older = planned.older
         delivery = deliver(planned, publisher, self.notifier, dry_run=options.dry_run)
         report.findings_imported, report.notifications_sent = delivery.imported, delivery.sent
         report.problems.extend(delivery.failures)

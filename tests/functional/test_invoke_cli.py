@@ -51,6 +51,7 @@ def test_invoke_event_file_prints_only_the_answer_and_lands_findings(aws: Aws, t
         "error_policies": [],
         "findings_imported": 3,
         "notifications_sent": 1,
+        "older_than_known": 0,
         "reason": None,
     }
     assert {(f["Id"], f["Compliance"]["Status"], f["RecordState"]) for f in aws.findings().values()} == {

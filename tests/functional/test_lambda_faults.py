@@ -184,7 +184,7 @@ def test_handler_import_throttled_beyond_max_attempts_raises_naming_the_call(
         FAILED_BY_PUBLISHER
         + "securityhub:BatchImportFindings failed for 3 finding(s): ThrottlingException: Rate exceeded"
     )
-    assert proxy.counts() == {BATCH_IMPORT_FINDINGS: attempts, "sns:Publish": 1}
+    assert proxy.counts() == {"securityhub:GetFindings": 1, BATCH_IMPORT_FINDINGS: attempts, "sns:Publish": 1}
     assert aws.findings() == {}
     assert len(aws.messages()) == 1
 
@@ -192,7 +192,9 @@ def test_handler_import_throttled_beyond_max_attempts_raises_naming_the_call(
 # --- SNS ---------------------------------------------------------------------------------------
 
 
-def test_handler_sns_publish_denied_raises_naming_the_call_after_findings_land(aws: Aws, proxy: FaultProxy) -> None:
+def test_handler_sns_publish_denied_raises_naming_the_call_and_keeps_the_announced_finding_for_the_retry(
+    aws: Aws, proxy: FaultProxy
+) -> None:
     # GIVEN the function's role may not publish to the topic (SNS is a query-protocol service: XML errors)
     denial = (
         f"User: arn:aws:sts::{ACCOUNT}:assumed-role/ecsguard-scanner/ecsguard is not authorized to perform: "
@@ -208,8 +210,9 @@ def test_handler_sns_publish_denied_raises_naming_the_call_after_findings_land(a
     assert str(failure.value) == (
         FAILED_BY_PUBLISHER + f"sns:Publish to {aws.topic_arn} failed: AuthorizationError: {denial}"
     )
-    assert proxy.counts() == {BATCH_IMPORT_FINDINGS: 1, "sns:Publish": 1}
-    assert compliance(aws) == ALL_FINDINGS
+    assert proxy.counts() == {"securityhub:GetFindings": 1, "sns:Publish": 1, BATCH_IMPORT_FINDINGS: 1}
+    # The failure the message was to announce is not imported: the retried event finds it new and announces it.
+    assert compliance(aws) == ALL_FINDINGS - {(SECRETS_ID, "FAILED")}
     assert aws.messages() == []
 
 
@@ -250,8 +253,8 @@ def test_handler_describe_task_definition_denied_raises_and_reports_nothing_for_
     [
         pytest.param(
             SECRET_EVENT,
-            FAILED_BY_PUBLISHER + "securityhub:BatchImportFindings failed for 3 finding(s): EndpointConnectionError: "
-            'Could not connect to the endpoint URL: "{endpoint}/findings/import"; '
+            FAILED_BY_PUBLISHER + "securityhub:GetFindings failed: EndpointConnectionError: "
+            'Could not connect to the endpoint URL: "{endpoint}/findings"; '
             "sns:Publish to {topic} failed: EndpointConnectionError: "
             'Could not connect to the endpoint URL: "{endpoint}/"',
             id="register-task-definition",

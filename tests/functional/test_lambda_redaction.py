@@ -186,7 +186,7 @@ def test_handler_planted_secrets_are_named_by_location_and_never_output(
     assert leaks(json.dumps(messages)) == []  # body and attributes
     assert leaks(json.dumps(answer)) == []
     assert wire_leaks(proxy) == {}
-    assert calls_for_the_event(proxy) == {BATCH_IMPORT_FINDINGS: 1, "sns:Publish": 1}
+    assert calls_for_the_event(proxy) == {"securityhub:GetFindings": 1, BATCH_IMPORT_FINDINGS: 1, "sns:Publish": 1}
 
 
 def test_handler_planted_secrets_with_security_hub_failing_stay_out_of_exception_and_logs(
@@ -214,7 +214,7 @@ def test_handler_planted_secrets_with_security_hub_failing_stay_out_of_exception
     assert leaks(json.dumps(aws.findings())) == []
     assert leaks(json.dumps(aws.messages())) == []
     assert wire_leaks(proxy) == {}
-    assert calls_for_the_event(proxy) == {BATCH_IMPORT_FINDINGS: 4, "sns:Publish": 1}
+    assert calls_for_the_event(proxy) == {"securityhub:GetFindings": 1, BATCH_IMPORT_FINDINGS: 4, "sns:Publish": 1}
 
 
 def test_handler_unreadable_task_definition_with_planted_secret_reports_errors_without_it(

@@ -101,6 +101,8 @@ def region_summary(imported: int = 0, notified: int = 0, region: str = REGION) -
         "resources": 5,
         "results": {"PASS": 8, "FAIL": 2, "NOT_APPLICABLE": 1},
         "archived": 0,
+        "older_than_known": 0,
+        "clusters_not_listed": [],
         "findings_imported": imported,
         "notifications_sent": notified,
         "problems": [],

@@ -46,7 +46,7 @@ CONTEXT = FindingContext(
     partition="aws",
     now=NOW,
     event_id="evt-1",
-    event_time=EVENT_TIME,
+    observed_at=EVENT_TIME,
 )
 NOTE_CONTEXT = NotificationContext(
     account=ACCOUNT,
@@ -172,6 +172,8 @@ def test_asff_finding_fail_gives_complete_active_failed_finding() -> None:
         "Region": "us-east-1",
         "Types": ["Software and Configuration Checks/AWS Security Best Practices"],
         "CreatedAt": EVENT_TIME,
+        "FirstObservedAt": EVENT_TIME,
+        "LastObservedAt": EVENT_TIME,
         "UpdatedAt": NOW,
         "Severity": {"Label": "MEDIUM"},
         "FindingProviderFields": {

@@ -298,14 +298,16 @@ def test_plan_failures_below_minimum_severity_are_not_notified() -> None:
 # --- what to look up ------------------------------------------------------------------------------
 
 
-def test_lookups_are_the_pass_and_not_applicable_ids_then_the_gone_resources_ids() -> None:
+def test_lookups_are_every_result_finding_id_then_the_gone_resources_ids_once_each() -> None:
     one, second, *rest = td_policies()
-    results = [result(one, WEB_1, Status.FAIL), result(second, WEB_1, Status.PASS)]
+    results = [result(one, WEB_1, Status.FAIL), result(second, WEB_1, Status.PASS), result(one, WEB_1, Status.FAIL)]
     results += [result(other, WEB_1, Status.NOT_APPLICABLE) for other in rest]
+    results += [result(one, "web:1", Status.FAIL)]  # no ARN, so no finding to look up
 
     found = lookups(results, [(ResourceType.SERVICE, FRONT)], context())
 
     assert found == [
+        finding_id(one, WEB_1),
         finding_id(second, WEB_1),
         *(finding_id(other, WEB_1) for other in rest),
         *(finding_id(p, FRONT) for p in of_type(ResourceType.SERVICE)),
@@ -336,14 +338,30 @@ def test_deliver_imports_then_notifies_and_counts_what_went_out() -> None:
     assert (delivery.imported, delivery.sent, delivery.failures) == (2, 2, [])
 
 
-def test_deliver_import_failure_still_notifies_and_every_failure_is_collected() -> None:
+def test_deliver_import_failure_after_the_messages_went_out_is_collected() -> None:
     publisher = FakePublisher(failure=PublishFailed("securityhub:BatchImportFindings failed"))
-    notifier = FakeNotifier(PublishFailed("sns:Publish failed"))
+    notifier = FakeNotifier()
 
     delivery = deliver(two_messages(), publisher, notifier)
 
-    assert delivery.failures == ["securityhub:BatchImportFindings failed", "sns:Publish failed", "sns:Publish failed"]
-    assert (delivery.imported, delivery.sent, len(notifier.attempts)) == (0, 0, 2)
+    assert delivery.failures == ["securityhub:BatchImportFindings failed"]
+    assert (delivery.imported, delivery.sent, len(notifier.attempts)) == (0, 2, 2)
+
+
+def test_deliver_failed_message_keeps_the_findings_it_announces_from_import_so_a_retry_announces_again() -> None:
+    # GIVEN two resources' messages, of which only the second's can be sent
+    planned = two_messages()
+    first, second = planned.notifications
+    notifier = FakeNotifier(PublishFailed("sns:Publish failed"), fail_only={first.subject})
+    publisher = FakePublisher()
+
+    delivery = deliver(planned, publisher, notifier)
+
+    # THEN the first resource's finding is not imported (Security Hub still shows the old state), the second's is
+    assert delivery.failures == ["sns:Publish failed"]
+    assert [[f["Id"] for f in batch] for batch in publisher.imports] == [list(second.finding_ids)]
+    assert set(first.finding_ids).isdisjoint(second.finding_ids)
+    assert (delivery.imported, delivery.sent) == (1, 1)
 
 
 def test_deliver_dry_run_sends_nothing() -> None:

@@ -106,6 +106,11 @@ class ResolverFactory:
         return [call for resolver in self.made for call in resolver.calls]
 
 
+def stored(identifier: str, status: str) -> dict[str, Any]:
+    """What Security Hub returns of an ACTIVE finding in ``status``, as far as publishing reads it."""
+    return {"Id": identifier, "RecordState": "ACTIVE", "Compliance": {"Status": status}}
+
+
 @dataclass
 class FakePublisher:
     """Security Hub in memory: ``existing`` maps finding ids to their compliance status."""
@@ -122,11 +127,11 @@ class FakePublisher:
             raise self.failure
         return len(findings)
 
-    def compliance_of(self, finding_ids: Sequence[str]) -> dict[str, str]:
+    def findings_by_id(self, finding_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         self.lookups.append(list(finding_ids))
         if self.lookup_failure is not None:
             raise self.lookup_failure
-        return {i: self.existing[i] for i in finding_ids if i in self.existing}
+        return {i: stored(i, self.existing[i]) for i in finding_ids if i in self.existing}
 
     @property
     def imported_ids(self) -> list[list[str]]:
@@ -135,12 +140,16 @@ class FakePublisher:
 
 @dataclass
 class FakeNotifier:
+    """SNS in memory; ``failure`` is raised for every message, or only for those whose subject is in
+    ``fail_only`` when it is given."""
+
     failure: PublishFailed | None = None
+    fail_only: set[str] | None = None
     attempts: list[Notification] = field(default_factory=list)
 
     def publish(self, notification: Notification) -> None:
         self.attempts.append(notification)
-        if self.failure is not None:
+        if self.failure is not None and (self.fail_only is None or notification.subject in self.fail_only):
             raise self.failure
 
 
@@ -202,7 +211,10 @@ def test_scanner_register_with_response_evaluates_imports_and_notifies_without_d
     assert test.publisher.imported_ids == [[fid(p, arn) for p in TD_POLICIES]]
     assert test.publisher.imports == [outcome.findings]
     assert [f["Compliance"]["Status"] for f in outcome.findings] == ["PASSED", "PASSED", "FAILED"]
-    assert {(f["CreatedAt"], f["UpdatedAt"]) for f in outcome.findings} == {("2026-11-20T09:21:40Z", NOW)}
+    observed = "2026-11-20T09:21:40.000Z"  # the record's eventTime
+    assert {(f["CreatedAt"], f["FirstObservedAt"], f["LastObservedAt"], f["UpdatedAt"]) for f in outcome.findings} == {
+        (observed, observed, observed, NOW)
+    }
     assert {f["ProductArn"] for f in outcome.findings} == {
         "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
     }
@@ -224,6 +236,7 @@ def test_scanner_outcome_summary_counts_statuses_and_names_policies() -> None:
         "error_policies": [],
         "findings_imported": 3,
         "notifications_sent": 1,
+        "older_than_known": 0,
         "reason": None,
     }
 
@@ -446,6 +459,7 @@ def test_scanner_failed_call_is_skipped_without_resolving_or_publishing() -> Non
         "error_policies": [],
         "findings_imported": 0,
         "notifications_sent": 0,
+        "older_than_known": 0,
         "reason": "CreateService failed with AccessDeniedException; nothing changed",
     }
     assert (test.resolvers.made, test.publisher.imports, test.notifier.attempts) == ([], [], [])
@@ -538,19 +552,20 @@ def test_scanner_import_failed_still_notifies_then_fails_event() -> None:
     assert [n.subject for n in test.notifier.attempts] == ["ecsguard HIGH: 1 policy violation(s) on billing-worker:4"]
 
 
-def test_scanner_notify_failed_still_imports_then_fails_event() -> None:
+def test_scanner_notify_failed_imports_all_but_the_announced_failure_then_fails_event() -> None:
     notifier = FakeNotifier(failure=PublishFailed("sns:Publish to arn:aws:sns:us-east-1:123456789012:t failed"))
     test = rig(notifier=notifier)
 
     with pytest.raises(EventFailed) as caught:
         test.handle(load("ecs-register-task-definition-plaintext-secret.json"))
 
+    # THEN the failure the message announces is not imported, so the retried event still sees it as news
     arn = f"{TD_ARN}billing-worker:4"
     assert str(caught.value) == (
         f"event 00000000-0000-0000-0000-000000000002 (RegisterTaskDefinition) on {arn}: "
         "sns:Publish to arn:aws:sns:us-east-1:123456789012:t failed"
     )
-    assert test.publisher.imported_ids == [[fid(p, arn) for p in TD_POLICIES]]
+    assert test.publisher.imported_ids == [[fid(p, arn) for p in TD_POLICIES if p != "ecs-secrets-managed"]]
     assert len(notifier.attempts) == 1
 
 
@@ -578,8 +593,8 @@ def test_scanner_without_import_passed_imports_pass_only_for_existing_findings()
     # WHEN the registration (images PASS, network PASS, secrets FAIL) is handled
     outcome = test.handle(load("ecs-register-task-definition-plaintext-secret.json"))
 
-    # THEN only the passing findings were looked up, and the new PASS was left out
-    assert publisher.lookups == [[fid("ecs-images-ecr-only", arn), fid("ecs-network-awsvpc", arn)]]
+    # THEN every finding was looked up, and the new PASS was left out
+    assert publisher.lookups == [[fid(p, arn) for p in TD_POLICIES]]
     assert publisher.imported_ids == [[fid("ecs-network-awsvpc", arn), fid("ecs-secrets-managed", arn)]]
     assert [f["Id"] for f in outcome.findings] == publisher.imported_ids[0]
     assert outcome.findings_imported == 2
@@ -597,24 +612,29 @@ def test_scanner_without_import_passed_and_nothing_failing_imports_nothing() -> 
     assert outcome.findings == []
 
 
-def test_scanner_without_import_passed_lookup_failed_imports_only_failures_then_fails_event() -> None:
+@pytest.mark.parametrize("import_passed", [True, False])
+def test_scanner_lookup_failed_notifies_every_failure_imports_nothing_then_fails_event(import_passed: bool) -> None:
+    # GIVEN a Security Hub whose findings cannot be read, so what is news and what is newer is unknown
     publisher = FakePublisher(lookup_failure=PublishFailed("securityhub:GetFindings failed: throttled"))
-    test = rig(publisher=publisher, import_passed=False)
+    test = rig(publisher=publisher, import_passed=import_passed)
 
     with pytest.raises(EventFailed) as caught:
         test.handle(load("ecs-register-task-definition-plaintext-secret.json"))
 
+    # THEN the failure is announced (as without Security Hub), nothing is imported, and the event is retried
     assert str(caught.value).endswith(": securityhub:GetFindings failed: throttled")
-    assert publisher.imported_ids == [[fid("ecs-secrets-managed", f"{TD_ARN}billing-worker:4")]]
-    assert len(test.notifier.attempts) == 1
+    assert publisher.imports == []
+    assert [n.finding_ids for n in test.notifier.attempts] == [
+        (fid("ecs-secrets-managed", f"{TD_ARN}billing-worker:4"),)
+    ]
 
 
-def test_scanner_with_import_passed_never_looks_up_findings() -> None:
+def test_scanner_with_import_passed_looks_up_every_finding_of_the_event() -> None:
     test = rig()
 
     test.handle(load("ecs-register-task-definition-plaintext-secret.json"))
 
-    assert test.publisher.lookups == []
+    assert test.publisher.lookups == [[fid(p, f"{TD_ARN}billing-worker:4") for p in TD_POLICIES]]
 
 
 @pytest.mark.parametrize(

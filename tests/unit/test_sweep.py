@@ -201,7 +201,7 @@ class FakePublisher:
     lookups: list[tuple[str, str]] = field(default_factory=list)
     imports: list[list[dict[str, Any]]] = field(default_factory=list)
 
-    def active_findings(self, account: str, region: str) -> list[dict[str, Any]]:
+    def known_findings(self, account: str, region: str, since: str) -> list[dict[str, Any]]:
         self.lookups.append((account, region))
         if self.lookup_failure is not None:
             raise self.lookup_failure
@@ -213,7 +213,7 @@ class FakePublisher:
             raise self.import_failure
         return len(findings)
 
-    def compliance_of(self, finding_ids: Sequence[str]) -> dict[str, str]:
+    def findings_by_id(self, finding_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         raise AssertionError("a sweep reads every active finding once, not by id")
 
     def imported(self) -> dict[str, dict[str, Any]]:
@@ -809,6 +809,8 @@ def test_region_report_summary_counts_resources_results_archived_imports_notific
         "resources": 3,
         "results": {"PASS": 2, "FAIL": 1, "ERROR": 4},
         "archived": 1,
+        "older_than_known": 0,
+        "clusters_not_listed": [],
         "findings_imported": 3 + 3 + 1 + 1,
         "notifications_sent": 1,
         "problems": [str(throttled)],
@@ -822,6 +824,8 @@ def test_region_report_summary_empty_region_has_zero_counts() -> None:
         "resources": 0,
         "results": {},
         "archived": 0,
+        "older_than_known": 0,
+        "clusters_not_listed": [],
         "findings_imported": 0,
         "notifications_sent": 0,
         "problems": [],

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecsguard.adapters.aws import error_code
+from ecsguard.core.findings import parse_time
 from ecsguard.errors import PublishFailed
 
 IAM_ACTIONS = frozenset({"securityhub:BatchImportFindings", "securityhub:GetFindings"})
 BATCH_SIZE = 100  # BatchImportFindings takes at most 100 findings per call
 ID_FILTER_SIZE = 20
+PAGE_SIZE = 100  # GetFindings' maximum
+_FAR_FUTURE = "2999-12-31T23:59:59.999Z"
 
 
 class SecurityHubPublisher:
@@ -67,53 +71,68 @@ class SecurityHubPublisher:
         raise PublishFailed(f"securityhub:BatchImportFindings {rejected}: {sample}")
 
     def _get_findings(self, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every page of GetFindings for ``filters``."""
-        token: str | None = None
-        while True:
-            parameters: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
-            if token:
-                parameters["NextToken"] = token
-            self.calls += 1
-            try:
-                response = self._client.get_findings(**parameters)
-            except (ClientError, BotoCoreError) as error:
-                code, message = error_code(error)
-                raise PublishFailed(f"securityhub:GetFindings failed: {code}: {message}") from None
-            yield from response.get("Findings") or []
-            token = response.get("NextToken")
-            if not token:
-                return
+        """Every page of GetFindings for ``filters``, through botocore's paginator."""
+        pages = self._client.get_paginator("get_findings").paginate(
+            Filters=filters, PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        try:
+            for page in pages:
+                self.calls += 1
+                yield from page.get("Findings") or []
+        except (ClientError, BotoCoreError) as error:
+            code, message = error_code(error)
+            raise PublishFailed(f"securityhub:GetFindings failed: {code}: {message}") from None
 
-    def compliance_of(self, finding_ids: Sequence[str]) -> dict[str, str]:
-        """The Compliance.Status of those of ``finding_ids`` that exist (and are not archived)."""
-        found: dict[str, str] = {}
+    def findings_by_id(self, finding_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Those of ``finding_ids`` that exist, ACTIVE or ARCHIVED, by id: what an event's plan compares with."""
+        found: dict[str, dict[str, Any]] = {}
         wanted = set(finding_ids)
         for start in range(0, len(finding_ids), ID_FILTER_SIZE):
             chunk = finding_ids[start : start + ID_FILTER_SIZE]
-            filters = {
-                "Id": [{"Value": finding_id, "Comparison": "EQUALS"} for finding_id in chunk],
-                "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
-            }
+            filters = {"Id": [{"Value": finding_id, "Comparison": "EQUALS"} for finding_id in chunk]}
             for finding in self._get_findings(filters):
-                # The filters already say this; checking again costs nothing and keeps the answer exact.
-                if finding.get("Id") in wanted and finding.get("RecordState", "ACTIVE") == "ACTIVE":
-                    found[finding["Id"]] = (finding.get("Compliance") or {}).get("Status", "NOT_AVAILABLE")
+                # The filter already says this; checking again costs nothing and keeps the answer exact.
+                if finding.get("Id") in wanted:
+                    found[finding["Id"]] = finding
         return found
 
-    def active_findings(self, account: str, region: str) -> list[dict[str, Any]]:
-        """Every ACTIVE ecsguard finding of ``account`` in ``region`` (for a sweep to archive what is gone)."""
-        filters = {
+    def known_findings(self, account: str, region: str, since: str) -> list[dict[str, Any]]:
+        """Every ACTIVE ecsguard finding of ``account`` in ``region``, and those archived since ``since``.
+
+        A sweep archives what no longer exists from the first; the second keeps it from reviving a finding that
+        an event archived while the sweep ran (a resource deleted after it was listed).
+        """
+        scope = {
             "GeneratorId": [{"Value": "ecsguard/", "Comparison": "PREFIX"}],
-            "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
             "AwsAccountId": [{"Value": account, "Comparison": "EQUALS"}],
             "Region": [{"Value": region, "Comparison": "EQUALS"}],
         }
-        return [
+        active = {**scope, "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}]}
+        archived = {
+            **scope,
+            "RecordState": [{"Value": "ARCHIVED", "Comparison": "EQUALS"}],
+            "UpdatedAt": [{"Start": since, "End": _FAR_FUTURE}],
+        }
+        start = parse_time(since)
+        found = [finding for finding in self._get_findings(active) if _in_scope(finding, account, region)]
+        found += [
             finding
-            for finding in self._get_findings(filters)
-            # The filters already say this; checking again keeps the answer exact.
-            if str(finding.get("GeneratorId", "")).startswith("ecsguard/")
-            and finding.get("RecordState", "ACTIVE") == "ACTIVE"
-            and finding.get("AwsAccountId") == account
-            and finding.get("Region", region) == region
+            for finding in self._get_findings(archived)
+            if _in_scope(finding, account, region, "ARCHIVED") and _updated_since(finding, start)
         ]
+        return found
+
+
+def _in_scope(finding: dict[str, Any], account: str, region: str, record_state: str = "ACTIVE") -> bool:
+    # The filters already say this; checking again keeps the answer exact.
+    return (
+        str(finding.get("GeneratorId", "")).startswith("ecsguard/")
+        and finding.get("RecordState", "ACTIVE") == record_state
+        and finding.get("AwsAccountId") == account
+        and finding.get("Region", region) == region
+    )
+
+
+def _updated_since(finding: dict[str, Any], start: datetime | None) -> bool:
+    updated = parse_time(finding.get("UpdatedAt"))
+    return start is None or updated is None or updated >= start

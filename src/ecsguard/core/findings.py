@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ecsguard.core.compiler import CompiledPolicy
@@ -59,14 +60,22 @@ def parse_finding_id(identifier: str) -> tuple[str, str] | None:
 
 @dataclass(frozen=True)
 class FindingContext:
-    """Where findings are imported (the scanner's account and Region) and when."""
+    """Where findings are imported (the scanner's account and Region), when, and what time they reflect.
+
+    ``observed_at`` is the time of the observation the findings reflect: the CloudTrail record's eventTime for
+    an event, the start of a sweep; ``now`` (the import) when there is none.
+    """
 
     product_account: str
     product_region: str
     partition: str
     now: str  # ISO 8601, UTC
     event_id: str | None = None
-    event_time: str | None = None
+    observed_at: str | None = None
+
+    @property
+    def observed(self) -> str:
+        return self.observed_at or self.now
 
     @property
     def product_arn(self) -> str:
@@ -74,6 +83,23 @@ class FindingContext:
             f"arn:{self.partition}:securityhub:{self.product_region}:{self.product_account}:"
             f"product/{self.product_account}/default"
         )
+
+
+def parse_time(text: object) -> datetime | None:
+    """An ISO 8601 time (CloudTrail's ``2026-11-20T09:15:02Z``, ASFF's with milliseconds) as an aware datetime;
+    None for anything else. A time without a zone is taken as UTC, as CloudTrail and ASFF mean it."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def asff_time(moment: datetime) -> str:
+    """``moment`` as ASFF wants it: ISO 8601, UTC, milliseconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -145,7 +171,11 @@ def asff_finding(
         "AwsAccountId": arn.account,
         "Region": arn.region,
         "Types": [FINDING_TYPE],
-        "CreatedAt": context.event_time or context.now,
+        # A finding first observed now; publishing carries CreatedAt and FirstObservedAt over from the finding
+        # Security Hub already holds, so they stay at the first observation while LastObservedAt moves.
+        "CreatedAt": context.observed,
+        "FirstObservedAt": context.observed,
+        "LastObservedAt": context.observed,
         "UpdatedAt": context.now,
         "Severity": {"Label": policy.severity.value},
         # Security Hub applies later changes of severity and types from providers only through these.
@@ -180,6 +210,9 @@ class Notification:
     subject: str
     message: str
     attributes: Mapping[str, Mapping[str, str]]  # SNS MessageAttributes
+    # The findings whose change the message announces: they are imported only once it was sent, so a retry
+    # of an event whose message failed still finds them unchanged and sends it again.
+    finding_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,6 +269,7 @@ def notification_for(
         "failures": items,
     }
     policy_ids = sorted({item["policy_id"] for item in items})
+    finding_ids = tuple(item["finding_id"] for item in items if "finding_id" in item)
     name = resource.id.rsplit("/", 1)[-1]
     subject = _clip(f"ecsguard {highest.value}: {len(items)} policy violation(s) on {name}", 100)
     return Notification(
@@ -247,6 +281,7 @@ def notification_for(
             "resource_type": {"DataType": "String", "StringValue": resource.type.value},
             "account": {"DataType": "String", "StringValue": context.account},
         },
+        finding_ids=finding_ids,
     )
 
 
@@ -271,3 +306,47 @@ def _fit(document: dict[str, Any]) -> str:
         document["failures_omitted"] = document.get("failures_omitted", 0) + 1
         text = json.dumps(document, separators=(",", ":"))
     return text
+
+
+# --- blind spots ---------------------------------------------------------------------------
+
+# The policy part of a blind spot's finding id: a dot, which no policy id may hold, so it never meets a policy's.
+COVERAGE = "sweep.coverage"
+COVERAGE_TITLE = "ecsguard cannot see the services of this ECS cluster"
+
+
+def coverage_finding(cluster_arn: str, problem: str, context: FindingContext) -> dict[str, Any]:
+    """A NOT_AVAILABLE finding on a cluster whose services a sweep could not list: the dashboard shows where
+    ecsguard is blind instead of looking clean there. ``problem`` names the failed call."""
+    arn = parse_arn(cluster_arn)
+    description = (
+        f"A sweep could not list this cluster's services ({problem}), so none of them was evaluated. "
+        "Grant the scanner's role ecs:ListServices and ecs:DescribeServices on the cluster; the finding is "
+        "archived by the first sweep that can list it."
+    )
+    return {
+        "SchemaVersion": SCHEMA_VERSION,
+        "Id": finding_id(COVERAGE, cluster_arn),
+        "ProductArn": context.product_arn,
+        "ProductName": "ecsguard",
+        "CompanyName": "ecsguard",
+        "GeneratorId": f"ecsguard/{COVERAGE}",
+        "AwsAccountId": arn.account,
+        "Region": arn.region,
+        "Types": [FINDING_TYPE],
+        "CreatedAt": context.observed,
+        "FirstObservedAt": context.observed,
+        "LastObservedAt": context.observed,
+        "UpdatedAt": context.now,
+        "Severity": {"Label": Severity.MEDIUM.value},
+        "FindingProviderFields": {
+            "Severity": {"Label": Severity.MEDIUM.value, "Original": Severity.MEDIUM.value},
+            "Types": [FINDING_TYPE],
+        },
+        "Title": COVERAGE_TITLE,
+        "Description": _clip(description, 1024),
+        "ProductFields": {"ecsguard/PolicyId": COVERAGE, "ecsguard/Status": "NOT_LISTED"},
+        "Resources": [{"Type": "AwsEcsCluster", "Id": cluster_arn, "Partition": arn.partition, "Region": arn.region}],
+        "Compliance": {"Status": "NOT_AVAILABLE"},
+        "RecordState": "ACTIVE",
+    }
