@@ -56,6 +56,8 @@ def record(outcome: Outcome) -> None:
     metrics.add_metric(name="Evaluations", unit=MetricUnit.Count, value=len(outcome.results))
     metrics.add_metric(name="FindingsImported", unit=MetricUnit.Count, value=outcome.findings_imported)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=outcome.notifications_sent)
+    # Findings a late or retried event did not overwrite: Security Hub held a later observation.
+    metrics.add_metric(name="OlderThanKnown", unit=MetricUnit.Count, value=len(outcome.older))
     _record_results(outcome.results)
 
 
@@ -66,6 +68,8 @@ def record_sweep(report: Any) -> None:
     metrics.add_metric(name="FindingsImported", unit=MetricUnit.Count, value=report.findings_imported)
     metrics.add_metric(name="FindingsArchived", unit=MetricUnit.Count, value=len(report.archived))
     metrics.add_metric(name="SweepProblems", unit=MetricUnit.Count, value=len(report.problems))
+    metrics.add_metric(name="OlderThanKnown", unit=MetricUnit.Count, value=len(report.older))
+    metrics.add_metric(name="ClustersNotListed", unit=MetricUnit.Count, value=len(report.blind))
     _record_results(report.results)
 
 

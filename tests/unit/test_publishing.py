@@ -16,7 +16,7 @@ from test_service import FakeNotifier, FakePublisher  # the Scanner's fakes of t
 
 from ecsguard.catalog import load_policy_set
 from ecsguard.core.compiler import CompiledPolicy
-from ecsguard.core.findings import FindingContext, NotificationContext, finding_id, parse_finding_id
+from ecsguard.core.findings import COVERAGE, FindingContext, NotificationContext, finding_id, parse_finding_id
 from ecsguard.core.models import ResourceType, Severity
 from ecsguard.core.results import ResourceRef, Result, Status
 from ecsguard.errors import PublishFailed
@@ -50,10 +50,10 @@ def service_policy() -> str:
     return of_type(ResourceType.SERVICE)[0]
 
 
-def context() -> Context:
+def context(observed_at: str | None = None) -> Context:
     return Context(
         policies(),
-        FindingContext(ACCOUNT, REGION, "aws", NOW),
+        FindingContext(ACCOUNT, REGION, "aws", NOW, observed_at=observed_at),
         NotificationContext(ACCOUNT, REGION, None, "Sweep", None, None),
     )
 
@@ -83,8 +83,10 @@ def known(**statuses: str) -> dict[str, dict[str, Any]]:
     return {identifier: {"Compliance": {"Status": status}} for identifier, status in statuses.items()}
 
 
-def active(policy_id: str, arn: str, compliance: str = "FAILED") -> dict[str, Any]:
-    """An ACTIVE finding as GetFindings returns it."""
+def active(policy_id: str, arn: str, compliance: str = "FAILED", severity: str | None = None) -> dict[str, Any]:
+    """An ACTIVE finding as GetFindings returns it, imported at its policy's severity unless ``severity`` says."""
+    known_policy = policies().get(policy_id)
+    label = severity or (known_policy.severity.value if known_policy is not None else "HIGH")
     return {
         "SchemaVersion": "2018-10-08",
         "Id": finding_id(policy_id, arn),
@@ -94,7 +96,8 @@ def active(policy_id: str, arn: str, compliance: str = "FAILED") -> dict[str, An
         "Types": ["Software and Configuration Checks/AWS Security Best Practices"],
         "CreatedAt": "2026-11-21T00:00:00.000Z",
         "UpdatedAt": "2026-11-21T00:00:00.000Z",
-        "Severity": {"Label": "HIGH"},
+        "Severity": {"Label": label},
+        "FindingProviderFields": {"Severity": {"Label": label, "Original": label}},
         "Title": "title",
         "Description": "description",
         "Resources": [{"Type": "AwsEcsTaskDefinition", "Id": arn}],
@@ -292,6 +295,144 @@ def test_plan_failures_below_minimum_severity_are_not_notified() -> None:
     planned = plan([result(lowest, WEB_1, Status.FAIL)], None, Options(notify_min_severity=above[0]), context())
 
     # THEN
+    assert planned.notifications == []
+
+
+def test_plan_event_alerting_notifies_only_what_security_hub_does_not_already_show() -> None:
+    # GIVEN failures on WEB_1 (already FAILED), API_1 (PASSED before), WEB_2 (FAILED but archived) and an ERROR on
+    # BACK (already NOT_AVAILABLE): a repeat, a change, a return, and a repeated error
+    one, *_ = td_policies()
+    results = [
+        result(one, WEB_1, Status.FAIL),
+        result(one, API_1, Status.FAIL),
+        result(one, WEB_2, Status.FAIL),
+        result(service_policy(), BACK, Status.ERROR),
+    ]
+    stored = [
+        active(one, WEB_1, "FAILED"),
+        active(one, API_1, "PASSED"),
+        active(one, WEB_2, "FAILED") | {"RecordState": "ARCHIVED"},
+        active(service_policy(), BACK, "NOT_AVAILABLE"),
+    ]
+
+    # WHEN planned as the event path does
+    planned = plan(results, {f["Id"]: f for f in stored}, Options(), context())
+
+    # THEN only the change and the return are announced, and every finding is still imported
+    assert notified(planned) == {API_1: [one], WEB_2: [one]}
+    assert {f["Id"] for f in planned.findings} == {finding_id(r.policy_id, r.resource.id) for r in results}
+
+
+def test_plan_failure_at_a_higher_severity_than_it_was_imported_with_is_news() -> None:
+    # GIVEN the most severe task definition policy's finding, FAILED at the severity just below the policy's
+    highest = max(td_policies(), key=lambda policy_id: policies()[policy_id].severity.rank)
+    rank = policies()[highest].severity.rank
+    below = [severity for severity in Severity if severity.rank == rank - 1]
+    if not below:
+        pytest.skip("every task definition policy is at the lowest severity")
+    stored = active(highest, WEB_1, "FAILED", severity=below[0].value)
+    # A customer's change of Severity.Label does not count: the provider's own label does
+    stored["Severity"] = {"Label": policies()[highest].severity.value}
+
+    # WHEN
+    planned = plan([result(highest, WEB_1, Status.FAIL)], {stored["Id"]: stored}, Options(), context())
+
+    # THEN
+    assert notified(planned) == {WEB_1: [highest]}
+
+
+def test_plan_observation_older_than_the_stored_one_is_neither_imported_nor_notified() -> None:
+    # GIVEN WEB_1's findings observed at 10:00 by a later event, and API_1's at exactly this event's time
+    one, *others = td_policies()
+    later = {**active(one, WEB_1, "PASSED"), "LastObservedAt": "2026-11-21T10:00:00.000Z"}
+    same = {**active(one, API_1, "PASSED"), "LastObservedAt": "2026-11-21T09:00:00.000Z"}
+    results = [*web_results(Status.FAIL, Status.PASS), result(one, API_1, Status.FAIL)]
+
+    # WHEN this event, observed at 09:00 (CloudTrail's one-second form), is planned after them
+    planned = plan(results, {later["Id"]: later, same["Id"]: same}, Options(), context("2026-11-21T09:00:00Z"))
+
+    # THEN WEB_1's stored finding stays as it is; the rest, API_1's retry included, goes ahead
+    assert planned.older == [finding_id(one, WEB_1)]
+    assert {f["Id"] for f in planned.findings} == {finding_id(one, API_1), *(finding_id(p, WEB_1) for p in others)}
+    assert notified(planned) == {API_1: [one]}
+
+
+def test_plan_gone_resource_whose_findings_a_later_event_observed_archives_only_the_rest() -> None:
+    one, *others = td_policies()
+    later = {**active(one, WEB_2, "FAILED"), "LastObservedAt": "2026-11-21T10:00:00.000Z"}
+
+    planned = plan(
+        [],
+        {later["Id"]: later},
+        Options(),
+        context("2026-11-21T09:00:00Z"),
+        gone=[(ResourceType.TASK_DEFINITION, WEB_2)],
+    )
+
+    assert planned.older == [finding_id(one, WEB_2)]
+    assert planned.archived == [finding_id(p, WEB_2) for p in others]
+
+
+def test_plan_update_keeps_created_and_first_observed_of_the_active_finding_and_moves_last_observed() -> None:
+    # GIVEN WEB_1's first finding ACTIVE since the 20th, and its second ARCHIVED since then
+    one, second, *_ = td_policies()
+    first_seen = {"CreatedAt": "2026-11-20T08:00:00.000Z", "FirstObservedAt": "2026-11-20T08:00:00.000Z"}
+    stored = [
+        {**active(one, WEB_1, "PASSED"), **first_seen, "LastObservedAt": "2026-11-20T08:00:00.000Z"},
+        {**active(second, WEB_1, "PASSED"), **first_seen, "RecordState": "ARCHIVED"},
+    ]
+
+    # WHEN an event observed on the 21st fails both
+    planned = plan(
+        web_results(Status.FAIL, Status.FAIL),
+        {f["Id"]: f for f in stored},
+        Options(),
+        context("2026-11-21T09:00:00.000Z"),
+    )
+
+    # THEN the ACTIVE one keeps its age, the archived one starts anew; both were last observed now, imported now
+    times = {
+        f["Id"]: (f["CreatedAt"], f["FirstObservedAt"], f["LastObservedAt"], f["UpdatedAt"]) for f in planned.findings
+    }
+    assert times[finding_id(one, WEB_1)] == (*first_seen.values(), "2026-11-21T09:00:00.000Z", NOW)
+    assert times[finding_id(second, WEB_1)] == ("2026-11-21T09:00:00.000Z",) * 3 + (NOW,)
+
+
+def test_plan_without_import_passed_an_archived_finding_does_not_count_as_existing() -> None:
+    one, second, *_ = td_policies()
+    archived = active(second, WEB_1, "PASSED") | {"RecordState": "ARCHIVED"}
+
+    planned = plan(
+        web_results(Status.FAIL, Status.PASS), {archived["Id"]: archived}, Options(import_passed=False), context()
+    )
+
+    assert by_id(planned.findings) == {finding_id(one, WEB_1): ("ACTIVE", "FAILED")}
+
+
+def test_plan_blind_cluster_gets_not_available_finding_and_the_one_of_a_cluster_listed_again_is_archived() -> None:
+    # GIVEN prod cannot be listed (its finding exists since the 20th), and staging, blind before, can be listed now
+    prod, staging = f"{PREFIX}cluster/prod", f"{PREFIX}cluster/staging"
+    coverage = finding_id(COVERAGE, prod), finding_id(COVERAGE, staging)
+    stored = [
+        {**active(COVERAGE, prod, "NOT_AVAILABLE"), "CreatedAt": "2026-11-20T08:00:00.000Z"},
+        active(COVERAGE, staging, "NOT_AVAILABLE"),
+    ]
+    blind = {prod: "ecs:ListServices for cluster prod failed: AccessDeniedException: denied"}
+
+    # WHEN a sweep plans
+    planned = plan([], {f["Id"]: f for f in stored}, Options(), context(), census=Census(), blind=blind)
+
+    # THEN prod's finding is imported again (keeping its age, naming the call), staging's archived as it stands
+    assert [(f["Id"], f["RecordState"]) for f in planned.findings] == [
+        (coverage[0], "ACTIVE"),
+        (coverage[1], "ARCHIVED"),
+    ]
+    assert planned.archived == [coverage[1]]
+    prod_finding = planned.findings[0]
+    assert prod_finding["Compliance"] == {"Status": "NOT_AVAILABLE"}
+    assert prod_finding["Resources"][0] == {"Type": "AwsEcsCluster", "Id": prod, "Partition": "aws", "Region": REGION}
+    assert prod_finding["CreatedAt"] == "2026-11-20T08:00:00.000Z"
+    assert blind[prod] in prod_finding["Description"]
     assert planned.notifications == []
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.findings import Notification
+from ecsguard.core.findings import COVERAGE, Notification
 from ecsguard.core.models import Severity
 from ecsguard.core.resources import Unresolved
 from ecsguard.core.results import Status
@@ -663,6 +663,28 @@ def test_sweep_publish_keeps_findings_of_services_in_cluster_that_could_not_be_r
     # THEN only the finding under the readable cluster is archived
     assert report.archived == [fid(EFS_POLICY, service_arn("alpha-2", "gone"))]
     assert fid(EFS_POLICY, service_arn("alpha", "maybe-there")) not in sweep.publisher.imported()
+
+
+def test_sweep_publish_cluster_that_cannot_be_listed_gets_a_not_available_finding_naming_the_call() -> None:
+    # GIVEN alpha's services cannot be listed, beta's can
+    problem = denied("ecs:ListServices", cluster_arn("alpha"))
+    sweep = rig(
+        ["web:1"], clusters=["alpha", "beta"], inventory={"failures": {f"ListServices {cluster_arn('alpha')}": problem}}
+    )
+
+    # WHEN
+    report = sweep.sweep(publish=True)
+
+    # THEN alpha, and only alpha, has a blind-spot finding naming the failed call, imported with the results
+    coverage = fid(COVERAGE, cluster_arn("alpha"))
+    assert report.blind == {cluster_arn("alpha"): str(problem)}
+    assert report.summary()["clusters_not_listed"] == [cluster_arn("alpha")]
+    assert [f["Id"] for f in sweep.publisher.imported().values() if f["GeneratorId"] == f"ecsguard/{COVERAGE}"] == [
+        coverage
+    ]
+    finding = sweep.publisher.imported()[coverage]
+    assert (finding["Compliance"]["Status"], finding["RecordState"]) == ("NOT_AVAILABLE", "ACTIVE")
+    assert str(problem) in finding["Description"]
 
 
 def test_sweep_publish_keeps_old_format_service_findings_when_a_cluster_could_not_be_listed() -> None:

@@ -77,20 +77,22 @@ class AccountAccess:
         self._member_role_name = member_role_name
         self._max_attempts = max_attempts
         self._retry_mode = retry_mode
-        self._members: dict[str, tuple[datetime, Any]] = {}
+        self._members: dict[str, tuple[datetime, dict[str, str]]] = {}
         self._member_clients: dict[tuple[str, str, str], Any] = {}
 
     def client(self, service: str, account: str, region: str, partition: str = "aws") -> Any:
         if account == self._own_account():
             return client(service, region=region, max_attempts=self._max_attempts, retry_mode=self._retry_mode)
-        session = self._member_session(account, partition)
+        credentials = self._member_credentials(account, partition)
         key = (account, region, service)
         if key not in self._member_clients:
             config = _config(self._max_attempts, self._retry_mode)
-            self._member_clients[key] = session.client(service, region_name=region, config=config)
+            # The process's one session, with the member's credentials: a session per account would load the
+            # endpoint and model data again for each (~30-70 ms).
+            self._member_clients[key] = _session().client(service, region_name=region, config=config, **credentials)
         return self._member_clients[key]
 
-    def _member_session(self, account: str, partition: str) -> Any:
+    def _member_credentials(self, account: str, partition: str) -> dict[str, str]:
         cached = self._members.get(account)
         if cached is not None and cached[0] - _RENEW_BEFORE > datetime.now(UTC):
             return cached[1]
@@ -109,12 +111,12 @@ class AccountAccess:
         except (ClientError, BotoCoreError) as error:
             code, message = error_code(error)
             raise AwsCallFailed("sts:AssumeRole", role_arn, code, message) from None
-        credentials = response["Credentials"]
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
-        self._members[account] = (credentials["Expiration"], session)
+        issued = response["Credentials"]
+        credentials = {
+            "aws_access_key_id": issued["AccessKeyId"],
+            "aws_secret_access_key": issued["SecretAccessKey"],
+            "aws_session_token": issued["SessionToken"],
+        }
+        self._members[account] = (issued["Expiration"], credentials)
         self._member_clients = {key: value for key, value in self._member_clients.items() if key[0] != account}
-        return session
+        return credentials
