@@ -104,6 +104,11 @@ class TargetedFaultProxy(FaultProxy):
         with self._targeted_lock:
             return list(self._faulted)
 
+    def stop_failing(self) -> None:
+        """Forget the targeted rules: the denial ends."""
+        with self._targeted_lock:
+            self._targeted.clear()
+
     def _answer(self, method: str, path: str, headers: Any, body: bytes) -> Any:
         operation = identify(method, path, headers, body)
         scope = _REGION_OF_SIGNATURE.search(headers.get("Authorization", ""))
@@ -231,6 +236,44 @@ def test_sweep_list_services_denied_for_one_cluster_sweeps_the_others_and_keeps_
         fid(EFS_POLICY, svc("beta/old-efs")): ("FAILED", "ACTIVE"),
         fid(EFS_POLICY, svc("beta/new-efs")): ("PASSED", "ACTIVE"),
     }
+
+
+def test_sweep_cluster_denied_gets_a_not_available_finding_on_the_cluster_until_it_can_be_listed_again(
+    aws: Aws, proxy: TargetedFaultProxy
+) -> None:
+    # GIVEN the sweep may not list beta's services
+    arrange(aws.ecs)
+    beta = arn("cluster/beta")
+    proxy.fail_where(
+        "ecs:ListServices",
+        body={"cluster": beta},
+        status=400,
+        code="AccessDeniedException",
+        message=denial("ecs:ListServices"),
+    )
+    blind_spot = f"ecsguard/sweep.coverage/{beta}"
+
+    # WHEN a sweep runs
+    (report,), failures = sweep_regions(sweeper(), ACCOUNT, [EAST])
+
+    # THEN Security Hub shows a NOT_AVAILABLE finding on beta itself, naming the call, and on no other cluster
+    assert (failures, report.summary()["clusters_not_listed"]) == ([], [beta])
+    found = aws.findings()
+    assert {i for i in found if i.startswith("ecsguard/sweep.coverage/")} == {blind_spot}
+    finding = found[blind_spot]
+    assert (finding["Compliance"]["Status"], finding["RecordState"]) == ("NOT_AVAILABLE", "ACTIVE")
+    assert finding["Resources"][0]["Type"] == "AwsEcsCluster"
+    assert f"ecs:ListServices for cluster {beta} failed: AccessDeniedException" in finding["Description"]
+
+    # WHEN the denial ends and the next sweep runs
+    proxy.stop_failing()
+    (later,), failures = sweep_regions(sweeper(), ACCOUNT, [EAST])
+
+    # THEN the blind spot is archived, and beta's services are judged
+    assert (failures, later.problems, later.summary()["clusters_not_listed"]) == ([], [], [])
+    assert blind_spot in later.archived
+    assert states(aws)[blind_spot] == ("NOT_AVAILABLE", "ARCHIVED")
+    assert {svc("beta/old-efs"), svc("beta/new-efs")} <= set(service_verdicts(later))
 
 
 def test_sweep_describe_task_definition_throttled_every_attempt_gives_error_results_for_that_revision(
