@@ -233,6 +233,54 @@ def _sweep(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.breaches(results, fail_on) else EXIT_OK
 
 
+def _replay(args: argparse.Namespace) -> int:
+    import contextlib
+    import time
+
+    from botocore.exceptions import BotoCoreError
+
+    from ecsguard import replay
+    from ecsguard.adapters import aws
+    from ecsguard.adapters.sqs import SqsQueue
+
+    if not replay.is_queue_url(args.queue_url):
+        raise UsageError("QUEUE_URL must be a queue URL: https://sqs.<region>.amazonaws.com/<account>/<queue name>")
+    settings = _environment_settings()  # a bad variable is a usage error; the handler module reads them at its import
+    try:
+        # An emulator's URL names no Region: the client then takes AWS_REGION, as every other command does.
+        client = aws.client("sqs", region=replay.queue_region(args.queue_url), max_attempts=settings.aws_max_attempts)
+    except BotoCoreError as error:
+        raise UsageError(f"cannot set up the SQS client: {error}") from None
+    run = None
+    if args.delete:
+        from ecsguard.errors import AwsCallFailed, EventFailed, PolicyLoadError, PublishFailed
+        from ecsguard.events import MalformedEvent
+
+        # A replay runs the real function, as `invoke` does (settings validated above: the module reads them).
+        from ecsguard.handlers.scanner import handler
+
+        own_errors = (EventFailed, MalformedEvent, AwsCallFailed, PublishFailed, PolicyLoadError)
+
+        def run(event: dict[str, Any]) -> str | None:
+            # Powertools prints metrics on stdout; keep stdout for the report.
+            with contextlib.redirect_stdout(sys.stderr):
+                try:
+                    handler(event, _LocalContext())
+                except own_errors as error:  # their messages name fields and calls, never the event's values
+                    return f"{type(error).__name__}: {error}"
+                except Exception as error:  # noqa: BLE001 - reported per message; the others are still replayed
+                    return f"{type(error).__name__} (its message is withheld because it may quote the event)"
+            return None
+
+    report = replay.replay(SqsQueue(client, args.queue_url), run, time.monotonic)
+    print(replay.FORMATS[args.format](report))
+    for problem in report.queue_errors:
+        print(f"ecsguard: error: {problem}", file=sys.stderr)
+    if report.queue_errors:
+        return EXIT_USAGE
+    return EXIT_OK if report.succeeded() else EXIT_FAILED
+
+
 def _add_parameter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policies", metavar="DIR", help="policy folder (default: $ECSGUARD_POLICY_DIR or the built-in set)"
@@ -288,6 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--fail-on", choices=SEVERITY_NAMES, default=Severity.LOW.value, type=str.upper)
     _add_parameter_options(sweep)
     sweep.set_defaults(handler=_sweep)
+
+    replaying = commands.add_parser(
+        "replay",
+        help="list the events a failure queue keeps; with --delete, run them through the scanner again",
+        description="Reads every message of the scanner's FailureQueue or EventsDeadLetterQueue. Without --delete "
+        "it only lists them and leaves them in the queue; with --delete it runs each readable event through the "
+        "same handler as `ecsguard invoke` (ECSGUARD_* settings from the environment) and deletes the messages "
+        "whose event was processed. Message bodies are never printed: only event ids and API calls.",
+    )
+    replaying.add_argument(
+        "queue_url", metavar="QUEUE_URL", help="the stack's FailureQueueUrl or EventsDeadLetterQueueUrl"
+    )
+    replaying.add_argument("--delete", action="store_true", help="replay each event; delete those that succeed")
+    replaying.add_argument("--format", choices=["text", "json"], default="text")
+    replaying.set_defaults(handler=_replay)
 
     policies = commands.add_parser("policies", help="show or check a policy set")
     policy_commands = policies.add_subparsers(dest="policies_command", required=True)
