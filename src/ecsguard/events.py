@@ -7,17 +7,23 @@ errors name fields, not values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import describe_validation_error, field_names
+from ecsguard.core.resources import ECS_NAME, describe_validation_error, field_names
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 ECS_EVENT_SOURCE = "ecs.amazonaws.com"
+# CloudTrail record versions are major.minor (1.08 ... 1.11 today); a new major version is a change that is not
+# backward compatible, so CloudTrail recommends comparing the major version for equality.
+SUPPORTED_EVENT_VERSION_MAJOR = 1
+_EVENT_VERSION = re.compile(r"([0-9]{1,4})\.[0-9]{1,4}")
 
 
 class MalformedEvent(ValueError):
@@ -33,6 +39,7 @@ class UserIdentity(BaseModel):
 
 class CloudTrailDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
+    eventVersion: str | None = None  # absent in some older samples: accepted
     eventSource: str
     eventName: str
     eventTime: str | None = None
@@ -77,12 +84,15 @@ class EvaluateTaskDefinition:
     """Evaluate a task definition: from the event when it carries it whole, else described by ``reference``.
 
     ``request`` is what the caller sent (the definition without the fields ECS assigns), for offline use.
+    ``call_time`` is the record's eventTime (to the second) when ``reference`` is a family: the revision to
+    evaluate is the one registered then (``resolution.registered_revision``), not whichever is latest.
     """
 
     context: EventContext
     data: dict[str, Any] | None
     reference: str
     request: dict[str, Any] | None = None
+    call_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -128,14 +138,53 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
+def timestamp(value: object) -> datetime | None:
+    """An instant from an ISO 8601 text (CloudTrail's eventTime), epoch seconds or a datetime (what boto3 makes of
+    ECS's registeredAt), in UTC when it names no zone; None when ``value`` is none of these."""
+    if isinstance(value, datetime):
+        found = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    elif isinstance(value, str):
+        try:
+            found = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
 def parse_envelope(event: object) -> EventEnvelope:
     if not isinstance(event, dict):
         raise MalformedEvent(f"an event must be a JSON object, not {type(event).__name__}")
     try:
-        return EventEnvelope.model_validate(event)
+        envelope = EventEnvelope.model_validate(event)
     except ValidationError as error:
         problem = describe_validation_error(error, field_names(EventEnvelope))
         raise MalformedEvent(f"not an EventBridge CloudTrail event: {problem}") from None
+    _check_event_version(envelope.detail.eventVersion)
+    return envelope
+
+
+def _check_event_version(version: str | None) -> None:
+    """A record of another major version may be laid out differently: refuse it rather than misread it."""
+    if version is None:
+        return
+    match = _EVENT_VERSION.fullmatch(version)
+    if match is None:
+        raise MalformedEvent(
+            "detail.eventVersion is not a CloudTrail record version (major.minor); "
+            f"major version {SUPPORTED_EVENT_VERSION_MAJOR} is supported"
+        )
+    if int(match.group(1)) != SUPPORTED_EVENT_VERSION_MAJOR:
+        raise MalformedEvent(
+            f"detail.eventVersion has a major version other than {SUPPORTED_EVENT_VERSION_MAJOR}, the only CloudTrail "
+            "record major version supported"
+        )
 
 
 def _context(envelope: EventEnvelope) -> EventContext:
@@ -159,6 +208,12 @@ def task_definition_arn(context: EventContext, reference: str) -> str:
     if reference.startswith("arn:"):
         return reference
     return _arn(context, f"task-definition/{reference}")
+
+
+def cluster_arn(context: EventContext, cluster: str) -> str:
+    """The ARN for a cluster a request names by name or ARN: a name is the cluster of that name in the event's
+    account and Region, so two accounts' clusters of one name stay apart."""
+    return cluster if cluster.startswith("arn:") else _arn(context, f"cluster/{cluster}")
 
 
 def service_arn(context: EventContext, cluster: str, service: str) -> str:
@@ -187,8 +242,12 @@ def _register_task_definition(context: EventContext, request: dict[str, Any], re
         raise MalformedEvent(
             "RegisterTaskDefinition event has neither responseElements.taskDefinition nor requestParameters.family"
         )
-    # The response was left out (CloudTrail truncates large ones): describe the family's latest revision.
-    return EvaluateTaskDefinition(context, None, family, request)
+    if not ECS_NAME.fullmatch(family):
+        # ECS accepts no other family name, so the call cannot have succeeded; and the name is not shown.
+        raise MalformedEvent("RegisterTaskDefinition event's requestParameters.family is not a family name")
+    # The response was left out (CloudTrail truncates large ones): the revision registered at the event's time is
+    # found by family and registeredAt; a later revision is not it.
+    return EvaluateTaskDefinition(context, None, family, request, timestamp(context.event_time))
 
 
 def _service_call(key: str, whole_request: bool) -> Interpreter:

@@ -8,11 +8,34 @@ missing or unreadable means, is written here once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ecsguard.core.models import Cluster
-from ecsguard.core.resources import Document, Resource, Unresolved, build_service, build_task_definition, normalise
+from ecsguard.core.resources import (
+    ECS_NAME,
+    Document,
+    Resource,
+    Unresolved,
+    build_service,
+    build_task_definition,
+    normalise,
+)
+from ecsguard.events import timestamp
+
+# How far ECS's registeredAt of the revision a RegisterTaskDefinition call made may lie from the CloudTrail record's
+# eventTime. eventTime is when the request completed, to the second (CloudTrail writes no fraction), so the
+# registration lies in the second before it completed: up to one second from eventTime whether CloudTrail truncates
+# or rounds. Two seconds either side also covers a slow call and the clocks of different AWS hosts (NTP keeps them
+# within milliseconds), while two registrations of one family seconds apart are still told apart (or refused).
+REGISTRATION_TOLERANCE = timedelta(seconds=2)
+# Describes spent looking for that revision: the latest ACTIVE, then each older one in turn, then the one before the
+# match (to prove it unambiguous). Ten finds the event's revision with up to eight revisions registered since.
+MAX_REGISTRATION_DESCRIBES = 10
+_SERVICE_OWNER = re.compile(r"(arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}):service/")
+_CLUSTER_ARN = re.compile(r"arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}")
 
 
 class Resolver(Protocol):
@@ -37,21 +60,125 @@ def task_definition_model(reference: str, found: dict[str, Any] | Unresolved) ->
     return resource.model
 
 
+def _registered_at(described: Mapping[str, Any]) -> datetime | None:
+    return timestamp(described.get("registeredAt"))
+
+
+def _revision_of(described: Mapping[str, Any]) -> int | None:
+    revision = described.get("revision")
+    if isinstance(revision, int) and not isinstance(revision, bool) and revision > 0:
+        return revision
+    return None
+
+
+def registered_revision(reference: str, call_time: datetime | None, resolver: Resolver) -> dict[str, Any] | Unresolved:
+    """The task definition a RegisterTaskDefinition call made, whose event lacks its response, or why it cannot be
+    proven which one that is.
+
+    ``reference`` names it by ARN or ``family:revision`` (which prove it: one describe), or by family: then it is the
+    revision whose registeredAt lies within REGISTRATION_TOLERANCE of ``call_time`` (the record's eventTime), and
+    the revision before it must not (else the event could have made either). The family's latest ACTIVE revision is
+    described first, then ``family:N-1``, ``family:N-2``... while they were registered after the window; a revision
+    that no longer exists is passed over. Describes: 2 when the latest ACTIVE revision is the event's (1 when it is
+    revision 1), one more for each revision registered since; never more than MAX_REGISTRATION_DESCRIBES. A revision
+    registered before the window, one without registeredAt, or running out of describes is Unresolved naming the
+    family, so nothing is evaluated for another revision. What the resolver raises (AwsCallFailed) reaches the caller.
+    """
+    if ":" in reference.rsplit("/", 1)[-1]:
+        return resolver.task_definition(reference)
+    family = reference
+    if not ECS_NAME.fullmatch(family):
+        return Unresolved("the event's task definition family is not a family name")
+    about = f"task definition family '{family}'"
+    if call_time is None:
+        return Unresolved(f"{about}: the event has no readable eventTime, so the revision it registered is unproven")
+    earliest, latest = call_time - REGISTRATION_TOLERANCE, call_time + REGISTRATION_TOLERANCE
+    window = f"within {REGISTRATION_TOLERANCE.seconds} s of the event's eventTime"
+    found = resolver.task_definition(family)
+    if isinstance(found, Unresolved):
+        return found
+    newest = _revision_of(found)
+    if newest is None:
+        return Unresolved(f"{about}: its latest ACTIVE revision has no revision number")
+    chosen: tuple[int, dict[str, Any]] | None = None
+    after: int | None = None  # the oldest revision seen that was registered after the window
+    number, describes = newest, 1
+    described: dict[str, Any] | Unresolved = found
+    while True:
+        if not isinstance(described, Unresolved):  # Unresolved: that revision was deleted since
+            registered = _registered_at(described)
+            if registered is None:
+                return Unresolved(
+                    f"{about}: revision {number} has no registeredAt, so the revision the event registered is unproven"
+                )
+            if chosen is not None:
+                if registered >= earliest:
+                    return Unresolved(
+                        f"{about}: revisions {number} and {chosen[0]} were both registered {window}, so which one the "
+                        "event registered is unproven"
+                    )
+                return chosen[1]
+            if registered < earliest:
+                later = f", and revision {after} after it" if after is not None else ""
+                return Unresolved(
+                    f"{about}: no revision was registered {window}: revision {number} was registered before it{later}"
+                )
+            if registered <= latest:
+                chosen = (number, described)
+            else:
+                after = number
+        if number == 1:
+            if chosen is not None:
+                return chosen[1]
+            return Unresolved(
+                f"{about}: no revision was registered {window}: revisions 1 to {newest} were registered after it or "
+                "no longer exist"
+            )
+        if describes == MAX_REGISTRATION_DESCRIBES:
+            return Unresolved(
+                f"{about}: {MAX_REGISTRATION_DESCRIBES} describes (revisions {number} to {newest}) did not prove which "
+                "revision the event registered"
+            )
+        number -= 1
+        described = resolver.task_definition(f"{family}:{number}")
+        describes += 1
+
+
+def cluster_reference(service: Mapping[str, Any], cluster: str) -> str:
+    """The ARN of the service's cluster: its ``clusterArn``, else ``cluster`` (the name or ARN the caller knows the
+    service by) with a name completed from the service's own ARN (its account and Region). A name stays a name only
+    when the service has no ARN either."""
+    named = service.get("clusterArn")
+    reference = named if isinstance(named, str) and named else cluster
+    if reference.startswith("arn:"):
+        return reference
+    owner = _SERVICE_OWNER.match(str(service.get("serviceArn") or ""))
+    return f"{owner.group(1)}:cluster/{reference}" if owner is not None else reference
+
+
+def shown_cluster(reference: str) -> str:
+    """``reference`` when it has the shape of a cluster name or ARN, for messages; else a placeholder."""
+    if ECS_NAME.fullmatch(reference) or _CLUSTER_ARN.fullmatch(reference):
+        return reference
+    return "(the service's cluster)"
+
+
 def default_strategy_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved:
     """The service's cluster (``$cluster``), described only for a service that takes its default strategy.
 
-    Only a service with neither a launch type nor a strategy does; ``cluster`` is the one the caller knows the
-    service by, used when the service names no ``clusterArn``.
+    Only a service with neither a launch type nor a strategy does; it is asked for by ARN (``cluster_reference``),
+    so a cluster of the same name in another account or Region is never taken for it.
     """
     if service.get("launchType") or service.get("capacityProviderStrategy"):
         return Unresolved("the cluster's default capacity provider strategy does not apply to this service")
-    found = resolver.cluster(str(service.get("clusterArn") or cluster))
+    reference = cluster_reference(service, cluster)
+    found = resolver.cluster(reference)
     if isinstance(found, Unresolved):
         return found
     try:
         return normalise(Cluster, found)
     except ValueError:
-        return Unresolved(f"cluster '{cluster}' could not be read")
+        return Unresolved(f"cluster '{shown_cluster(reference)}' could not be read")
 
 
 def service_resource(service: Mapping[str, Any], fallback_id: str, cluster: str, resolver: Resolver) -> Resource:

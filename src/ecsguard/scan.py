@@ -35,7 +35,7 @@ from ecsguard.core.resources import (
     normalise,
     service_id,
 )
-from ecsguard.resolution import service_resource
+from ecsguard.resolution import service_resource, shown_cluster
 
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
 _KNOWN_KEYS = field_names(TaskDefinition, Service, Cluster, events.EventEnvelope, events.CloudTrailDetail) | {
@@ -68,6 +68,7 @@ class _Found:
     data: Mapping[str, Any]
     source: str
     problem: str | None = None  # known unreadable: every policy reports ERROR with this reason
+    cluster: str | None = None  # a service's cluster as its event names it (an ARN), when the service has no ARN
 
 
 @dataclass
@@ -170,7 +171,9 @@ def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skip
         else:
             yield _Found(ResourceType.TASK_DEFINITION, data, source)
     elif action.data is not None or action.request is not None:
-        yield _Found(ResourceType.SERVICE, action.data or action.request or {}, source)
+        # A request names its cluster by name: the one of that name in the event's account and Region.
+        cluster = events.cluster_arn(action.context, action.cluster)
+        yield _Found(ResourceType.SERVICE, action.data or action.request or {}, source, cluster=cluster)
     else:
         # UpdateService's request holds only what changed; the state after it needs DescribeServices.
         reason = (
@@ -230,12 +233,19 @@ def _classify_service(document: Any, source: str) -> Iterator[_Found | InputProb
 
 class InputResolver:
     """Resolves from the other inputs of a scan: task definitions by ARN, family:revision, or family (its latest
-    ACTIVE revision among the inputs), and clusters by name or ARN. What is missing is named, with what to add."""
+    ACTIVE revision among the inputs), and clusters by ARN, or by name when one cluster of the inputs has it. What
+    is missing is named, with what to add.
+
+    A scan may hold several accounts' and Regions' files, and a cluster is identified by its ARN (account, Region,
+    name): an ARN is answered only by the cluster with that ARN, never by another account's cluster of that name.
+    """
 
     def __init__(self) -> None:
         self._task_definitions: dict[str, dict[str, Any]] = {}
         self._latest: dict[str, tuple[int, dict[str, Any]]] = {}  # family -> its highest revision not INACTIVE
-        self._clusters: dict[str, dict[str, Any]] = {}
+        self._clusters: dict[str, dict[str, Any]] = {}  # by ARN
+        # by name: (ARN, or None for an input that names no ARN) -> the cluster
+        self._cluster_names: dict[str, dict[str | None, dict[str, Any]]] = {}
 
     def add_task_definition(self, model: Document, data: Mapping[str, Any]) -> None:
         """``model`` is ``data`` normalised (its revision an int); the resolver answers with ``data`` as ECS would."""
@@ -251,9 +261,15 @@ class InputResolver:
                 self._latest[family] = (revision or 0, described)
 
     def add_cluster(self, model: Document, data: Mapping[str, Any]) -> None:
-        for key in (model.get("clusterArn"), model.get("clusterName")):
-            if key:
-                self._clusters[_cluster_key(key)] = dict(data)
+        arn, name = model.get("clusterArn") or None, model.get("clusterName") or None
+        if arn is not None and not arn.startswith("arn:"):
+            arn, name = None, name or arn  # a name where the ARN belongs
+        described = dict(data)
+        if arn is not None:
+            self._clusters[arn] = described
+        name = name or (_cluster_name(arn) if arn is not None else None)
+        if name:
+            self._cluster_names.setdefault(name, {})[arn] = described
 
     def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
         found = self._task_definitions.get(reference)
@@ -274,15 +290,38 @@ class InputResolver:
         return Unresolved(f"a scan reads services from its inputs; it does not look up '{service}' in '{cluster}'")
 
     def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
-        key = _cluster_key(cluster)
-        return self._clusters.get(key) or Unresolved(
-            f"cluster '{key}' is not among the scanned inputs, so its default capacity provider strategy is "
+        """The cluster with ARN ``cluster``; or, for a bare name (a service that names no account), the one input
+        cluster of that name."""
+        shown = shown_cluster(cluster)
+        if cluster.startswith("arn:"):
+            found = self._clusters.get(cluster)
+            if found is not None:
+                return found
+            unplaced = " (an input cluster of that name names no clusterArn)" if self._unplaced(cluster) else ""
+            return Unresolved(
+                f"cluster '{shown}' is not among the scanned inputs{unplaced}, so its default capacity provider "
+                "strategy is unknown; add its DescribeClusters output to the scan"
+            )
+        named = self._cluster_names.get(cluster, {})
+        if len(named) == 1:
+            return next(iter(named.values()))
+        if named:
+            return Unresolved(
+                f"{len(named)} scanned clusters are named '{shown}' (in different accounts or Regions) and the service "
+                "names no account, so its default capacity provider strategy is unknown; scan the service's "
+                "DescribeServices output, which names its clusterArn"
+            )
+        return Unresolved(
+            f"cluster '{shown}' is not among the scanned inputs, so its default capacity provider strategy is "
             "unknown; add its DescribeClusters output to the scan"
         )
 
+    def _unplaced(self, arn: str) -> bool:
+        return None in self._cluster_names.get(_cluster_name(arn), {})
 
-def _cluster_key(reference: str) -> str:
-    return reference.rsplit("cluster/", 1)[-1] if reference.startswith("arn:") else reference
+
+def _cluster_name(arn: str) -> str:
+    return arn.rsplit(":cluster/", 1)[-1]
 
 
 def read_inputs(paths: Iterable[Path]) -> ScanInputs:
@@ -346,7 +385,8 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
         if item.problem is not None:
             resource = Resource(type=ResourceType.SERVICE, id=fallback, model=None, problem=item.problem)
         else:
-            resource = service_resource(data, fallback, str(data.get("cluster") or "default"), resolver)
+            cluster = item.cluster or str(data.get("cluster") or "default")
+            resource = service_resource(data, fallback, cluster, resolver)
             if resource.model is None:
                 inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable service"))
         inputs.resources.append(resource)

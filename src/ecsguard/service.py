@@ -21,7 +21,7 @@ from ecsguard.core.resources import Resource, Unresolved, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
 from ecsguard.publishing import Context, FindingsPublisher, Notifier, Options, deliver, lookups, now, plan
-from ecsguard.resolution import Resolver, service_resource
+from ecsguard.resolution import Resolver, registered_revision, service_resource
 
 log = logging.getLogger("ecsguard.service")
 DEFAULT_OPTIONS = Options()
@@ -122,9 +122,11 @@ class Scanner:
         if isinstance(action, events.EvaluateTaskDefinition):
             data = action.data
             if data is None:
-                found = resolver.task_definition(action.reference)
+                # The revision the event registered, proven by registeredAt, never merely the family's latest.
+                found = registered_revision(action.reference, action.call_time, resolver)
                 if isinstance(found, Unresolved):
-                    # It was just registered, so not finding it is transient (or a permission problem).
+                    # Not finding it just after it was registered is transient (or a permission problem); a revision
+                    # that cannot be proven to be the event's is kept for a person, in the dead-letter queue.
                     context = action.context
                     raise EventFailed(f"event {context.event_id} ({context.api_call}): {found.reason}")
                 data = found

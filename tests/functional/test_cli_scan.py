@@ -212,6 +212,136 @@ def test_scan_describe_outputs_resolve_task_definition_and_cluster_default_strat
     assert status == 1
 
 
+# Two accounts, each with a cluster named prod: one defaults to Fargate, the other to its EC2 capacity provider.
+FARGATE_ACCOUNT, EC2_ACCOUNT = "111111111111", "222222222222"
+DEFAULT_STRATEGIES = {
+    FARGATE_ACCOUNT: [{"capacityProvider": "FARGATE", "weight": 1}],
+    EC2_ACCOUNT: [{"capacityProvider": "prod-asg", "weight": 1}],
+}
+
+
+def account_arn(account: str, resource: str) -> str:
+    return f"arn:aws:ecs:us-east-1:{account}:{resource}"
+
+
+def write_two_accounts_prod_clusters(folder: Path) -> None:
+    """Each account's DescribeClusters output and its EFS task definition (the same family and revision in both)."""
+    for account, strategy in DEFAULT_STRATEGIES.items():
+        cluster = {
+            "clusterArn": account_arn(account, "cluster/prod"),
+            "clusterName": "prod",
+            "defaultCapacityProviderStrategy": strategy,
+        }
+        write(folder / f"{account}-clusters.json", {"clusters": [cluster]})
+        efs = {**task_definition("efs-app", 7, volumes=EFS_VOLUMES)}
+        efs["taskDefinitionArn"] = account_arn(account, "task-definition/efs-app:7")
+        write(folder / f"{account}-td.json", {"taskDefinition": efs})
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["fargate-first", "ec2-first"])
+def test_scan_two_accounts_prod_clusters_each_service_takes_its_own_cluster_default_strategy(
+    reverse: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN two accounts' clusters named prod with different default strategies, and in each a service on platform
+    # 1.3.0 that mounts EFS and sets neither launchType nor a strategy (DescribeServices output: it names clusterArn)
+    write_two_accounts_prod_clusters(tmp_path)
+    accounts = sorted(DEFAULT_STRATEGIES, reverse=reverse)
+    for index, account in enumerate(accounts):
+        service = {
+            "serviceArn": account_arn(account, "service/prod/reports"),
+            "serviceName": "reports",
+            "clusterArn": account_arn(account, "cluster/prod"),
+            "status": "ACTIVE",
+            "platformVersion": "1.3.0",
+            "taskDefinition": account_arn(account, "task-definition/efs-app:7"),
+        }
+        write(tmp_path / f"{index}-services.json", {"services": [service], "failures": []})
+
+    # WHEN the folder is scanned
+    status, document, _ = scan_json(capsys, str(tmp_path))
+
+    # THEN the Fargate account's service fails, and the other account's (on EC2 by default) is not applicable
+    assert verdicts(document, {EFS_POLICY}) == {
+        (EFS_POLICY, account_arn(FARGATE_ACCOUNT, "service/prod/reports"), "FAIL"),
+        (EFS_POLICY, account_arn(EC2_ACCOUNT, "service/prod/reports"), "NOT_APPLICABLE"),
+    }
+    assert status == 1
+
+
+def create_service_event(account: str, number: int) -> dict[str, Any]:
+    """The CreateService sample without its response, from ``account``: its request names the cluster prod by name
+    and the task definition efs-app:7, and sets neither a launch type nor a strategy."""
+    event = json.loads((EVENTS / "ecs-create-service.json").read_text(encoding="utf-8"))
+    event["id"] = f"00000000-0000-0000-0000-{number:012d}"
+    event["account"] = account
+    detail = event["detail"]
+    detail["recipientAccountId"] = account
+    detail["responseElements"] = None
+    request = detail["requestParameters"]
+    for key in ("launchType", "capacityProviderStrategy"):
+        request.pop(key, None)
+    request.update({"cluster": "prod", "serviceName": "reports", "taskDefinition": "efs-app:7"})
+    request["platformVersion"] = "1.3.0"
+    return event
+
+
+def test_scan_create_service_requests_naming_cluster_by_name_take_their_own_account_s_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a CreateService event without its response from each account, both naming the cluster "prod"
+    write_two_accounts_prod_clusters(tmp_path)
+    for number, account in enumerate(DEFAULT_STRATEGIES, start=1):
+        write(tmp_path / f"{account}-create-service.json", create_service_event(account, number))
+
+    # WHEN the folder is scanned
+    _, document, _ = scan_json(capsys, str(tmp_path))
+
+    # THEN each name is the cluster of that name in the event's own account
+    assert verdicts(document, {EFS_POLICY}) == {
+        (EFS_POLICY, f"{tmp_path}/{FARGATE_ACCOUNT}-create-service.json#reports", "FAIL"),
+        (EFS_POLICY, f"{tmp_path}/{EC2_ACCOUNT}-create-service.json#reports", "NOT_APPLICABLE"),
+    }
+
+
+def test_scan_service_naming_cluster_without_account_among_two_of_that_name_is_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a bare CreateService request (no account anywhere) naming prod, which two accounts' inputs have
+    write_two_accounts_prod_clusters(tmp_path)
+    request = create_service_event(FARGATE_ACCOUNT, 1)["detail"]["requestParameters"]
+    request["taskDefinition"] = account_arn(FARGATE_ACCOUNT, "task-definition/efs-app:7")
+    write(tmp_path / "request.json", request)
+
+    _, document, _ = scan_json(capsys, str(tmp_path))
+
+    # THEN neither account's default strategy is guessed: the policy reports ERROR, saying why
+    (result,) = [r for r in document["results"] if r["policy_id"] == EFS_POLICY]
+    assert (result["resource"]["id"], result["status"]) == (f"{tmp_path}/request.json#reports", "ERROR")
+    assert "2 scanned clusters are named 'prod' (in different accounts or Regions)" in result["reason"]
+
+
+def test_scan_service_cluster_arn_not_among_inputs_is_error_even_with_another_account_s_of_that_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN only the Fargate account's prod cluster, and a service of the other account in its own prod
+    write_two_accounts_prod_clusters(tmp_path)
+    (tmp_path / f"{EC2_ACCOUNT}-clusters.json").unlink()
+    service = {
+        "serviceArn": account_arn(EC2_ACCOUNT, "service/prod/reports"),
+        "serviceName": "reports",
+        "clusterArn": account_arn(EC2_ACCOUNT, "cluster/prod"),
+        "platformVersion": "1.3.0",
+        "taskDefinition": account_arn(EC2_ACCOUNT, "task-definition/efs-app:7"),
+    }
+    write(tmp_path / "services.json", {"services": [service]})
+
+    _, document, _ = scan_json(capsys, str(tmp_path))
+
+    (result,) = [r for r in document["results"] if r["policy_id"] == EFS_POLICY]
+    assert result["status"] == "ERROR"
+    assert f"cluster '{account_arn(EC2_ACCOUNT, 'cluster/prod')}' is not among the scanned inputs" in result["reason"]
+
+
 def test_scan_service_without_its_task_definition_is_error_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,11 +15,13 @@ import copy
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from emulated_aws import ACCOUNT, EVENTS, REGION, Aws, load_event, register_sample_task_definitions
+from fault_proxy import FaultProxy
 
 from ecsguard.core.models import ResourceType
 from ecsguard.errors import EventFailed
@@ -130,6 +132,36 @@ def sample_task_definitions(aws: Aws) -> None:
     register_sample_task_definitions(aws.ecs)
 
 
+def registered_at(family: str, revision: int, when: datetime) -> None:
+    """moto 5.2.5 gives task definitions no registeredAt (MOTO.md); ECS stamps every revision it registers. The
+    server runs in this process, so set, on moto's stored revision, the attribute its describe answers as
+    registeredAt."""
+    from moto.ecs.models import ecs_backends
+
+    ecs_backends[ACCOUNT][REGION].task_definitions[family][revision].registered_at = when
+
+
+TRUNCATED = "ecs-register-task-definition-truncated.json"
+# The truncated event's eventTime (CloudTrail's, to the second), and when ECS registered that call's revision.
+TRUNCATED_EVENT_TIME = datetime(2026, 11, 20, 9, 31, tzinfo=UTC)
+REGISTERED_BY_EVENT = TRUNCATED_EVENT_TIME + timedelta(milliseconds=412)
+
+
+def register_truncated_request(aws: Aws, when: datetime | None = REGISTERED_BY_EVENT, **changes: Any) -> int:
+    """Register the truncated event's request (with ``changes``) as the next revision of payments-api, stamped as
+    registered at ``when`` (None: left without registeredAt, as moto leaves it); return the revision."""
+    parameters = {**load_event(TRUNCATED)["detail"]["requestParameters"], **changes}
+    revision = int(aws.ecs.register_task_definition(**parameters)["taskDefinition"]["revision"])
+    if when is not None:
+        registered_at("payments-api", revision, when)
+    return revision
+
+
+def truncated_request_at_event_time(aws: Aws) -> None:
+    """What AWS did before it sent the truncated event: register its request, at the event's time."""
+    register_truncated_request(aws)
+
+
 @dataclass(frozen=True)
 class Expected:
     """What one event file leads to on a fresh account arranged by ``arrange``."""
@@ -193,12 +225,13 @@ EXPECTED: dict[str, Expected] = {
         findings=states(BILLING_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "FAILED"}),
         messages=((BILLING_TD, (SECRETS,), "HIGH", (SECRETS,)),),
     ),
-    # No responseElements: the handler describes the family; on a fresh account the request became revision 1.
+    # No responseElements: the handler finds the family's revision registered at the event's time; on a fresh
+    # account the request became revision 1.
     "ecs-register-task-definition-truncated.json": Expected(
         action="evaluated",
         resource=PAYMENTS_TD,
         findings=states(PAYMENTS_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}),
-        arrange=register_as_requested("ecs-register-task-definition-truncated.json"),
+        arrange=truncated_request_at_event_time,
     ),
     "ecs-register-task-definition.json": Expected(
         action="evaluated",
@@ -383,15 +416,13 @@ def describe_family_gives_latest_active(aws: Aws, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(EC2ContainerServiceBackend, "describe_task_definition", describe_task_definition)
 
 
-TRUNCATED = "ecs-register-task-definition-truncated.json"
-
-
-def test_handler_truncated_register_event_evaluates_latest_revision_described_from_ecs(
+def test_handler_truncated_register_event_evaluates_revision_registered_at_event_time(
     aws: Aws, configure: Callable[..., None], describe_family_gives_latest_active: None
 ) -> None:
-    # GIVEN payments-api:1 in ECS, then the event's own request registered as payments-api:2
+    # GIVEN payments-api:1 registered the day before, then the event's own request registered as payments-api:2
     register_sample_task_definitions(aws.ecs)
-    register_as_requested(TRUNCATED)(aws)
+    registered_at("payments-api", 1, TRUNCATED_EVENT_TIME - timedelta(days=1))
+    register_truncated_request(aws)
 
     # WHEN the RegisterTaskDefinition event arrives without its responseElements
     answer = handler(load_event(TRUNCATED), None)
@@ -407,17 +438,83 @@ def test_handler_truncated_register_event_skips_later_deregistered_revision(
     aws: Aws, configure: Callable[..., None], describe_family_gives_latest_active: None
 ) -> None:
     # GIVEN the event's request registered as payments-api:1, then a failing revision 2 already deregistered
-    register_as_requested(TRUNCATED)(aws)
-    bad = {**load_event(TRUNCATED)["detail"]["requestParameters"], "networkMode": "bridge"}
-    aws.ecs.register_task_definition(**bad)
+    register_truncated_request(aws)
+    register_truncated_request(aws, TRUNCATED_EVENT_TIME + timedelta(minutes=1), networkMode="bridge")
     aws.ecs.deregister_task_definition(taskDefinition="payments-api:2")
 
     # WHEN the truncated event arrives
     answer = handler(load_event(TRUNCATED), None)
 
-    # THEN the latest ACTIVE revision (1) is evaluated, as DescribeTaskDefinition by family answers on AWS
+    # THEN the latest ACTIVE revision (1), registered at the event's time, is evaluated
     assert (answer["resource"], answer["failed_policies"]) == (PAYMENTS_TD, [])
     assert finding_states(aws) == sorted(states(PAYMENTS_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}))
+
+
+def family_of_four_revisions(aws: Aws, event_revision_registered: datetime | None) -> None:
+    """payments-api revisions 1 and 2 registered days before the event; revision 3 (the event's request) at
+    ``event_revision_registered``; revision 4, which fails ecs-network-awsvpc, a minute after the event. With None,
+    no revision has a registeredAt (moto's own behaviour)."""
+    stamped = event_revision_registered is not None
+    for days in (9, 2):
+        register_truncated_request(aws, TRUNCATED_EVENT_TIME - timedelta(days=days) if stamped else None)
+    register_truncated_request(aws, event_revision_registered)
+    later = TRUNCATED_EVENT_TIME + timedelta(minutes=1) if stamped else None
+    assert register_truncated_request(aws, later, networkMode="bridge") == 4
+
+
+def test_handler_truncated_register_event_for_revision_3_after_revision_4_evaluates_revision_3_only(
+    aws: Aws, proxy: FaultProxy
+) -> None:
+    # GIVEN revisions 1-4 of payments-api: the event registered revision 3, and a failing revision 4 came after
+    family_of_four_revisions(aws, REGISTERED_BY_EVENT)
+
+    # WHEN the truncated event for revision 3 arrives
+    answer = handler(load_event(TRUNCATED), None)
+
+    # THEN revision 3 is evaluated and its findings carry the event; revision 4 gets no finding and no message
+    payments_3 = td_arn("payments-api:3")
+    assert (answer["action"], answer["resource"], answer["failed_policies"]) == ("evaluated", payments_3, [])
+    findings = aws.findings()
+    assert set(findings) == {finding_id(policy, payments_3) for policy in TASK_DEFINITION_POLICIES}
+    assert {f["ProductFields"]["ecsguard/EventId"] for f in findings.values()} == {load_event(TRUNCATED)["id"]}
+    assert aws.messages() == []
+    # the family (latest ACTIVE: 4), revision 3 in the window, and revision 2 to rule out a second match
+    described = [call.json()["taskDefinition"] for call in proxy.calls("ecs:DescribeTaskDefinition")]
+    assert described == ["payments-api", "payments-api:3", "payments-api:2"]
+    assert {operation for operation in proxy.counts() if operation.startswith("ecs:")} == {"ecs:DescribeTaskDefinition"}
+
+
+@pytest.mark.parametrize(
+    ("event_revision_registered", "reason"),
+    [
+        (
+            None,
+            "task definition family 'payments-api': revision 4 has no registeredAt, so the revision the event "
+            "registered is unproven",
+        ),
+        (
+            TRUNCATED_EVENT_TIME - timedelta(hours=3),
+            "task definition family 'payments-api': no revision was registered within 2 s of the event's eventTime: "
+            "revision 3 was registered before it, and revision 4 after it",
+        ),
+    ],
+    ids=["moto-without-registered-at", "registered-hours-before"],
+)
+def test_handler_truncated_register_event_revision_unproven_fails_naming_family_and_lands_nothing(
+    event_revision_registered: datetime | None, reason: str, aws: Aws, configure: Callable[..., None]
+) -> None:
+    # GIVEN revisions 1-4, none of which is shown to be the one registered at the event's time
+    family_of_four_revisions(aws, event_revision_registered)
+
+    # WHEN the truncated event arrives
+    with pytest.raises(EventFailed) as caught:
+        handler(load_event(TRUNCATED), None)
+
+    # THEN the invocation fails (so it is retried, then kept in the dead-letter queue), naming the family and why;
+    # nothing is imported or notified, about revision 4 or any other
+    assert str(caught.value) == f"event {load_event(TRUNCATED)['id']} (RegisterTaskDefinition): {reason}"
+    assert aws.findings() == {}
+    assert aws.messages() == []
 
 
 def test_handler_truncated_register_event_unknown_family_fails_and_lands_nothing(

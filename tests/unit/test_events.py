@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,8 +18,10 @@ from ecsguard.events import (
     EventContext,
     MalformedEvent,
     Skip,
+    cluster_arn,
     interpret,
     partition_of,
+    timestamp,
 )
 
 ACCOUNT = "123456789012"
@@ -87,7 +90,7 @@ def expected_action(name: str) -> Action:
             ctx, response(f"{register}-non-ecr-image.json", "taskDefinition"), f"{TD_ARN}legacy-proxy:12"
         ),
         f"{register}-truncated.json": EvaluateTaskDefinition(
-            ctx, None, "payments-api", request(f"{register}-truncated.json")
+            ctx, None, "payments-api", request(f"{register}-truncated.json"), datetime(2026, 11, 20, 9, 31, tzinfo=UTC)
         ),
         f"{register}-efs.json": EvaluateTaskDefinition(
             ctx, response(f"{register}-efs.json", "taskDefinition"), f"{TD_ARN}reports-efs:3"
@@ -276,7 +279,49 @@ def test_interpret_register_without_response_describes_family_with_request() -> 
         data=None,
         reference="payments-api",
         request=request("ecs-register-task-definition.json"),
+        call_time=datetime(2026, 11, 20, 9, 15, 2, tzinfo=UTC),
     )
+
+
+@pytest.mark.parametrize("event_time", ["", "yesterday", "2026-13-40T99:00:00Z"])
+def test_interpret_register_without_response_unreadable_event_time_gives_no_call_time(event_time: str) -> None:
+    # The resolver then refuses to pick a revision (resolution.registered_revision); reading the event still works.
+    event = load("ecs-register-task-definition-truncated.json")
+    event["detail"]["eventTime"] = event_time
+    del event["time"]
+
+    action = interpret(event)
+
+    assert isinstance(action, EvaluateTaskDefinition)
+    assert (action.reference, action.call_time) == ("payments-api", None)
+
+
+@pytest.mark.parametrize("family", ["payments api", "payments-api:3", "a" * 256, f"{PLANTED}/x"])
+def test_interpret_register_without_response_family_not_a_name_is_malformed_without_it(family: str) -> None:
+    event = load("ecs-register-task-definition-truncated.json")
+    event["detail"]["requestParameters"]["family"] = family
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert str(caught.value) == "RegisterTaskDefinition event's requestParameters.family is not a family name"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-20T09:31:00Z", datetime(2026, 11, 20, 9, 31, tzinfo=UTC)),
+        ("2026-11-20T09:31:00", datetime(2026, 11, 20, 9, 31, tzinfo=UTC)),
+        (1795167060, datetime(2026, 11, 20, 9, 31, tzinfo=UTC)),
+        (datetime(2026, 11, 20, 9, 31), datetime(2026, 11, 20, 9, 31, tzinfo=UTC)),
+        ("not a time", None),
+        (True, None),
+        (None, None),
+        (10**20, None),
+    ],
+)
+def test_timestamp_reads_iso_text_epoch_and_datetime(value: object, expected: datetime | None) -> None:
+    assert timestamp(value) == expected
 
 
 def test_interpret_register_response_without_arn_describes_family() -> None:
@@ -464,6 +509,89 @@ def test_interpret_delete_service_without_response_or_service_is_malformed() -> 
     assert str(caught.value) == (
         "DeleteService event has neither responseElements.service nor requestParameters.service"
     )
+
+
+def test_cluster_arn_completes_a_name_with_the_event_s_account_and_region() -> None:
+    context = CONTEXTS["ecs-create-service.json"]
+    other = EventContext("e", "CreateService", "210987654321", "cn-north-1", None, None)
+
+    assert (cluster_arn(context, "prod"), cluster_arn(other, "prod"), cluster_arn(other, CLUSTER_ARN)) == (
+        CLUSTER_ARN,
+        "arn:aws-cn:ecs:cn-north-1:210987654321:cluster/prod",
+        CLUSTER_ARN,
+    )
+
+
+# --- the CloudTrail record version -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.05", "1.08", "1.09", "1.10", "1.11", "1.99"])
+def test_interpret_event_version_major_1_is_read(version: str) -> None:
+    event = load("ecs-register-task-definition.json")
+    event["detail"]["eventVersion"] = version
+
+    assert interpret(event) == expected_action("ecs-register-task-definition.json")
+
+
+def test_interpret_without_event_version_is_read() -> None:
+    # Older samples and hand-written records carry none.
+    event = load("ecs-register-task-definition.json")
+    del event["detail"]["eventVersion"]
+
+    assert interpret(event) == expected_action("ecs-register-task-definition.json")
+
+
+@pytest.mark.parametrize("version", ["2.0", "0.9", "2.00", "10.1"])
+def test_interpret_event_version_other_major_is_malformed_naming_field_and_supported_major(version: str) -> None:
+    event = load("ecs-register-task-definition.json")
+    event["detail"]["eventVersion"] = version
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert str(caught.value) == (
+        "detail.eventVersion has a major version other than 1, the only CloudTrail record major version supported"
+    )
+
+
+@pytest.mark.parametrize("version", ["", "1", "1.", "v1.09", "1.09.1", f"1.{PLANTED}", PLANTED])
+def test_interpret_event_version_not_major_minor_is_malformed_without_its_value(version: str) -> None:
+    event = load("ecs-register-task-definition.json")
+    event["detail"]["eventVersion"] = version
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert str(caught.value) == (
+        "detail.eventVersion is not a CloudTrail record version (major.minor); major version 1 is supported"
+    )
+
+
+def test_interpret_event_version_not_text_is_malformed_naming_field() -> None:
+    event = load("ecs-register-task-definition.json")
+    event["detail"]["eventVersion"] = 1.09
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert (
+        str(caught.value) == "not an EventBridge CloudTrail event: detail.eventVersion: Input should be a valid string"
+    )
+
+
+def test_interpret_event_version_checked_for_events_it_would_skip_too() -> None:
+    event = load("ecs-register-task-definition.json")
+    event["detail"]["eventSource"] = "ec2.amazonaws.com"
+    event["detail"]["eventVersion"] = "2.0"
+
+    with pytest.raises(MalformedEvent, match="eventVersion"):
+        interpret(event)
+
+
+def test_event_fixtures_all_carry_a_major_1_event_version() -> None:
+    versions = {name: load(name)["detail"].get("eventVersion") for name in CONTEXTS}
+
+    assert {name for name, version in versions.items() if not str(version).startswith("1.")} == set()
 
 
 # --- malformed events ---------------------------------------------------------------------------

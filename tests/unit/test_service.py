@@ -241,10 +241,26 @@ def test_scanner_outcome_summary_counts_statuses_and_names_policies() -> None:
     }
 
 
-def test_scanner_truncated_register_describes_latest_revision_of_family() -> None:
-    test = rig(FakeResolver(task_definitions={"payments-api": plain_task_definition()}))
+# The truncated sample event's eventTime; ECS's registeredAt of the revision that call registered lies within a second.
+TRUNCATED = "ecs-register-task-definition-truncated.json"
+REGISTERED_THEN = "2026-11-20T09:31:00.412Z"
 
-    outcome = test.handle(load("ecs-register-task-definition-truncated.json"))
+
+def registered(described: dict[str, Any], revision: int, registered_at: str) -> dict[str, Any]:
+    """``described`` as ECS describes revision ``revision`` of its family, registered at ``registered_at``."""
+    family = described["family"]
+    return {
+        **described,
+        "taskDefinitionArn": f"{TD_ARN}{family}:{revision}",
+        "revision": revision,
+        "registeredAt": registered_at,
+    }
+
+
+def test_scanner_truncated_register_evaluates_revision_registered_at_event_time() -> None:
+    test = rig(FakeResolver(task_definitions={"payments-api": registered(plain_task_definition(), 1, REGISTERED_THEN)}))
+
+    outcome = test.handle(load(TRUNCATED))
 
     assert test.resolvers.calls == [("task_definition", "payments-api")]
     assert outcome.resource == f"{TD_ARN}payments-api:1"
@@ -253,11 +269,85 @@ def test_scanner_truncated_register_describes_latest_revision_of_family() -> Non
     assert test.notifier.attempts == []
 
 
+def bridge(described: dict[str, Any]) -> dict[str, Any]:
+    """A revision that fails ecs-network-awsvpc: were it evaluated, it would be imported FAILED and notified."""
+    return {**described, "networkMode": "bridge"}
+
+
+def test_scanner_truncated_register_with_later_revision_evaluates_the_event_s_revision_only() -> None:
+    # GIVEN the event's revision 3, and a failing revision 4 registered a minute after it (the family's latest)
+    plain = plain_task_definition()
+    revision_4 = registered(bridge(plain), 4, "2026-11-20T09:32:00.100Z")
+    resolver = FakeResolver(
+        task_definitions={
+            "payments-api": revision_4,
+            "payments-api:3": registered(plain, 3, REGISTERED_THEN),
+            "payments-api:2": registered(plain, 2, "2026-11-19T17:02:13.000Z"),
+        }
+    )
+    test = rig(resolver)
+
+    # WHEN the truncated registration is handled
+    outcome = test.handle(load(TRUNCATED))
+
+    # THEN revision 3 is evaluated and published; nothing is imported or sent about revision 4
+    revision_3 = f"{TD_ARN}payments-api:3"
+    assert test.resolvers.calls == [
+        ("task_definition", "payments-api"),
+        ("task_definition", "payments-api:3"),
+        ("task_definition", "payments-api:2"),
+    ]
+    assert (outcome.resource, statuses(outcome)) == (revision_3, dict.fromkeys(TD_POLICIES, Status.PASS))
+    assert test.publisher.imported_ids == [[fid(p, revision_3) for p in TD_POLICIES]]
+    assert test.notifier.attempts == []
+
+
+@pytest.mark.parametrize(
+    ("revision_3", "reason"),
+    [
+        (
+            "2026-11-19T17:02:13.000Z",
+            "no revision was registered within 2 s of the event's eventTime: revision 3 was registered before it, "
+            "and revision 4 after it",
+        ),
+        (None, "revision 3 has no registeredAt, so the revision the event registered is unproven"),
+    ],
+    ids=["registered-before", "no-registered-at"],
+)
+def test_scanner_truncated_register_unproven_revision_fails_event_naming_family_and_publishes_nothing(
+    revision_3: str | None, reason: str
+) -> None:
+    # GIVEN a failing revision 4 registered after the event, and a revision 3 not shown to be the event's
+    plain = plain_task_definition()
+    three = registered(plain, 3, revision_3 or "")
+    if revision_3 is None:
+        del three["registeredAt"]
+    test = rig(
+        FakeResolver(
+            task_definitions={
+                "payments-api": registered(bridge(plain), 4, "2026-11-20T09:32:00.100Z"),
+                "payments-api:3": three,
+            }
+        )
+    )
+
+    # WHEN the truncated registration is handled
+    with pytest.raises(EventFailed) as caught:
+        test.handle(load(TRUNCATED))
+
+    # THEN the event fails, naming the family and why; revision 4 is neither imported nor notified
+    assert str(caught.value) == (
+        f"event 00000000-0000-0000-0000-000000000004 (RegisterTaskDefinition): task definition family "
+        f"'payments-api': {reason}"
+    )
+    assert (test.publisher.imports, test.publisher.lookups, test.notifier.attempts) == ([], [], [])
+
+
 def test_scanner_truncated_register_not_found_fails_event_and_publishes_nothing() -> None:
     test = rig()
 
     with pytest.raises(EventFailed) as caught:
-        test.handle(load("ecs-register-task-definition-truncated.json"))
+        test.handle(load(TRUNCATED))
 
     assert str(caught.value) == (
         "event 00000000-0000-0000-0000-000000000004 (RegisterTaskDefinition): task definition 'payments-api' not found"
@@ -267,7 +357,7 @@ def test_scanner_truncated_register_not_found_fails_event_and_publishes_nothing(
 
 def test_scanner_truncated_register_unreadable_definition_reports_error_on_its_arn() -> None:
     # GIVEN a described task definition that names its ARN but cannot be read as a task definition
-    unreadable = {**plain_task_definition(), "containerDefinitions": "not-a-list"}
+    unreadable = {**registered(plain_task_definition(), 1, REGISTERED_THEN), "containerDefinitions": "not-a-list"}
     test = rig(FakeResolver(task_definitions={"payments-api": unreadable}))
 
     # WHEN the truncated registration is handled
@@ -678,7 +768,8 @@ def test_scanner_without_publisher_or_notifier_only_evaluates() -> None:
 
 def test_scanner_makes_a_fresh_resolver_for_each_evaluated_event() -> None:
     # GIVEN one scanner handling three events in turn
-    resolver = FakeResolver(task_definitions={EFS_TD: efs_task_definition(), "payments-api": plain_task_definition()})
+    payments = registered(plain_task_definition(), 1, REGISTERED_THEN)
+    resolver = FakeResolver(task_definitions={EFS_TD: efs_task_definition(), "payments-api": payments})
     test = rig(resolver)
     names = [
         "ecs-create-service-fargate-efs-1.3.0.json",

@@ -62,14 +62,48 @@ class EcsResolver:
         return response
 
     def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
-        """The task definition ``reference`` names (ARN, family:revision, or family for its latest ACTIVE one)."""
+        """The task definition ``reference`` names (ARN, family:revision, or family for its latest ACTIVE one).
+
+        By family, DescribeTaskDefinition answers with the latest ACTIVE revision, but a revision being deleted
+        (DELETE_IN_PROGRESS) can come back: then the latest ACTIVE one is listed and described. Calls: one describe;
+        for a family answered with a revision that is not ACTIVE, one ListTaskDefinitions page more (ECS lists the
+        family's newest first) and one describe.
+        """
         if reference not in self._task_definitions:
-            response = self._call("describe_task_definition", reference, taskDefinition=reference, include=["TAGS"])
-            found = response if isinstance(response, Unresolved) else dict(response["taskDefinition"])
+            found = self._describe_task_definition(reference)
+            family = reference.rsplit("/", 1)[-1]
+            if isinstance(found, dict) and ":" not in family and found.get("status", "ACTIVE") != "ACTIVE":
+                found = self._latest_active(family, str(found.get("status")))
             self._task_definitions[reference] = found
             if isinstance(found, dict) and found.get("taskDefinitionArn"):
                 self._task_definitions[found["taskDefinitionArn"]] = found
         return self._task_definitions[reference]
+
+    def _describe_task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
+        response = self._call("describe_task_definition", reference, taskDefinition=reference, include=["TAGS"])
+        return response if isinstance(response, Unresolved) else dict(response["taskDefinition"])
+
+    def _latest_active(self, family: str, status: str) -> dict[str, Any] | Unresolved:
+        """The latest ACTIVE revision of exactly ``family``: ListTaskDefinitions, newest first, filtered to the family
+        (its familyPrefix is documented as the full family name; the filter also holds if it matched a prefix)."""
+        parameters: dict[str, Any] = {"familyPrefix": family, "status": "ACTIVE", "sort": "DESC"}
+        while True:
+            response = self._call("list_task_definitions", family, **parameters)
+            if isinstance(response, Unresolved):
+                return response
+            for arn in response.get("taskDefinitionArns") or []:
+                if str(arn).rsplit("task-definition/", 1)[-1].rsplit(":", 1)[0] == family:
+                    found = self._describe_task_definition(str(arn))
+                    if isinstance(found, dict) and found.get("status", "ACTIVE") != "ACTIVE":
+                        return Unresolved(f"task definition family '{family}' has no ACTIVE revision left")
+                    return found
+            token = response.get("nextToken")
+            if not token:
+                return Unresolved(
+                    f"task definition family '{family}' has no ACTIVE revision: ecs:DescribeTaskDefinition answered "
+                    f"with one that is {status}, and ecs:ListTaskDefinitions lists none ACTIVE"
+                )
+            parameters["nextToken"] = token
 
     def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
         response = self._call("describe_services", f"{cluster}/{service}", cluster=cluster, services=[service])
@@ -82,15 +116,20 @@ class EcsResolver:
         return dict(services[0])
 
     def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
+        """The cluster ``cluster`` names, in this resolver's account and Region (a name means the cluster of that
+        name there; callers ask by ARN). Cached under what was asked and under the ARN ECS answers with."""
         if cluster not in self._clusters:
             response = self._call("describe_clusters", cluster, clusters=[cluster])
             if isinstance(response, Unresolved):
                 self._clusters[cluster] = response
             else:
                 clusters = response.get("clusters") or []
-                self._clusters[cluster] = (
+                found = (
                     dict(clusters[0]) if clusters else Unresolved(f"ecs:DescribeClusters found no cluster '{cluster}'")
                 )
+                self._clusters[cluster] = found
+                if isinstance(found, dict) and found.get("clusterArn"):
+                    self._clusters[str(found["clusterArn"])] = found
         return self._clusters[cluster]
 
 
