@@ -103,10 +103,17 @@ def document_actions(document: dict[str, Any]) -> set[str]:
     return {action for statement in statements(document) for action in actions(statement)}
 
 
+# Adapters that only an operator's command calls (`ecsguard replay`, with the operator's credentials), never a
+# function: what they call is granted to the failure queues' readers, not to a function's role.
+OPERATOR_ADAPTERS = frozenset({"ecsguard.adapters.sqs"})
+
+
 def code_iam_actions() -> frozenset[str]:
-    """The union of ``IAM_ACTIONS`` of every module under ecsguard.adapters: what the code calls."""
+    """The union of ``IAM_ACTIONS`` of every module under ecsguard.adapters that a function uses: what it calls."""
     found: set[str] = set()
     for module_info in pkgutil.iter_modules(ecsguard.adapters.__path__, "ecsguard.adapters."):
+        if module_info.name in OPERATOR_ADAPTERS:
+            continue
         module = importlib.import_module(module_info.name)
         found |= set(getattr(module, "IAM_ACTIONS", ()))
     return frozenset(found)
