@@ -495,3 +495,11 @@ def test_runtime_pins_have_one_source_inside_the_code_uri() -> None:
     assert [line for line in root if line and not line.startswith("#")] == [f"-r {code_uri}requirements.txt"]
     pins = [line for line in (REPO / code_uri / "requirements.txt").read_text().splitlines() if "==" in line]
     assert any(pin.startswith("aws-lambda-powertools==") for pin in pins)
+
+
+def test_sweep_runs_one_at_a_time_and_the_scanner_is_not_limited() -> None:
+    template = load()
+
+    assert template["Resources"]["SweepFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in template["Resources"]["ScannerFunction"]["Properties"]
+    assert "ReservedConcurrentExecutions" not in template["Globals"]["Function"]
