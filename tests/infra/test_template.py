@@ -18,11 +18,14 @@ import pytest
 from cfn_template import (
     MEMBER_TEMPLATE,
     REPO,
+    TEMPLATE,
     TEMPLATES,
     actions,
     as_list,
     branches,
     code_iam_actions,
+    conditions,
+    deployed,
     document_actions,
     function_environment,
     function_property,
@@ -328,6 +331,7 @@ def test_every_rule_target_retries_and_keeps_what_it_cannot_deliver(path: Path) 
             sources = [
                 source
                 for statement in statements(document)
+                if statement["Principal"] == {"Service": "events.amazonaws.com"}
                 for source in as_list(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
             ]
             assert {"Fn::GetAtt": [name, "Arn"]} in sources, name
@@ -495,6 +499,149 @@ def test_runtime_pins_have_one_source_inside_the_code_uri() -> None:
     assert [line for line in root if line and not line.startswith("#")] == [f"-r {code_uri}requirements.txt"]
     pins = [line for line in (REPO / code_uri / "requirements.txt").read_text().splitlines() if "==" in line]
     assert any(pin.startswith("aws-lambda-powertools==") for pin in pins)
+
+
+# ---------------------------------------------------------------- who can read the failure queues
+
+READERS = "arn:aws:iam::123456789012:role/ecsguard-operator,arn:aws:iam::123456789012:user/oncall"
+READER_PRINCIPAL = {"AWS": {"Ref": "FailureQueueReaders"}}
+# What `ecsguard replay QUEUE_URL [--delete]` calls on a queue: it receives, reads the queue's depth,
+# makes the messages it did not replay visible again and deletes the ones it did.
+REPLAY_ACTIONS = frozenset(
+    {"sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"}
+)
+# Each template's failure queues: the parameters a stack needs, the queues' key, each queue's policy.
+FAILURE_QUEUES = [
+    pytest.param(
+        TEMPLATE,
+        {},
+        "EncryptionKey",
+        {"FailureQueue": "FailureQueuePolicy", "EventsDeadLetterQueue": "EventsDeadLetterQueuePolicy"},
+        id="template.yaml",
+    ),
+]
+
+
+def without_sid(statement: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in statement.items() if key != "Sid"}
+
+
+def granted_to_readers(stack: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The statements of each deployed resource's policies whose principal is the readers parameter."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name, resource in stack.items():
+        for document in policy_documents(resource):
+            for statement in statements(document):
+                if json.dumps(READER_PRINCIPAL) in json.dumps(statement.get("Principal")):
+                    found.setdefault(name, []).append(statement)
+    return found
+
+
+@pytest.mark.parametrize(("path", "parameters", "key", "queues"), FAILURE_QUEUES)
+def test_key_policy_with_readers_lets_them_only_decrypt_through_sqs(
+    path: Path, parameters: dict[str, str], key: str, queues: dict[str, str]
+) -> None:
+    # GIVEN a stack whose FailureQueueReaders names two principals
+    stack = deployed(load(path), {**parameters, "FailureQueueReaders": READERS})
+
+    # WHEN the policies that name them are read
+    granted = granted_to_readers(stack)
+
+    # THEN the key lets exactly them decrypt, through SQS in this account and Region, and nothing else
+    assert [without_sid(statement) for statement in granted[key]] == [
+        {
+            "Effect": "Allow",
+            "Principal": READER_PRINCIPAL,
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"},
+                    "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+                }
+            },
+        }
+    ]
+    # and only the key and the failure queues' policies name them at all
+    assert set(granted) == {key, *queues.values()}
+
+
+@pytest.mark.parametrize(("path", "parameters", "key", "queues"), FAILURE_QUEUES)
+def test_queue_policies_with_readers_grant_them_exactly_what_replay_calls(
+    path: Path, parameters: dict[str, str], key: str, queues: dict[str, str]
+) -> None:
+    stack = deployed(load(path), {**parameters, "FailureQueueReaders": READERS})
+    granted = granted_to_readers(stack)
+
+    for queue, policy in queues.items():
+        assert stack[policy]["Properties"]["Queues"] == [{"Ref": queue}]
+        (statement,) = granted[policy]
+        assert actions(statement) == REPLAY_ACTIONS, policy
+        assert without_sid(statement) == {
+            "Effect": "Allow",
+            "Principal": READER_PRINCIPAL,
+            "Action": sorted(REPLAY_ACTIONS, key=statement["Action"].index),
+            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+        }
+
+
+@pytest.mark.parametrize(("path", "parameters", "key", "queues"), FAILURE_QUEUES)
+def test_policies_without_readers_name_no_reader(
+    path: Path, parameters: dict[str, str], key: str, queues: dict[str, str]
+) -> None:
+    template = load(path)
+    stack = deployed(template, parameters)
+
+    assert template["Parameters"]["FailureQueueReaders"]["Type"] == "CommaDelimitedList"
+    assert template["Parameters"]["FailureQueueReaders"]["Default"] == ""
+    assert conditions(template, parameters)["HasFailureQueueReaders"] is False
+    assert granted_to_readers(stack) == {}
+    assert '"FailureQueueReaders"' not in json.dumps(stack)
+    assert {key, *queues, *queues.values()} <= set(stack)
+
+
+@pytest.mark.parametrize("path", [TEMPLATE], ids=lambda path: path.name)
+def test_failure_queue_readers_parameter_takes_role_or_user_arns_or_nothing(path: Path) -> None:
+    pattern = load(path)["Parameters"]["FailureQueueReaders"]["AllowedPattern"]
+
+    # CloudFormation matches the pattern against each item of the list.
+    for accepted in ["", *READERS.split(","), "arn:aws-us-gov:iam::123456789012:role/path/to/replayer"]:
+        assert re.fullmatch(pattern, accepted), accepted
+    for rejected in [
+        "arn:aws:iam::123456789012:root",
+        " arn:aws:iam::123456789012:role/ecsguard-operator",
+        "arn:aws:sts::123456789012:assumed-role/ecsguard-operator/alice",
+        "ecsguard-operator",
+    ]:
+        assert not re.fullmatch(pattern, rejected), rejected
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        pytest.param(
+            TEMPLATE,
+            {
+                "cloudwatch.amazonaws.com": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*",
+                "events.amazonaws.com": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*",
+            },
+            id="template.yaml",
+        ),
+    ],
+)
+def test_key_policy_lets_services_use_the_key_only_for_this_accounts_sources(
+    path: Path, expected: dict[str, str]
+) -> None:
+    for name, key in resources(load(path), "AWS::KMS::Key").items():
+        services = [s for s in statements(key["Properties"]["KeyPolicy"]) if "Service" in s["Principal"]]
+
+        assert sorted(s["Principal"]["Service"] for s in services) == sorted(expected), name
+        for statement in services:
+            assert statement["Condition"] == {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnLike": {"aws:SourceArn": {"Fn::Sub": expected[statement["Principal"]["Service"]]}},
+            }, name
+            assert actions(statement) == {"kms:GenerateDataKey", "kms:Decrypt"}, name
 
 
 def test_sweep_runs_one_at_a_time_and_the_scanner_is_not_limited() -> None:
