@@ -510,6 +510,14 @@ READER_PRINCIPAL = {"AWS": {"Ref": "FailureQueueReaders"}}
 REPLAY_ACTIONS = frozenset(
     {"sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"}
 )
+CENTRAL_ACCOUNT = "111111111111"
+CENTRAL_REGION = "us-east-1"
+MEMBER_PARAMETERS = {
+    "CentralEventBusArn": f"arn:aws:events:{CENTRAL_REGION}:{CENTRAL_ACCOUNT}:event-bus/ecsguard-central",
+    "CentralAccountId": CENTRAL_ACCOUNT,
+    "AWS::AccountId": "222222222222",
+    "AWS::Region": CENTRAL_REGION,
+}
 # Each template's failure queues: the parameters a stack needs, the queues' key, each queue's policy.
 FAILURE_QUEUES = [
     pytest.param(
@@ -520,6 +528,14 @@ FAILURE_QUEUES = [
         id="template.yaml",
     ),
 ]
+FORWARDING = frozenset(
+    {
+        "ForwardEcsApiCallsRule",
+        "ForwardingRole",
+        "ForwardingDeadLetterQueue",
+        "ForwardingDeadLetterQueuePolicy",
+    }
+)
 
 
 def without_sid(statement: dict[str, Any]) -> dict[str, Any]:
@@ -650,3 +666,45 @@ def test_sweep_runs_one_at_a_time_and_the_scanner_is_not_limited() -> None:
     assert template["Resources"]["SweepFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
     assert "ReservedConcurrentExecutions" not in template["Resources"]["ScannerFunction"]["Properties"]
     assert "ReservedConcurrentExecutions" not in template["Globals"]["Function"]
+
+
+# ---------------------------------------------------------------- member stacks in the central account
+
+
+@pytest.mark.parametrize(
+    ("account", "region", "forwards"),
+    [
+        (CENTRAL_ACCOUNT, CENTRAL_REGION, False),
+        (CENTRAL_ACCOUNT, "eu-west-1", True),
+        ("222222222222", CENTRAL_REGION, True),
+        ("222222222222", "eu-west-1", True),
+    ],
+)
+def test_member_stack_forwards_everywhere_but_the_central_accounts_home_region(
+    account: str, region: str, forwards: bool
+) -> None:
+    # GIVEN the member template in an account and Region
+    template = load(MEMBER_TEMPLATE)
+    parameters = {**MEMBER_PARAMETERS, "AWS::AccountId": account, "AWS::Region": region}
+
+    # WHEN its conditions are evaluated
+    stack = deployed(template, parameters)
+    outputs = deployed(template, parameters, section="Outputs")
+
+    # THEN it forwards unless the central rules already receive these events; the role is unaffected
+    assert {name for name, r in template["Resources"].items() if r.get("Condition") == "Forward"} == FORWARDING
+    assert (set(stack) & FORWARDING) == (FORWARDING if forwards else set())
+    assert ({"ForwardingRuleArn", "ForwardingDeadLetterQueueUrl"} <= set(outputs)) is forwards
+    assert "MemberRole" in stack
+    assert "NothingToForward" not in stack
+
+
+def test_member_stack_in_the_central_home_region_without_the_role_still_creates_a_resource() -> None:
+    template = load(MEMBER_TEMPLATE)
+    parameters = {**MEMBER_PARAMETERS, "AWS::AccountId": CENTRAL_ACCOUNT, "CreateMemberRole": "false"}
+
+    stack = deployed(template, parameters)
+
+    assert list(stack) == ["NothingToForward"]
+    assert stack["NothingToForward"]["Type"] == "AWS::CloudFormation::WaitConditionHandle"
+    assert "NothingToForward" not in deployed(template, {**parameters, "AWS::Region": "eu-west-1"})
