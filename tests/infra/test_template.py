@@ -351,8 +351,6 @@ def test_functions_retry_twice_then_keep_failed_events_in_the_encrypted_queue() 
         }
     for queue in resources(template, "AWS::SQS::Queue").values():
         assert queue["Properties"]["KmsMasterKeyId"] == {"Ref": "EncryptionKey"}
-    for queue in resources(load(MEMBER_TEMPLATE), "AWS::SQS::Queue").values():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
 
 
 def test_alarms_watch_function_errors_and_every_queue_and_notify_the_topic() -> None:
@@ -527,6 +525,13 @@ FAILURE_QUEUES = [
         {"FailureQueue": "FailureQueuePolicy", "EventsDeadLetterQueue": "EventsDeadLetterQueuePolicy"},
         id="template.yaml",
     ),
+    pytest.param(
+        MEMBER_TEMPLATE,
+        MEMBER_PARAMETERS,
+        "ForwardingDeadLetterQueueKey",
+        {"ForwardingDeadLetterQueue": "ForwardingDeadLetterQueuePolicy"},
+        id="member-account.yaml",
+    ),
 ]
 FORWARDING = frozenset(
     {
@@ -534,6 +539,8 @@ FORWARDING = frozenset(
         "ForwardingRole",
         "ForwardingDeadLetterQueue",
         "ForwardingDeadLetterQueuePolicy",
+        "ForwardingDeadLetterQueueKey",
+        "ForwardingDeadLetterQueueAlarm",
     }
 )
 
@@ -616,7 +623,7 @@ def test_policies_without_readers_name_no_reader(
     assert {key, *queues, *queues.values()} <= set(stack)
 
 
-@pytest.mark.parametrize("path", [TEMPLATE], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
 def test_failure_queue_readers_parameter_takes_role_or_user_arns_or_nothing(path: Path) -> None:
     pattern = load(path)["Parameters"]["FailureQueueReaders"]["AllowedPattern"]
 
@@ -642,6 +649,11 @@ def test_failure_queue_readers_parameter_takes_role_or_user_arns_or_nothing(path
                 "events.amazonaws.com": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*",
             },
             id="template.yaml",
+        ),
+        pytest.param(
+            MEMBER_TEMPLATE,
+            {"events.amazonaws.com": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*"},
+            id="member-account.yaml",
         ),
     ],
 )
@@ -708,3 +720,39 @@ def test_member_stack_in_the_central_home_region_without_the_role_still_creates_
     assert list(stack) == ["NothingToForward"]
     assert stack["NothingToForward"]["Type"] == "AWS::CloudFormation::WaitConditionHandle"
     assert "NothingToForward" not in deployed(template, {**parameters, "AWS::Region": "eu-west-1"})
+
+
+def test_member_dead_letter_queue_is_encrypted_with_its_own_rotating_key() -> None:
+    template = load(MEMBER_TEMPLATE)
+    queue = template["Resources"]["ForwardingDeadLetterQueue"]["Properties"]
+    key = template["Resources"]["ForwardingDeadLetterQueueKey"]["Properties"]
+
+    assert list(resources(template, "AWS::SQS::Queue")) == ["ForwardingDeadLetterQueue"]
+    assert queue["KmsMasterKeyId"] == {"Ref": "ForwardingDeadLetterQueueKey"}
+    assert "SqsManagedSseEnabled" not in queue
+    assert key["EnableKeyRotation"] is True
+    (member_admin,) = (s for s in statements(key["KeyPolicy"]) if s["Sid"] == "AccountAdministersTheKey")
+    central_key = load()["Resources"]["EncryptionKey"]["Properties"]["KeyPolicy"]
+    (central_admin,) = (s for s in statements(central_key) if s["Sid"] == "AccountAdministersTheKey")
+    assert member_admin == central_admin
+    assert not actions(member_admin) & {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"}
+
+
+def test_member_dead_letter_queue_alarm_watches_its_depth_and_says_what_to_do() -> None:
+    alarms = resources(load(MEMBER_TEMPLATE), "AWS::CloudWatch::Alarm")
+
+    assert list(alarms) == ["ForwardingDeadLetterQueueAlarm"]
+    alarm = alarms["ForwardingDeadLetterQueueAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ForwardingDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Maximum",
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    # The member template has no topic: the description is what an operator has to go on.
+    assert "AlarmActions" not in alarm
+    assert "ecsguard replay" in alarm["AlarmDescription"]
+    assert "ForwardingDeadLetterQueueUrl" in alarm["AlarmDescription"]
