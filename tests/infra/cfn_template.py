@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
 MEMBER_TEMPLATE = REPO / "templates" / "member-account.yaml"
 TEMPLATES = (TEMPLATE, MEMBER_TEMPLATE)
+NO_VALUE = {"Ref": "AWS::NoValue"}
+# What a stack sees when a test does not say: an account and Region of its own.
+PSEUDO_PARAMETERS = {"AWS::AccountId": "123456789012", "AWS::Region": "us-east-1", "AWS::Partition": "aws"}
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -132,3 +135,89 @@ def function_property(template: dict[str, Any], function: str, name: str) -> Any
     if name in properties:
         return properties[name]
     return template.get("Globals", {}).get("Function", {})[name]
+
+
+def parameter_values(template: dict[str, Any], given: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Parameters and pseudo parameters as a stack sees them: ``given``, else the defaults;
+    a CommaDelimitedList as its list ("" is [""], as in CloudFormation)."""
+    given = dict(given or {})
+    values: dict[str, Any] = {name: given.pop(name, value) for name, value in PSEUDO_PARAMETERS.items()}
+    for name, parameter in template.get("Parameters", {}).items():
+        if name not in given and "Default" not in parameter:
+            raise KeyError(f"parameter {name} has no default: the test must give it")
+        raw = str(given.pop(name, parameter.get("Default")))
+        values[name] = raw.split(",") if parameter["Type"] == "CommaDelimitedList" else raw
+    if given:
+        raise KeyError(f"not parameters of this template: {sorted(given)}")
+    return values
+
+
+def _evaluate(node: Any, values: Mapping[str, Any], condition: Callable[[str], bool]) -> Any:
+    """The functions a Conditions section uses, over known parameter values."""
+    if isinstance(node, (str, int)):
+        return node
+    if isinstance(node, list):
+        return [_evaluate(item, values, condition) for item in node]
+    ((function, argument),) = node.items()
+    if function == "Ref":
+        return values[argument]
+    if function == "Condition":
+        return condition(argument)
+    if function == "Fn::Equals":
+        left, right = (_evaluate(side, values, condition) for side in argument)
+        return left == right
+    if function == "Fn::Not":
+        return not _evaluate(argument[0], values, condition)
+    if function == "Fn::And":
+        return all(_evaluate(item, values, condition) for item in argument)
+    if function == "Fn::Or":
+        return any(_evaluate(item, values, condition) for item in argument)
+    if function == "Fn::Join":
+        separator, items = argument
+        return separator.join(_evaluate(items, values, condition))
+    if function == "Fn::Select":
+        index, items = argument
+        return _evaluate(items, values, condition)[int(_evaluate(index, values, condition))]
+    if function == "Fn::Split":
+        separator, text = argument
+        return _evaluate(text, values, condition).split(separator)
+    raise ValueError(f"{function} is not evaluated by this helper")
+
+
+def conditions(template: dict[str, Any], given: Mapping[str, str] | None = None) -> dict[str, bool]:
+    """Every condition of the template, for these parameter values."""
+    values = parameter_values(template, given)
+    definitions = template.get("Conditions", {})
+    found: dict[str, bool] = {}
+
+    def condition(name: str) -> bool:
+        if name not in found:
+            found[name] = bool(_evaluate(definitions[name], values, condition))
+        return found[name]
+
+    return {name: condition(name) for name in definitions}
+
+
+def resolve(node: Any, chosen: Mapping[str, bool]) -> Any:
+    """``node`` with each Fn::If replaced by its chosen branch and AWS::NoValue left out."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return resolve(when_true if chosen[name] else when_false, chosen)
+        resolved = {key: resolve(value, chosen) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value != NO_VALUE}
+    if isinstance(node, list):
+        return [item for item in (resolve(item, chosen) for item in node) if item != NO_VALUE]
+    return node
+
+
+def deployed(
+    template: dict[str, Any], given: Mapping[str, str] | None = None, section: str = "Resources"
+) -> dict[str, dict[str, Any]]:
+    """The resources (or outputs) a stack with these parameter values has, their Fn::If resolved."""
+    chosen = conditions(template, given)
+    return {
+        name: resolve(entry, chosen)
+        for name, entry in template.get(section, {}).items()
+        if "Condition" not in entry or chosen[entry["Condition"]]
+    }

@@ -18,11 +18,14 @@ import pytest
 from cfn_template import (
     MEMBER_TEMPLATE,
     REPO,
+    TEMPLATE,
     TEMPLATES,
     actions,
     as_list,
     branches,
     code_iam_actions,
+    conditions,
+    deployed,
     document_actions,
     function_environment,
     function_property,
@@ -328,6 +331,7 @@ def test_every_rule_target_retries_and_keeps_what_it_cannot_deliver(path: Path) 
             sources = [
                 source
                 for statement in statements(document)
+                if statement["Principal"] == {"Service": "events.amazonaws.com"}
                 for source in as_list(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
             ]
             assert {"Fn::GetAtt": [name, "Arn"]} in sources, name
@@ -347,8 +351,6 @@ def test_functions_retry_twice_then_keep_failed_events_in_the_encrypted_queue() 
         }
     for queue in resources(template, "AWS::SQS::Queue").values():
         assert queue["Properties"]["KmsMasterKeyId"] == {"Ref": "EncryptionKey"}
-    for queue in resources(load(MEMBER_TEMPLATE), "AWS::SQS::Queue").values():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
 
 
 def test_alarms_watch_function_errors_and_every_queue_and_notify_the_topic() -> None:
@@ -495,3 +497,262 @@ def test_runtime_pins_have_one_source_inside_the_code_uri() -> None:
     assert [line for line in root if line and not line.startswith("#")] == [f"-r {code_uri}requirements.txt"]
     pins = [line for line in (REPO / code_uri / "requirements.txt").read_text().splitlines() if "==" in line]
     assert any(pin.startswith("aws-lambda-powertools==") for pin in pins)
+
+
+# ---------------------------------------------------------------- who can read the failure queues
+
+READERS = "arn:aws:iam::123456789012:role/ecsguard-operator,arn:aws:iam::123456789012:user/oncall"
+READER_PRINCIPAL = {"AWS": {"Ref": "FailureQueueReaders"}}
+# What `ecsguard replay QUEUE_URL [--delete]` calls on a queue: it receives, reads the queue's depth,
+# makes the messages it did not replay visible again and deletes the ones it did.
+REPLAY_ACTIONS = frozenset(
+    {"sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"}
+)
+CENTRAL_ACCOUNT = "111111111111"
+CENTRAL_REGION = "us-east-1"
+MEMBER_PARAMETERS = {
+    "CentralEventBusArn": f"arn:aws:events:{CENTRAL_REGION}:{CENTRAL_ACCOUNT}:event-bus/ecsguard-central",
+    "CentralAccountId": CENTRAL_ACCOUNT,
+    "AWS::AccountId": "222222222222",
+    "AWS::Region": CENTRAL_REGION,
+}
+# Each template's failure queues: the parameters a stack needs, the queues' key, each queue's policy.
+FAILURE_QUEUES = [
+    pytest.param(
+        TEMPLATE,
+        {},
+        "EncryptionKey",
+        {"FailureQueue": "FailureQueuePolicy", "EventsDeadLetterQueue": "EventsDeadLetterQueuePolicy"},
+        id="template.yaml",
+    ),
+    pytest.param(
+        MEMBER_TEMPLATE,
+        MEMBER_PARAMETERS,
+        "ForwardingDeadLetterQueueKey",
+        {"ForwardingDeadLetterQueue": "ForwardingDeadLetterQueuePolicy"},
+        id="member-account.yaml",
+    ),
+]
+FORWARDING = frozenset(
+    {
+        "ForwardEcsApiCallsRule",
+        "ForwardingRole",
+        "ForwardingDeadLetterQueue",
+        "ForwardingDeadLetterQueuePolicy",
+        "ForwardingDeadLetterQueueKey",
+        "ForwardingDeadLetterQueueAlarm",
+    }
+)
+
+
+def without_sid(statement: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in statement.items() if key != "Sid"}
+
+
+def granted_to_readers(stack: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The statements of each deployed resource's policies whose principal is the readers parameter."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name, resource in stack.items():
+        for document in policy_documents(resource):
+            for statement in statements(document):
+                if json.dumps(READER_PRINCIPAL) in json.dumps(statement.get("Principal")):
+                    found.setdefault(name, []).append(statement)
+    return found
+
+
+@pytest.mark.parametrize(("path", "parameters", "key", "queues"), FAILURE_QUEUES)
+def test_key_policy_with_readers_lets_them_only_decrypt_through_sqs(
+    path: Path, parameters: dict[str, str], key: str, queues: dict[str, str]
+) -> None:
+    # GIVEN a stack whose FailureQueueReaders names two principals
+    stack = deployed(load(path), {**parameters, "FailureQueueReaders": READERS})
+
+    # WHEN the policies that name them are read
+    granted = granted_to_readers(stack)
+
+    # THEN the key lets exactly them decrypt, through SQS in this account and Region, and nothing else
+    assert [without_sid(statement) for statement in granted[key]] == [
+        {
+            "Effect": "Allow",
+            "Principal": READER_PRINCIPAL,
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"},
+                    "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+                }
+            },
+        }
+    ]
+    # and only the key and the failure queues' policies name them at all
+    assert set(granted) == {key, *queues.values()}
+
+
+@pytest.mark.parametrize(("path", "parameters", "key", "queues"), FAILURE_QUEUES)
+def test_queue_policies_with_readers_grant_them_exactly_what_replay_calls(
+    path: Path, parameters: dict[str, str], key: str, queues: dict[str, str]
+) -> None:
+    stack = deployed(load(path), {**parameters, "FailureQueueReaders": READERS})
+    granted = granted_to_readers(stack)
+
+    for queue, policy in queues.items():
+        assert stack[policy]["Properties"]["Queues"] == [{"Ref": queue}]
+        (statement,) = granted[policy]
+        assert actions(statement) == REPLAY_ACTIONS, policy
+        assert without_sid(statement) == {
+            "Effect": "Allow",
+            "Principal": READER_PRINCIPAL,
+            "Action": sorted(REPLAY_ACTIONS, key=statement["Action"].index),
+            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+        }
+
+
+@pytest.mark.parametrize(("path", "parameters", "key", "queues"), FAILURE_QUEUES)
+def test_policies_without_readers_name_no_reader(
+    path: Path, parameters: dict[str, str], key: str, queues: dict[str, str]
+) -> None:
+    template = load(path)
+    stack = deployed(template, parameters)
+
+    assert template["Parameters"]["FailureQueueReaders"]["Type"] == "CommaDelimitedList"
+    assert template["Parameters"]["FailureQueueReaders"]["Default"] == ""
+    assert conditions(template, parameters)["HasFailureQueueReaders"] is False
+    assert granted_to_readers(stack) == {}
+    assert '"FailureQueueReaders"' not in json.dumps(stack)
+    assert {key, *queues, *queues.values()} <= set(stack)
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
+def test_failure_queue_readers_parameter_takes_role_or_user_arns_or_nothing(path: Path) -> None:
+    pattern = load(path)["Parameters"]["FailureQueueReaders"]["AllowedPattern"]
+
+    # CloudFormation matches the pattern against each item of the list.
+    for accepted in ["", *READERS.split(","), "arn:aws-us-gov:iam::123456789012:role/path/to/replayer"]:
+        assert re.fullmatch(pattern, accepted), accepted
+    for rejected in [
+        "arn:aws:iam::123456789012:root",
+        " arn:aws:iam::123456789012:role/ecsguard-operator",
+        "arn:aws:sts::123456789012:assumed-role/ecsguard-operator/alice",
+        "ecsguard-operator",
+    ]:
+        assert not re.fullmatch(pattern, rejected), rejected
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        pytest.param(
+            TEMPLATE,
+            {
+                "cloudwatch.amazonaws.com": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*",
+                "events.amazonaws.com": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*",
+            },
+            id="template.yaml",
+        ),
+        pytest.param(
+            MEMBER_TEMPLATE,
+            {"events.amazonaws.com": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*"},
+            id="member-account.yaml",
+        ),
+    ],
+)
+def test_key_policy_lets_services_use_the_key_only_for_this_accounts_sources(
+    path: Path, expected: dict[str, str]
+) -> None:
+    for name, key in resources(load(path), "AWS::KMS::Key").items():
+        services = [s for s in statements(key["Properties"]["KeyPolicy"]) if "Service" in s["Principal"]]
+
+        assert sorted(s["Principal"]["Service"] for s in services) == sorted(expected), name
+        for statement in services:
+            assert statement["Condition"] == {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnLike": {"aws:SourceArn": {"Fn::Sub": expected[statement["Principal"]["Service"]]}},
+            }, name
+            assert actions(statement) == {"kms:GenerateDataKey", "kms:Decrypt"}, name
+
+
+def test_sweep_runs_one_at_a_time_and_the_scanner_is_not_limited() -> None:
+    template = load()
+
+    assert template["Resources"]["SweepFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in template["Resources"]["ScannerFunction"]["Properties"]
+    assert "ReservedConcurrentExecutions" not in template["Globals"]["Function"]
+
+
+# ---------------------------------------------------------------- member stacks in the central account
+
+
+@pytest.mark.parametrize(
+    ("account", "region", "forwards"),
+    [
+        (CENTRAL_ACCOUNT, CENTRAL_REGION, False),
+        (CENTRAL_ACCOUNT, "eu-west-1", True),
+        ("222222222222", CENTRAL_REGION, True),
+        ("222222222222", "eu-west-1", True),
+    ],
+)
+def test_member_stack_forwards_everywhere_but_the_central_accounts_home_region(
+    account: str, region: str, forwards: bool
+) -> None:
+    # GIVEN the member template in an account and Region
+    template = load(MEMBER_TEMPLATE)
+    parameters = {**MEMBER_PARAMETERS, "AWS::AccountId": account, "AWS::Region": region}
+
+    # WHEN its conditions are evaluated
+    stack = deployed(template, parameters)
+    outputs = deployed(template, parameters, section="Outputs")
+
+    # THEN it forwards unless the central rules already receive these events; the role is unaffected
+    assert {name for name, r in template["Resources"].items() if r.get("Condition") == "Forward"} == FORWARDING
+    assert (set(stack) & FORWARDING) == (FORWARDING if forwards else set())
+    assert ({"ForwardingRuleArn", "ForwardingDeadLetterQueueUrl"} <= set(outputs)) is forwards
+    assert "MemberRole" in stack
+    assert "NothingToForward" not in stack
+
+
+def test_member_stack_in_the_central_home_region_without_the_role_still_creates_a_resource() -> None:
+    template = load(MEMBER_TEMPLATE)
+    parameters = {**MEMBER_PARAMETERS, "AWS::AccountId": CENTRAL_ACCOUNT, "CreateMemberRole": "false"}
+
+    stack = deployed(template, parameters)
+
+    assert list(stack) == ["NothingToForward"]
+    assert stack["NothingToForward"]["Type"] == "AWS::CloudFormation::WaitConditionHandle"
+    assert "NothingToForward" not in deployed(template, {**parameters, "AWS::Region": "eu-west-1"})
+
+
+def test_member_dead_letter_queue_is_encrypted_with_its_own_rotating_key() -> None:
+    template = load(MEMBER_TEMPLATE)
+    queue = template["Resources"]["ForwardingDeadLetterQueue"]["Properties"]
+    key = template["Resources"]["ForwardingDeadLetterQueueKey"]["Properties"]
+
+    assert list(resources(template, "AWS::SQS::Queue")) == ["ForwardingDeadLetterQueue"]
+    assert queue["KmsMasterKeyId"] == {"Ref": "ForwardingDeadLetterQueueKey"}
+    assert "SqsManagedSseEnabled" not in queue
+    assert key["EnableKeyRotation"] is True
+    (member_admin,) = (s for s in statements(key["KeyPolicy"]) if s["Sid"] == "AccountAdministersTheKey")
+    central_key = load()["Resources"]["EncryptionKey"]["Properties"]["KeyPolicy"]
+    (central_admin,) = (s for s in statements(central_key) if s["Sid"] == "AccountAdministersTheKey")
+    assert member_admin == central_admin
+    assert not actions(member_admin) & {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"}
+
+
+def test_member_dead_letter_queue_alarm_watches_its_depth_and_says_what_to_do() -> None:
+    alarms = resources(load(MEMBER_TEMPLATE), "AWS::CloudWatch::Alarm")
+
+    assert list(alarms) == ["ForwardingDeadLetterQueueAlarm"]
+    alarm = alarms["ForwardingDeadLetterQueueAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ForwardingDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Maximum",
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    # The member template has no topic: the description is what an operator has to go on.
+    assert "AlarmActions" not in alarm
+    assert "ecsguard replay" in alarm["AlarmDescription"]
+    assert "ForwardingDeadLetterQueueUrl" in alarm["AlarmDescription"]
