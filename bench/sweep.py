@@ -20,8 +20,8 @@ account, computed from what was planted (not from what the sweep saw):
 - DescribeServices: ceil(services in the cluster / 10) per cluster;
 - DescribeTaskDefinition: one per distinct revision evaluated (latest ACTIVE of each family, and every
   revision a service uses);
-- GetFindings: ceil(existing ACTIVE ecsguard findings / 100), at least 1; BatchImportFindings:
-  ceil(findings sent / 100).
+- GetFindings: ceil(existing ACTIVE ecsguard findings / 100), at least 1, and one for the findings archived
+  since the sweep started (there are none here); BatchImportFindings: ceil(findings sent / 100).
 
 A second sweep follows, with the first sweep's findings in Security Hub, after ``--churn`` services were
 deleted and as many families' latest revisions deregistered (so findings get archived). Both sweeps' results,
@@ -401,7 +401,8 @@ def ideal_calls(plan: Plan, existing_active: int, findings_sent: int) -> dict[st
         "DescribeServices": sum(math.ceil(count / DESCRIBE_SERVICES_BATCH) for count in per_cluster),
         "DescribeTaskDefinition": len(plan.evaluated()),
         "DescribeClusters": 0,  # every planted service has a launch type
-        "GetFindings": max(1, math.ceil(existing_active / GET_FINDINGS_PAGE)),
+        # Every ACTIVE finding, then those archived since the sweep started (none here: one empty page).
+        "GetFindings": max(1, math.ceil(existing_active / GET_FINDINGS_PAGE)) + 1,
         "BatchImportFindings": math.ceil(findings_sent / IMPORT_BATCH),
     }
 
@@ -427,6 +428,8 @@ def make_moto_page_like_aws() -> None:
     from moto.securityhub.exceptions import InvalidInputException
     from moto.securityhub.models import SecurityHubBackend
     from moto.utilities.paginator import paginate
+
+    from ecsguard.core.times import parse_time
 
     def page(items: list[str], max_results: Any, token: Any, default: int) -> tuple[list[str], str | None]:
         size = default if max_results is None else int(max_results)
@@ -487,8 +490,17 @@ def make_moto_page_like_aws() -> None:
         "WorkflowStatus": ("Workflow", "Status"),
     }
 
+    dates = {"UpdatedAt"}
+
     def matches(finding: dict[str, Any], filters: dict[str, Any] | None) -> bool:
         for name, conditions in (filters or {}).items():
+            if name in dates:
+                moment = parse_time(finding.get(name))
+                for condition in conditions:
+                    start, end = parse_time(condition.get("Start")), parse_time(condition.get("End"))
+                    if moment is None or (start and moment < start) or (end and moment > end):
+                        return False
+                continue
             if name not in fields:
                 raise InvalidInputException("GetFindings", f"bench: filter {name} is not emulated")
             value: Any = finding

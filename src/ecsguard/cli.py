@@ -187,7 +187,7 @@ def _invoke(args: argparse.Namespace) -> int:
     from ecsguard.events import MalformedEvent
 
     _environment_settings()  # a bad variable is a usage error; the handler module reads them at its import
-    # The one import of a handler outside Lambda: `invoke` runs the real function, as `sam local invoke` does.
+    # `invoke` and `replay` import the handler itself: they run the real function, as `sam local invoke` does.
     from ecsguard.handlers.scanner import handler
 
     # Powertools prints metrics on stdout; keep stdout for the handler's answer.

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import ECS_NAME, describe_validation_error, field_names
+from ecsguard.core.times import parse_time
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 ECS_EVENT_SOURCE = "ecs.amazonaws.com"
@@ -138,26 +139,6 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
-def timestamp(value: object) -> datetime | None:
-    """An instant from an ISO 8601 text (CloudTrail's eventTime), epoch seconds or a datetime (what boto3 makes of
-    ECS's registeredAt), in UTC when it names no zone; None when ``value`` is none of these."""
-    if isinstance(value, datetime):
-        found = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    elif isinstance(value, str):
-        try:
-            found = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
-
-
 def parse_envelope(event: object) -> EventEnvelope:
     if not isinstance(event, dict):
         raise MalformedEvent(f"an event must be a JSON object, not {type(event).__name__}")
@@ -247,7 +228,7 @@ def _register_task_definition(context: EventContext, request: dict[str, Any], re
         raise MalformedEvent("RegisterTaskDefinition event's requestParameters.family is not a family name")
     # The response was left out (CloudTrail truncates large ones): the revision registered at the event's time is
     # found by family and registeredAt; a later revision is not it.
-    return EvaluateTaskDefinition(context, None, family, request, timestamp(context.event_time))
+    return EvaluateTaskDefinition(context, None, family, request, parse_time(context.event_time))
 
 
 def _service_call(key: str, whole_request: bool) -> Interpreter:

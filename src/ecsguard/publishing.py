@@ -20,15 +20,14 @@ from ecsguard.core.findings import (
     Notification,
     NotificationContext,
     asff_finding,
-    asff_time,
     coverage_finding,
     finding_id,
     notification_for,
     parse_finding_id,
-    parse_time,
 )
 from ecsguard.core.models import ResourceType, Severity
 from ecsguard.core.results import Result, Status
+from ecsguard.core.times import asff_time, parse_time
 from ecsguard.errors import PublishFailed
 
 # The event path alerts on failures and errors that are news; a sweep passes its own.

@@ -23,7 +23,7 @@ from ecsguard.core.resources import (
     build_task_definition,
     normalise,
 )
-from ecsguard.events import timestamp
+from ecsguard.core.times import parse_time
 
 # How far ECS's registeredAt of the revision a RegisterTaskDefinition call made may lie from the CloudTrail record's
 # eventTime. eventTime is when the request completed, to the second (CloudTrail writes no fraction), so the
@@ -61,7 +61,7 @@ def task_definition_model(reference: str, found: dict[str, Any] | Unresolved) ->
 
 
 def _registered_at(described: Mapping[str, Any]) -> datetime | None:
-    return timestamp(described.get("registeredAt"))
+    return parse_time(described.get("registeredAt"))
 
 
 def _revision_of(described: Mapping[str, Any]) -> int | None:

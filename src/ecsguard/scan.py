@@ -171,9 +171,14 @@ def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skip
         else:
             yield _Found(ResourceType.TASK_DEFINITION, data, source)
     elif action.data is not None or action.request is not None:
-        # A request names its cluster by name: the one of that name in the event's account and Region.
+        # A request names its cluster by name, and its task definition perhaps by family:revision: those of the
+        # event's account and Region, so two accounts' resources of one name stay apart.
         cluster = events.cluster_arn(action.context, action.cluster)
-        yield _Found(ResourceType.SERVICE, action.data or action.request or {}, source, cluster=cluster)
+        service = dict(action.data or action.request or {})
+        reference = service.get("taskDefinition")
+        if action.data is None and isinstance(reference, str) and ":" in reference.rsplit("/", 1)[-1]:
+            service["taskDefinition"] = events.task_definition_arn(action.context, reference)
+        yield _Found(ResourceType.SERVICE, service, source, cluster=cluster)
     else:
         # UpdateService's request holds only what changed; the state after it needs DescribeServices.
         reason = (
@@ -241,7 +246,9 @@ class InputResolver:
     """
 
     def __init__(self) -> None:
-        self._task_definitions: dict[str, dict[str, Any]] = {}
+        self._task_definitions: dict[str, dict[str, Any]] = {}  # by ARN
+        # by family:revision: (ARN, or None for an input that names no ARN) -> the task definition
+        self._revisions: dict[str, dict[str | None, dict[str, Any]]] = {}
         self._latest: dict[str, tuple[int, dict[str, Any]]] = {}  # family -> its highest revision not INACTIVE
         self._clusters: dict[str, dict[str, Any]] = {}  # by ARN
         # by name: (ARN, or None for an input that names no ARN) -> the cluster
@@ -254,7 +261,7 @@ class InputResolver:
         if arn:
             self._task_definitions[arn] = described
         if family and revision is not None:
-            self._task_definitions[f"{family}:{revision}"] = described
+            self._revisions.setdefault(f"{family}:{revision}", {})[arn or None] = described
         if family and model.get("status") != "INACTIVE":
             current = self._latest.get(family)
             if current is None or (revision or 0) >= current[0]:
@@ -272,11 +279,21 @@ class InputResolver:
             self._cluster_names.setdefault(name, {})[arn] = described
 
     def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
+        """By ARN: the input with that ARN, else one that names no ARN (never another account's revision of the
+        same family and number); by ``family:revision``: the one input of that revision; by family: its latest."""
         found = self._task_definitions.get(reference)
         if found is None:
             key = reference.rsplit("task-definition/", 1)[-1]
-            if ":" in key:
-                found = self._task_definitions.get(key)
+            revisions = self._revisions.get(key, {})
+            if reference.startswith("arn:"):
+                found = revisions.get(None)
+            elif ":" in key and len(revisions) > 1:
+                return Unresolved(
+                    f"task definition '{key}' is ambiguous: {len(revisions)} scanned inputs of different accounts or "
+                    "Regions have that family and revision; name it by ARN"
+                )
+            elif ":" in key:
+                found = next(iter(revisions.values()), None)
             elif key in self._latest:
                 found = self._latest[key][1]
         if found is None:

@@ -15,10 +15,11 @@ from typing import Any
 
 from ecsguard import events
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.findings import FindingContext, Notification, NotificationContext, asff_time, parse_time
+from ecsguard.core.findings import FindingContext, Notification, NotificationContext
 from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import Resource, Unresolved, build_task_definition
 from ecsguard.core.results import Result, Status
+from ecsguard.core.times import asff_time, parse_time
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
 from ecsguard.publishing import Context, FindingsPublisher, Notifier, Options, deliver, lookups, now, plan
 from ecsguard.resolution import Resolver, registered_revision, service_resource

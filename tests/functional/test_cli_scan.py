@@ -342,6 +342,48 @@ def test_scan_service_cluster_arn_not_among_inputs_is_error_even_with_another_ac
     assert f"cluster '{account_arn(EC2_ACCOUNT, 'cluster/prod')}' is not among the scanned inputs" in result["reason"]
 
 
+def test_scan_service_task_definition_arn_of_another_account_is_not_taken_for_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the EC2 account's service runs its own efs-app:7 on Fargate 1.3.0, and only the other account's
+    # efs-app:7 (the same family and revision) is among the inputs
+    write_two_accounts_prod_clusters(tmp_path)
+    (tmp_path / f"{EC2_ACCOUNT}-td.json").unlink()
+    service = {
+        "serviceArn": account_arn(EC2_ACCOUNT, "service/prod/reports"),
+        "serviceName": "reports",
+        "clusterArn": account_arn(EC2_ACCOUNT, "cluster/prod"),
+        "launchType": "FARGATE",
+        "platformVersion": "1.3.0",
+        "taskDefinition": account_arn(EC2_ACCOUNT, "task-definition/efs-app:7"),
+    }
+    write(tmp_path / "services.json", {"services": [service]})
+
+    _, document, _ = scan_json(capsys, str(tmp_path))
+
+    # THEN the policy cannot judge it (ERROR naming the missing revision), rather than judge the other account's
+    (result,) = [r for r in document["results"] if r["policy_id"] == EFS_POLICY]
+    assert result["status"] == "ERROR"
+    missing = account_arn(EC2_ACCOUNT, "task-definition/efs-app:7")
+    assert f"task definition '{missing}' is not among the scanned inputs" in result["reason"]
+
+
+def test_scan_bare_request_naming_a_revision_two_accounts_have_is_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a bare CreateService request (no account anywhere) naming efs-app:7, which both accounts' inputs have
+    write_two_accounts_prod_clusters(tmp_path)
+    request = create_service_event(FARGATE_ACCOUNT, 1)["detail"]["requestParameters"]
+    request["launchType"] = "FARGATE"
+    write(tmp_path / "request.json", request)
+
+    _, document, _ = scan_json(capsys, str(tmp_path))
+
+    (result,) = [r for r in document["results"] if r["policy_id"] == EFS_POLICY]
+    assert result["status"] == "ERROR"
+    assert "task definition 'efs-app:7' is ambiguous: 2 scanned inputs" in result["reason"]
+
+
 def test_scan_service_without_its_task_definition_is_error_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -37,6 +37,7 @@ from cfn_template import (
 )
 
 from ecsguard import observability
+from ecsguard.adapters import sqs as sqs_adapter
 from ecsguard.events import DELETION_CALLS, EVALUATED_CALLS
 from ecsguard.settings import PREFIX, Settings
 
@@ -467,6 +468,7 @@ def test_dashboard_body_is_json_with_the_functions_metrics() -> None:
     }
 
     assert {"Events", "Evaluations", "FindingsImported", "NotificationsSent", "SkippedEvents", "FailedEvents"} <= named
+    assert {"OlderThanKnown", "ClustersNotListed"} <= named
     assert {"Duration", "Errors", "Throttles"} <= named
     assert expressions == {
         f"SEARCH('{{ecsguard,policy_id,service,severity}} MetricName=\"{name}\" service=\"ecsguard\"', 'Sum', 300)"
@@ -503,11 +505,9 @@ def test_runtime_pins_have_one_source_inside_the_code_uri() -> None:
 
 READERS = "arn:aws:iam::123456789012:role/ecsguard-operator,arn:aws:iam::123456789012:user/oncall"
 READER_PRINCIPAL = {"AWS": {"Ref": "FailureQueueReaders"}}
-# What `ecsguard replay QUEUE_URL [--delete]` calls on a queue: it receives, reads the queue's depth,
-# makes the messages it did not replay visible again and deletes the ones it did.
-REPLAY_ACTIONS = frozenset(
-    {"sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"}
-)
+# What `ecsguard replay QUEUE_URL [--delete]` calls on a queue (the SQS adapter's IAM_ACTIONS): it receives, makes
+# the messages it did not replay visible again and deletes the ones it did.
+REPLAY_ACTIONS = sqs_adapter.IAM_ACTIONS
 CENTRAL_ACCOUNT = "111111111111"
 CENTRAL_REGION = "us-east-1"
 MEMBER_PARAMETERS = {

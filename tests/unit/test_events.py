@@ -10,6 +10,7 @@ import pytest
 from sample_events import EVENT_DIR, load, response
 
 from ecsguard.core.models import ResourceType
+from ecsguard.core.times import parse_time
 from ecsguard.events import (
     Action,
     ArchiveResource,
@@ -21,7 +22,6 @@ from ecsguard.events import (
     cluster_arn,
     interpret,
     partition_of,
-    timestamp,
 )
 
 ACCOUNT = "123456789012"
@@ -320,8 +320,8 @@ def test_interpret_register_without_response_family_not_a_name_is_malformed_with
         (10**20, None),
     ],
 )
-def test_timestamp_reads_iso_text_epoch_and_datetime(value: object, expected: datetime | None) -> None:
-    assert timestamp(value) == expected
+def test_parse_time_reads_iso_text_epoch_and_datetime(value: object, expected: datetime | None) -> None:
+    assert parse_time(value) == expected
 
 
 def test_interpret_register_response_without_arn_describes_family() -> None:

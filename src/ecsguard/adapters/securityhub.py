@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecsguard.adapters.aws import error_code
-from ecsguard.core.findings import parse_time
+from ecsguard.core.times import parse_time
 from ecsguard.errors import PublishFailed
 
 IAM_ACTIONS = frozenset({"securityhub:BatchImportFindings", "securityhub:GetFindings"})

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ecsguard.core.compiler import CompiledPolicy
@@ -83,23 +82,6 @@ class FindingContext:
             f"arn:{self.partition}:securityhub:{self.product_region}:{self.product_account}:"
             f"product/{self.product_account}/default"
         )
-
-
-def parse_time(text: object) -> datetime | None:
-    """An ISO 8601 time (CloudTrail's ``2026-11-20T09:15:02Z``, ASFF's with milliseconds) as an aware datetime;
-    None for anything else. A time without a zone is taken as UTC, as CloudTrail and ASFF mean it."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def asff_time(moment: datetime) -> str:
-    """``moment`` as ASFF wants it: ISO 8601, UTC, milliseconds."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _clip(text: str, limit: int) -> str:
