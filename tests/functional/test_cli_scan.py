@@ -320,24 +320,33 @@ def test_scan_service_naming_cluster_without_account_among_two_of_that_name_is_e
     assert "2 scanned clusters are named 'prod' (in different accounts or Regions)" in result["reason"]
 
 
-def test_scan_service_cluster_arn_not_among_inputs_is_error_even_with_another_account_s_of_that_name(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # GIVEN only the Fargate account's prod cluster, and a service of the other account in its own prod
-    write_two_accounts_prod_clusters(tmp_path)
-    (tmp_path / f"{EC2_ACCOUNT}-clusters.json").unlink()
+def efs_result_of_ec2_account_service(
+    capsys: pytest.CaptureFixture[str], folder: Path, without: str, **changes: str
+) -> dict[str, Any]:
+    """The EFS policy's result for the EC2 account's prod/reports service (Fargate 1.3.0, efs-app:7, with
+    ``changes``), scanned with both accounts' clusters and task definitions but the file ``without``."""
+    write_two_accounts_prod_clusters(folder)
+    (folder / without).unlink()
     service = {
         "serviceArn": account_arn(EC2_ACCOUNT, "service/prod/reports"),
         "serviceName": "reports",
         "clusterArn": account_arn(EC2_ACCOUNT, "cluster/prod"),
         "platformVersion": "1.3.0",
         "taskDefinition": account_arn(EC2_ACCOUNT, "task-definition/efs-app:7"),
+        **changes,
     }
-    write(tmp_path / "services.json", {"services": [service]})
-
-    _, document, _ = scan_json(capsys, str(tmp_path))
-
+    write(folder / "services.json", {"services": [service]})
+    _, document, _ = scan_json(capsys, str(folder))
     (result,) = [r for r in document["results"] if r["policy_id"] == EFS_POLICY]
+    return result
+
+
+def test_scan_service_cluster_arn_not_among_inputs_is_error_even_with_another_account_s_of_that_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN only the Fargate account's prod cluster, and a service of the other account in its own prod
+    result = efs_result_of_ec2_account_service(capsys, tmp_path, without=f"{EC2_ACCOUNT}-clusters.json")
+
     assert result["status"] == "ERROR"
     assert f"cluster '{account_arn(EC2_ACCOUNT, 'cluster/prod')}' is not among the scanned inputs" in result["reason"]
 
@@ -347,22 +356,9 @@ def test_scan_service_task_definition_arn_of_another_account_is_not_taken_for_it
 ) -> None:
     # GIVEN the EC2 account's service runs its own efs-app:7 on Fargate 1.3.0, and only the other account's
     # efs-app:7 (the same family and revision) is among the inputs
-    write_two_accounts_prod_clusters(tmp_path)
-    (tmp_path / f"{EC2_ACCOUNT}-td.json").unlink()
-    service = {
-        "serviceArn": account_arn(EC2_ACCOUNT, "service/prod/reports"),
-        "serviceName": "reports",
-        "clusterArn": account_arn(EC2_ACCOUNT, "cluster/prod"),
-        "launchType": "FARGATE",
-        "platformVersion": "1.3.0",
-        "taskDefinition": account_arn(EC2_ACCOUNT, "task-definition/efs-app:7"),
-    }
-    write(tmp_path / "services.json", {"services": [service]})
-
-    _, document, _ = scan_json(capsys, str(tmp_path))
+    result = efs_result_of_ec2_account_service(capsys, tmp_path, without=f"{EC2_ACCOUNT}-td.json", launchType="FARGATE")
 
     # THEN the policy cannot judge it (ERROR naming the missing revision), rather than judge the other account's
-    (result,) = [r for r in document["results"] if r["policy_id"] == EFS_POLICY]
     assert result["status"] == "ERROR"
     missing = account_arn(EC2_ACCOUNT, "task-definition/efs-app:7")
     assert f"task definition '{missing}' is not among the scanned inputs" in result["reason"]

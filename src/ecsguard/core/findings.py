@@ -120,7 +120,6 @@ def asff_finding(
     PASS and FAIL are ACTIVE with Compliance PASSED or FAILED; ERROR is ACTIVE with NOT_AVAILABLE so
     it is never mistaken for compliant; NOT_APPLICABLE is ARCHIVED, as Security Hub does for controls.
     """
-    arn = parse_arn(resource_arn)
     status = result.status if result is not None else None
     record_state = "ARCHIVED" if status in (None, Status.NOT_APPLICABLE) else "ACTIVE"
     compliance: dict[str, Any] = {"Status": COMPLIANCE.get(status, "NOT_AVAILABLE") if status else "NOT_AVAILABLE"}
@@ -144,12 +143,30 @@ def asff_finding(
             product_fields[f"ecsguard/Evidence/{index}"] = _clip(f"{evidence.path}: {evidence.message}", 2048)
     document = policy.document
     return {
+        **_envelope(policy.id, resource_arn, ASFF_RESOURCE_TYPES[resource_type], policy.severity, context),
+        "Title": _clip(policy.title, 256),
+        "Description": _description(policy, result),
+        "Remediation": {
+            "Recommendation": {"Text": _clip(document.remediation.text, 512), "Url": document.remediation.url}
+        },
+        "ProductFields": product_fields,
+        "Compliance": compliance,
+        "RecordState": record_state,
+    }
+
+
+def _envelope(
+    generator: str, resource_arn: str, asff_type: str, severity: Severity, context: FindingContext
+) -> dict[str, Any]:
+    """What every ecsguard finding holds: who made it, about which resource, when and how severe."""
+    arn = parse_arn(resource_arn)
+    return {
         "SchemaVersion": SCHEMA_VERSION,
-        "Id": finding_id(policy.id, resource_arn),
+        "Id": finding_id(generator, resource_arn),
         "ProductArn": context.product_arn,
         "ProductName": "ecsguard",
         "CompanyName": "ecsguard",
-        "GeneratorId": f"ecsguard/{policy.id}",
+        "GeneratorId": f"ecsguard/{generator}",
         "AwsAccountId": arn.account,
         "Region": arn.region,
         "Types": [FINDING_TYPE],
@@ -159,28 +176,13 @@ def asff_finding(
         "FirstObservedAt": context.observed,
         "LastObservedAt": context.observed,
         "UpdatedAt": context.now,
-        "Severity": {"Label": policy.severity.value},
+        "Severity": {"Label": severity.value},
         # Security Hub applies later changes of severity and types from providers only through these.
         "FindingProviderFields": {
-            "Severity": {"Label": policy.severity.value, "Original": policy.severity.value},
+            "Severity": {"Label": severity.value, "Original": severity.value},
             "Types": [FINDING_TYPE],
         },
-        "Title": _clip(policy.title, 256),
-        "Description": _description(policy, result),
-        "Remediation": {
-            "Recommendation": {"Text": _clip(document.remediation.text, 512), "Url": document.remediation.url}
-        },
-        "ProductFields": product_fields,
-        "Resources": [
-            {
-                "Type": ASFF_RESOURCE_TYPES[resource_type],
-                "Id": resource_arn,
-                "Partition": arn.partition,
-                "Region": arn.region,
-            }
-        ],
-        "Compliance": compliance,
-        "RecordState": record_state,
+        "Resources": [{"Type": asff_type, "Id": resource_arn, "Partition": arn.partition, "Region": arn.region}],
     }
 
 
@@ -300,35 +302,16 @@ COVERAGE_TITLE = "ecsguard cannot see the services of this ECS cluster"
 def coverage_finding(cluster_arn: str, problem: str, context: FindingContext) -> dict[str, Any]:
     """A NOT_AVAILABLE finding on a cluster whose services a sweep could not list: the dashboard shows where
     ecsguard is blind instead of looking clean there. ``problem`` names the failed call."""
-    arn = parse_arn(cluster_arn)
     description = (
         f"A sweep could not list this cluster's services ({problem}), so none of them was evaluated. "
         "Grant the scanner's role ecs:ListServices and ecs:DescribeServices on the cluster; the finding is "
         "archived by the first sweep that can list it."
     )
     return {
-        "SchemaVersion": SCHEMA_VERSION,
-        "Id": finding_id(COVERAGE, cluster_arn),
-        "ProductArn": context.product_arn,
-        "ProductName": "ecsguard",
-        "CompanyName": "ecsguard",
-        "GeneratorId": f"ecsguard/{COVERAGE}",
-        "AwsAccountId": arn.account,
-        "Region": arn.region,
-        "Types": [FINDING_TYPE],
-        "CreatedAt": context.observed,
-        "FirstObservedAt": context.observed,
-        "LastObservedAt": context.observed,
-        "UpdatedAt": context.now,
-        "Severity": {"Label": Severity.MEDIUM.value},
-        "FindingProviderFields": {
-            "Severity": {"Label": Severity.MEDIUM.value, "Original": Severity.MEDIUM.value},
-            "Types": [FINDING_TYPE],
-        },
+        **_envelope(COVERAGE, cluster_arn, "AwsEcsCluster", Severity.MEDIUM, context),
         "Title": COVERAGE_TITLE,
         "Description": _clip(description, 1024),
         "ProductFields": {"ecsguard/PolicyId": COVERAGE, "ecsguard/Status": "NOT_LISTED"},
-        "Resources": [{"Type": "AwsEcsCluster", "Id": cluster_arn, "Partition": arn.partition, "Region": arn.region}],
         "Compliance": {"Status": "NOT_AVAILABLE"},
         "RecordState": "ACTIVE",
     }
