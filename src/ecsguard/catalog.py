@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ecsguard.core.compiler import CompiledPolicy, PolicyCompileError, compile_policy
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.policy import (
+    EVERY_PACK,
     AllOf,
     AnyOf,
     Compare,
@@ -174,8 +175,12 @@ def load_policy_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
     return compiled
 
 
-def load_policy_set(directory: Path | None = None, overrides: Overrides | None = None) -> PolicySet:
-    """Load every policy in ``directory``; raise PolicyLoadError if any file has a problem."""
+def load_policy_set(
+    directory: Path | None = None, overrides: Overrides | None = None, packs: Collection[str] | None = None
+) -> PolicySet:
+    """Load the policies in ``directory`` that belong to one of ``packs`` (None, or "all" among them: every
+    policy); raise PolicyLoadError if any file has a problem, or a pack is in no policy (a typo must not quietly
+    load nothing). Every file is checked, whatever its packs."""
     directory = directory or default_policy_dir()
     overrides = overrides or {}
     if not directory.is_dir():
@@ -210,8 +215,18 @@ def load_policy_set(directory: Path | None = None, overrides: Overrides | None =
                     f"overrides parameters of unknown policy '{policy_id}' (known: {', '.join(sorted(stems))})",
                 )
             )
+    selected = None if packs is None or EVERY_PACK in packs else set(packs)
+    known = {pack for policy in policies for pack in policy.document.packs}
+    for pack in sorted((selected or set()) - known):
+        problems.append(
+            Problem(
+                str(directory), None, "packs", f"no policy belongs to pack '{pack}' (packs: {', '.join(sorted(known))})"
+            )
+        )
     if problems:
         raise PolicyLoadError(problems)
+    if selected is not None:
+        policies = [policy for policy in policies if selected.intersection(policy.document.packs)]
     return PolicySet(tuple(policies))
 
 

@@ -19,6 +19,7 @@ from ecsguard import report
 from ecsguard.catalog import PolicyLoadError, default_policy_dir, load_overrides, load_policy_set
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.models import Severity
+from ecsguard.core.policy import DEFAULT_PACKS, EVERY_PACK
 from ecsguard.scan import read_inputs
 
 if TYPE_CHECKING:
@@ -69,8 +70,17 @@ def _policy_dir(args: argparse.Namespace) -> Path:
     return Path(chosen) if chosen else default_policy_dir()
 
 
-def _load(args: argparse.Namespace) -> PolicySet:
-    return load_policy_set(_policy_dir(args), _overrides(args))
+def _packs(args: argparse.Namespace, default: Sequence[str] | None) -> list[str] | None:
+    """The packs to load: --pack, else $ECSGUARD_PACKS, else ``default``; None means every pack."""
+    chosen = getattr(args, "pack", None) or [
+        part.strip() for part in os.environ.get("ECSGUARD_PACKS", "").split(",") if part.strip()
+    ]
+    packs = list(chosen) if chosen else (list(default) if default is not None else None)
+    return None if packs is None or EVERY_PACK in packs else packs
+
+
+def _load(args: argparse.Namespace, default_packs: Sequence[str] | None = DEFAULT_PACKS) -> PolicySet:
+    return load_policy_set(_policy_dir(args), _overrides(args), _packs(args, default_packs))
 
 
 # A scan allocates millions of small acyclic objects (documents, results) that all live until the report, and the
@@ -106,7 +116,7 @@ def _scan_files(args: argparse.Namespace) -> int:
 
 
 def _policies_list(args: argparse.Namespace) -> int:
-    policy_set = _load(args)
+    policy_set = _load(args, default_packs=None)
     if args.format == "json":
         documents = [
             {
@@ -114,6 +124,7 @@ def _policies_list(args: argparse.Namespace) -> int:
                 "title": p.title,
                 "severity": p.severity.value,
                 "resource": p.resource_type.value,
+                "packs": list(p.document.packs),
                 "parameters": dict(p.parameters),
                 "references": p.document.references.model_dump(),
                 "source": p.source,
@@ -123,16 +134,19 @@ def _policies_list(args: argparse.Namespace) -> int:
         print(json.dumps(documents, indent=2))
         return EXIT_OK
     width = max(len(p.id) for p in policy_set.policies)
+    packs = {p.id: ",".join(p.document.packs) for p in policy_set.policies}
+    pack_width = max(len(text) for text in packs.values())
     for policy in policy_set.policies:
-        controls = ", ".join(policy.document.references.security_hub_controls) or "-"
+        references = policy.document.references
+        controls = ", ".join([*references.security_hub_controls, *references.control_tower_controls]) or "-"
         columns = (f"{policy.id:<{width}}", f"{policy.severity.value:<8}", f"{policy.resource_type.value:<24}")
-        print("  ".join((*columns, f"{controls:<6}", policy.title)))
+        print("  ".join((*columns, f"{packs[policy.id]:<{pack_width}}", f"{controls:<6}", policy.title)))
     return EXIT_OK
 
 
 def _policies_validate(args: argparse.Namespace) -> int:
     directory = Path(args.directory) if args.directory else _policy_dir(args)
-    policy_set = load_policy_set(directory, _overrides(args))
+    policy_set = load_policy_set(directory, _overrides(args), _packs(args, None))
     print(f"{directory}: {len(policy_set.policies)} policies valid")
     return EXIT_OK
 
@@ -140,7 +154,7 @@ def _policies_validate(args: argparse.Namespace) -> int:
 def _policies_docs(args: argparse.Namespace) -> int:
     from ecsguard.policy_docs import render_policy_reference
 
-    print(render_policy_reference(_load(args)), end="")
+    print(render_policy_reference(_load(args, default_packs=None)), end="")
     return EXIT_OK
 
 
@@ -207,8 +221,13 @@ def _sweep(args: argparse.Namespace) -> int:
     from ecsguard import wiring
     from ecsguard.sweep import sweep_regions
 
-    settings = _environment_settings().model_copy(
-        update={"policy_dir": _policy_dir(args), "parameters": _overrides(args)}
+    settings = _environment_settings()
+    settings = settings.model_copy(
+        update={
+            "policy_dir": _policy_dir(args),
+            "parameters": _overrides(args),
+            "packs": args.pack or settings.packs,
+        }
     )
     regions = wiring.regions_to_sweep(settings, args.region)
     sweeper = wiring.build_sweeper(settings, publish=args.publish, all_revisions=args.all_revisions)
@@ -281,9 +300,15 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK if report.succeeded() else EXIT_FAILED
 
 
-def _add_parameter_options(parser: argparse.ArgumentParser) -> None:
+def _add_parameter_options(parser: argparse.ArgumentParser, packs: str = "mission and fsbp") -> None:
     parser.add_argument(
         "--policies", metavar="DIR", help="policy folder (default: $ECSGUARD_POLICY_DIR or the built-in set)"
+    )
+    parser.add_argument(
+        "--pack",
+        action="append",
+        metavar="PACK",
+        help=f"load the policies of this pack (repeatable; 'all' for every pack; default: $ECSGUARD_PACKS or {packs})",
     )
     parser.add_argument(
         "--parameters",
@@ -356,14 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     policy_commands = policies.add_subparsers(dest="policies_command", required=True)
     listing = policy_commands.add_parser("list", help="list the policies")
     listing.add_argument("--format", choices=["text", "json"], default="text")
-    _add_parameter_options(listing)
+    _add_parameter_options(listing, packs="every pack")
     listing.set_defaults(handler=_policies_list)
     validate = policy_commands.add_parser("validate", help="check a policy folder and report every problem")
     validate.add_argument("directory", nargs="?", metavar="DIR")
-    _add_parameter_options(validate)
+    _add_parameter_options(validate, packs="every pack")
     validate.set_defaults(handler=_policies_validate)
     docs = policy_commands.add_parser("docs", help="print the Markdown policy reference (docs/policies.md)")
-    _add_parameter_options(docs)
+    _add_parameter_options(docs, packs="every pack")
     docs.set_defaults(handler=_policies_docs)
     return parser
 

@@ -111,6 +111,16 @@ class EvaluateService:
 
 
 @dataclass(frozen=True)
+class EvaluateCluster:
+    """Evaluate a cluster, always described (DescribeClusters with its settings and configuration): a call's
+    response may leave out the settings the account's defaults gave it, and a late event's copy is stale."""
+
+    context: EventContext
+    cluster: str  # the ARN, or the name in the event's account and Region
+    data: dict[str, Any] | None = None  # the response's copy, used offline by ``ecsguard scan``
+
+
+@dataclass(frozen=True)
 class ArchiveResource:
     """The resource is gone: archive its findings."""
 
@@ -128,7 +138,7 @@ class Skip:
     failed_call: bool = False
 
 
-Action = EvaluateTaskDefinition | EvaluateService | ArchiveResource | Skip
+Action = EvaluateTaskDefinition | EvaluateService | EvaluateCluster | ArchiveResource | Skip
 
 
 def partition_of(region: str) -> str:
@@ -277,14 +287,53 @@ def _delete_service(context: EventContext, request: dict[str, Any], response: di
     )
 
 
+def _cluster_in(context: EventContext, request: dict[str, Any], response: dict[str, Any], key: str) -> str:
+    """The ARN of the cluster a call names: the response's, else the request's ``key`` (a name or an ARN)."""
+    described = response.get("cluster")
+    if isinstance(described, dict) and isinstance(described.get("clusterArn"), str) and described["clusterArn"]:
+        return str(described["clusterArn"])
+    named = _text(request, key)
+    if named is None:
+        if key == "clusterName":  # CreateCluster without a name makes the cluster "default"
+            named = "default"
+        else:
+            raise MalformedEvent(
+                f"{context.api_call} event has neither responseElements.cluster.clusterArn nor requestParameters.{key}"
+            )
+    if not (named.startswith("arn:") or ECS_NAME.fullmatch(named)):
+        raise MalformedEvent(f"{context.api_call} event names its cluster with something that is not a cluster name")
+    return cluster_arn(context, named)
+
+
+def _cluster_call(key: str) -> Interpreter:
+    """CreateCluster, UpdateCluster, UpdateClusterSettings: the cluster after the call, named in the request by
+    ``key``."""
+
+    def interpret(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> Action:
+        described = response.get("cluster")
+        return EvaluateCluster(
+            context, _cluster_in(context, request, response, key), described if isinstance(described, dict) else None
+        )
+
+    return interpret
+
+
+def _delete_cluster(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> ArchiveResource:
+    return ArchiveResource(context, ResourceType.CLUSTER, _cluster_in(context, request, response, "cluster"))
+
+
 EVALUATIONS: Mapping[str, Interpreter] = {
     "RegisterTaskDefinition": _register_task_definition,
     "CreateService": _service_call("serviceName", whole_request=True),
     "UpdateService": _service_call("service", whole_request=False),
+    "CreateCluster": _cluster_call("clusterName"),
+    "UpdateCluster": _cluster_call("cluster"),
+    "UpdateClusterSettings": _cluster_call("cluster"),
 }
 DELETIONS: Mapping[str, Interpreter] = {
     "DeregisterTaskDefinition": _deregister_task_definition,
     "DeleteService": _delete_service,
+    "DeleteCluster": _delete_cluster,
 }
 INTERPRETERS: Mapping[str, Interpreter] = {**EVALUATIONS, **DELETIONS}
 EVALUATED_CALLS = frozenset(EVALUATIONS)

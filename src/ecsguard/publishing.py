@@ -140,6 +140,8 @@ def _resource_type(arn: str) -> ResourceType | None:
         return ResourceType.TASK_DEFINITION
     if ":service/" in arn:
         return ResourceType.SERVICE
+    if ":cluster/" in arn:
+        return ResourceType.CLUSTER
     return None
 
 
@@ -209,6 +211,8 @@ def _stale(
         policy = context.policies.get(policy_id)
         if resource_type is None or (policy is not None and arn in census.alive) or census.uncertain(arn):
             continue
+        if policy is not None and policy.resource_type is not resource_type:
+            continue  # no finding ecsguard makes: a policy of another resource type
         if policy is not None:
             archived.append(asff_finding(policy, resource_type, arn, None, context.findings))
         else:  # a policy removed from the set: archive its finding as it stands

@@ -30,9 +30,9 @@ from ecsguard.core.resources import (
     Document,
     Resource,
     Unresolved,
+    build_cluster,
     build_task_definition,
     field_names,
-    normalise,
     service_id,
 )
 from ecsguard.resolution import service_resource, shown_cluster
@@ -64,7 +64,7 @@ class Skipped:
 
 @dataclass
 class _Found:
-    kind: ResourceType | None  # None: a cluster
+    kind: ResourceType
     data: Mapping[str, Any]
     source: str
     problem: str | None = None  # known unreadable: every policy reports ERROR with this reason
@@ -170,6 +170,16 @@ def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skip
             yield InputProblem(source, f"{action.context.api_call} event carries no task definition")
         else:
             yield _Found(ResourceType.TASK_DEFINITION, data, source)
+    elif isinstance(action, events.EvaluateCluster):
+        if action.data is not None:
+            yield _Found(ResourceType.CLUSTER, action.data, source)
+        else:
+            reason = (
+                f"{action.context.api_call} event has no responseElements.cluster, so the cluster's state after the "
+                "call is unknown offline; scan its DescribeClusters output (with --include SETTINGS CONFIGURATIONS)"
+            )
+            name = _name(action.cluster.rsplit("/", 1)[-1], "cluster")
+            yield _Found(ResourceType.CLUSTER, {"clusterName": name}, source, problem=reason)
     elif action.data is not None or action.request is not None:
         # A request names its cluster by name, and its task definition perhaps by family:revision: those of the
         # event's account and Region, so two accounts' resources of one name stay apart.
@@ -208,11 +218,14 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
             yield from _classify_service(service, source)
     elif isinstance(document.get("clusters"), list):
         for cluster in document["clusters"]:
-            yield _Found(None, cluster, source) if isinstance(cluster, dict) else InputProblem(source, "bad cluster")
+            if isinstance(cluster, dict):
+                yield _Found(ResourceType.CLUSTER, cluster, source)
+            else:
+                yield InputProblem(source, "bad cluster")
     elif "serviceName" in document or "serviceArn" in document:
         yield from _classify_service(document, source)
     elif "clusterName" in document or "clusterArn" in document:
-        yield _Found(None, document, source)
+        yield _Found(ResourceType.CLUSTER, document, source)
     else:
         # Only keys the ECS models or events define are named: another key is the input's own text.
         known = sorted(key for key in document if key in _KNOWN_KEYS)
@@ -387,13 +400,18 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
                 inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable task definition"))
             inputs.resources.append(resource)
             inputs.sources.append(item.source)
-        elif item.kind is None:
-            try:
-                described = normalise(Cluster, item.data)
-            except ValueError:
-                inputs.problems.append(InputProblem(item.source, "a cluster that cannot be read"))
-                continue
-            resolver.add_cluster(described, item.data)
+        elif item.kind is ResourceType.CLUSTER:
+            fallback = f"{item.source}#{_name(item.data.get('clusterName'), 'cluster')}"
+            if item.problem is not None:
+                resource = Resource(type=ResourceType.CLUSTER, id=fallback, model=None, problem=item.problem)
+            else:
+                resource = build_cluster(item.data, fallback)
+                if resource.model is not None:
+                    resolver.add_cluster(resource.model, item.data)
+                else:
+                    inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable cluster"))
+            inputs.resources.append(resource)
+            inputs.sources.append(item.source)
     for item in found:
         if item.kind is not ResourceType.SERVICE:
             continue

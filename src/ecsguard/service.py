@@ -17,7 +17,7 @@ from ecsguard import events
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import Resource, Unresolved, build_task_definition
+from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.core.times import asff_time, parse_time
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
@@ -58,6 +58,15 @@ class Outcome:
             "older_than_known": len(self.older),
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class _Gone:
+    """What an event names no longer exists: its findings are archived."""
+
+    type: ResourceType
+    arn: str
+    reason: str
 
 
 class Scanner:
@@ -101,11 +110,9 @@ class Scanner:
             resource = self._resolve(action, self.new_resolver(account, region))
         except AwsCallFailed as error:
             raise EventFailed(f"event {context.event_id} ({context.api_call}): {error}") from None
-        if resource is None:
-            assert isinstance(action, events.EvaluateService)
-            arn = events.service_arn(context, action.cluster, action.service)
-            gone = Outcome(context.event_id, context.api_call, "archived", arn, reason="the service no longer exists")
-            return self._publish(gone, context, publisher, (ResourceType.SERVICE, arn))
+        if isinstance(resource, _Gone):
+            gone = Outcome(context.event_id, context.api_call, "archived", resource.arn, reason=resource.reason)
+            return self._publish(gone, context, publisher, (resource.type, resource.arn))
         if not resource.id.startswith("arn:"):
             raise EventFailed(
                 f"event {context.event_id} ({context.api_call}): the resource has no ARN to report findings on "
@@ -118,8 +125,16 @@ class Scanner:
     # --- resolve -------------------------------------------------------------------------
 
     def _resolve(
-        self, action: events.EvaluateTaskDefinition | events.EvaluateService, resolver: Resolver
-    ) -> Resource | None:
+        self,
+        action: events.EvaluateTaskDefinition | events.EvaluateService | events.EvaluateCluster,
+        resolver: Resolver,
+    ) -> Resource | _Gone:
+        if isinstance(action, events.EvaluateCluster):
+            described = resolver.cluster(action.cluster)
+            if isinstance(described, Unresolved) or described.get("status") == "INACTIVE":
+                # DescribeClusters answers for a deleted cluster (INACTIVE) or names it among its failures.
+                return _Gone(ResourceType.CLUSTER, action.cluster, "the cluster no longer exists")
+            return build_cluster(described, action.cluster)
         if isinstance(action, events.EvaluateTaskDefinition):
             data = action.data
             if data is None:
@@ -133,15 +148,16 @@ class Scanner:
                 data = found
             return build_task_definition(data, action.reference)
         data = action.data
+        fallback = events.service_arn(action.context, action.cluster, action.service)
+        gone = _Gone(ResourceType.SERVICE, fallback, "the service no longer exists")
         if data is None:
             found = resolver.service(action.cluster, action.service)
             if isinstance(found, Unresolved):
                 log.info("service is gone", extra={"service": action.service, "reason": found.reason})
-                return None
+                return gone
             data = found
         if data.get("status") == "INACTIVE":
-            return None
-        fallback = events.service_arn(action.context, action.cluster, action.service)
+            return gone
         return service_resource(data, fallback, action.cluster, resolver)
 
     # --- publish ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ecsguard.core.models import Severity
+from ecsguard.core.policy import DEFAULT_PACKS, EVERY_PACK, POLICY_ID
 
 PREFIX = "ECSGUARD_"
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
@@ -33,6 +34,7 @@ class Settings(BaseModel):
     aws_max_attempts: int = Field(default=5, ge=1, le=20)
     sweep_regions: list[str] = []
     member_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
+    packs: list[str] = list(DEFAULT_PACKS)  # the policy packs to load; "all" loads every pack
 
     @field_validator("security_hub", "import_passed", "dry_run", mode="before")
     @classmethod
@@ -68,6 +70,23 @@ class Settings(BaseModel):
                     raise ValueError(f"'{region}' is not a Region name")
             return regions
         return value
+
+    @field_validator("packs", mode="before")
+    @classmethod
+    def _packs(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for pack in value:
+                if not isinstance(pack, str) or not POLICY_ID.match(pack):
+                    raise ValueError("each pack is a name of lowercase letters, digits and hyphens, such as fsbp")
+            if not value:
+                raise ValueError(f"names at least one pack (or {EVERY_PACK})")
+        return value
+
+    def selected_packs(self) -> list[str] | None:
+        """The packs to load, or None for every pack."""
+        return None if EVERY_PACK in self.packs else list(self.packs)
 
     @field_validator("policy_dir", mode="after")
     @classmethod

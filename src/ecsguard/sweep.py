@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext, coverage_finding
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import Resource, Unresolved, build_task_definition
+from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
 from ecsguard.events import partition_of
@@ -38,6 +38,7 @@ from ecsguard.resolution import Resolver, service_resource
 
 _REVISION = re.compile(r"task-definition/(?P<family>[^:/]+):(?P<revision>\d+)$")
 DESCRIBE_SERVICES_BATCH = 10
+DESCRIBE_CLUSTERS_BATCH = 100
 # A sweep notifies new FAILs only; its ERRORs are in its report (and in Security Hub, NOT_AVAILABLE).
 SWEEP_ALERTING = frozenset({Status.FAIL})
 
@@ -50,6 +51,8 @@ class Inventory(Protocol):
     def services(self, cluster: str) -> list[str]: ...
 
     def describe_services(self, cluster: str, services: list[str]) -> tuple[list[dict[str, Any]], list[str]]: ...
+
+    def describe_clusters(self, clusters: list[str]) -> tuple[list[dict[str, Any]], list[str]]: ...
 
 
 class SweepPublisher(FindingsPublisher, Protocol):
@@ -139,6 +142,7 @@ class PrefetchedResolver:
         self._live = live
         self._problems = problems
         self._task_definitions: dict[str, dict[str, Any] | Unresolved] = {}
+        self._clusters: dict[str, dict[str, Any] | Unresolved] = {}
 
     def _recorded(self, lookup: Callable[[], dict[str, Any] | Unresolved]) -> dict[str, Any] | Unresolved:
         try:
@@ -164,7 +168,13 @@ class PrefetchedResolver:
     def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
         return self._recorded(lambda: self._live.service(cluster, service))
 
+    def remember_cluster(self, arn: str, described: dict[str, Any] | Unresolved) -> None:
+        """A cluster the sweep described already: the services that take its default strategy ask for it."""
+        self._clusters[arn] = described
+
     def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
+        if cluster in self._clusters:
+            return self._clusters[cluster]
         return self._recorded(lambda: self._live.cluster(cluster))
 
 
@@ -197,33 +207,59 @@ class Sweeper:
         live = self.new_resolver(account, region)
         listed = inventory.active_task_definitions()
         task_definitions = listed if self.options.all_revisions else latest_revisions(listed)
-        services, unknown_clusters, unreadable = self._services(inventory, report)
+        cluster_arns = inventory.clusters()
+        services, unknown_clusters, unreadable = self._services(inventory, cluster_arns, report)
         references = sorted(
             set(task_definitions) | {str(s["taskDefinition"]) for s in services if s.get("taskDefinition")}
         )
         resolver = PrefetchedResolver(live, report.problems)
+        clusters = self._clusters(inventory, cluster_arns, resolver, report)
         resolver.prefetch(references, self.options.concurrency)
         resources = [_task_definition_resource(ref, resolver.task_definition(ref)) for ref in references]
         resources += [
             service_resource(service, str(service.get("serviceArn")), str(service.get("clusterArn")), resolver)
             for service in services
         ]
-        resources += unreadable
+        resources += unreadable + clusters
         report.results = self.policy_set.evaluate(resources)
         # An older ACTIVE revision that was not evaluated still exists (and can still run): its findings stay;
         # so do those of services under a cluster that could not be read.
-        census = Census(alive=set(listed), uncertain=lambda arn: _may_be_in(arn, unknown_clusters))
+        census = Census(alive=set(listed) | set(cluster_arns), uncertain=lambda arn: _may_be_in(arn, unknown_clusters))
         self._publish(report, census, started)
         return report
 
     # --- inventory ---------------------------------------------------------------------------
 
+    def _clusters(
+        self, inventory: Inventory, arns: list[str], resolver: PrefetchedResolver, report: RegionReport
+    ) -> list[Resource]:
+        """Every cluster, described with its settings in batches of 100 and kept for the services that take its
+        default strategy; a batch that cannot be described is an unreadable resource (ERROR) per cluster."""
+        resources: list[Resource] = []
+        for start in range(0, len(arns), DESCRIBE_CLUSTERS_BATCH):
+            batch = arns[start : start + DESCRIBE_CLUSTERS_BATCH]
+            try:
+                found, failures = inventory.describe_clusters(batch)
+            except AwsCallFailed as error:
+                report.problems.append(str(error))
+                for arn in batch:  # the services that take its default strategy get the same answer, unasked
+                    resolver.remember_cluster(arn, Unresolved(str(error)))
+                    resources.append(Resource(type=ResourceType.CLUSTER, id=arn, model=None, problem=str(error)))
+                continue
+            report.problems.extend(f"ecs:DescribeClusters: {failure}" for failure in failures)
+            for cluster in found:
+                if cluster.get("status") == "INACTIVE":
+                    continue
+                arn = str(cluster.get("clusterArn") or "")
+                resolver.remember_cluster(arn, cluster)
+                resources.append(build_cluster(cluster, arn))
+        return resources
+
     def _services(
-        self, inventory: Inventory, report: RegionReport
+        self, inventory: Inventory, clusters: list[str], report: RegionReport
     ) -> tuple[list[dict[str, Any]], set[str], list[Resource]]:
         """Every ACTIVE service, described in batches of 10; also the clusters that could not be listed or
         described, and an unreadable resource (ERROR for every service policy) per service ECS did not describe."""
-        clusters = inventory.clusters()
         unknown: set[str] = set()
         batches: list[tuple[str, list[str]]] = []
         for cluster in clusters:

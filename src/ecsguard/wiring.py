@@ -102,7 +102,7 @@ def build_scanner(settings: Settings) -> Scanner:
     from ecsguard.catalog import load_policy_set
 
     ports = build_ports(settings)
-    policy_set = load_policy_set(settings.policy_dir, settings.parameters)
+    policy_set = load_policy_set(settings.policy_dir, settings.parameters, settings.selected_packs())
     return Scanner(policy_set, ports.resolver, ports.findings, ports.notifier, _options(settings, settings.dry_run))
 
 
@@ -120,5 +120,5 @@ def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False
         return EcsInventory(ports.access.client("ecs", account, region, partition_of(region)))
 
     options = SweepOptions(all_revisions=all_revisions, publish=publish, publishing=_options(settings, False))
-    policy_set = load_policy_set(settings.policy_dir, settings.parameters)
+    policy_set = load_policy_set(settings.policy_dir, settings.parameters, settings.selected_packs())
     return Sweeper(policy_set, inventory, ports.resolver, ports.findings, ports.notifier, options)

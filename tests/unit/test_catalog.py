@@ -43,6 +43,7 @@ check:
   field: networkMode
   op: in
   value: {param: modes}
+packs: [mission]
 """
 
 # A valid policy whose check is a for_each, to place mistakes inside a quantifier.
@@ -61,6 +62,7 @@ check:
   require:
     field: image
     op: exists
+packs: [hardening]
 """
 
 

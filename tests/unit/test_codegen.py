@@ -17,6 +17,7 @@ def test_generated_source_names_no_parameter_value() -> None:
             "description": "A policy written by a test.",
             "severity": "HIGH",
             "resource": "AWS::ECS::TaskDefinition",
+            "packs": ["mission"],
             "remediation": {"text": "Fix it.", "url": "https://example.com/fix"},
             "parameters": {"names": {"type": "string_list", "default": [PLANTED], "description": "Names."}},
             "applies_when": {"field": "family", "op": "matches", "value": PLANTED},

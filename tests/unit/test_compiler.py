@@ -42,6 +42,7 @@ def policy(
         "description": "A policy written by a test.",
         "severity": "HIGH",
         "resource": resource,
+        "packs": ["mission"],
         "remediation": {"text": "Fix it.", "url": "https://example.com/fix"},
         "check": check,
     }

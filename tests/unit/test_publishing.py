@@ -202,7 +202,7 @@ def test_plan_gone_resource_without_import_passed_archives_only_existing_finding
 
 def test_plan_census_archives_stale_findings_and_keeps_what_may_exist() -> None:
     # GIVEN every ACTIVE finding: WEB_1's (evaluated now), API_1's (gone), WEB_2's (an older revision still ACTIVE),
-    # FRONT's (gone), BACK's (its cluster could not be read), one on a cluster (no resource type we know) and one
+    # FRONT's (gone), BACK's (its cluster could not be read), a task definition policy's on a cluster, and one
     # whose id is not ecsguard's
     one, *_ = td_policies()
     service = service_policy()

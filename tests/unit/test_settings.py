@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "aws_max_attempts": 5,
     "member_role_name": None,
     "sweep_regions": [],
+    "packs": ["mission", "fsbp"],
 }
 VARIABLES = [
     "ECSGUARD_POLICY_DIR",
@@ -33,6 +34,7 @@ VARIABLES = [
     "ECSGUARD_DRY_RUN",
     "ECSGUARD_PARAMETERS",
     "ECSGUARD_AWS_MAX_ATTEMPTS",
+    "ECSGUARD_PACKS",
 ]
 
 
@@ -67,6 +69,7 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "ECSGUARD_AWS_MAX_ATTEMPTS": "7",
         "ECSGUARD_MEMBER_ROLE_NAME": "ecsguard-member",
         "ECSGUARD_SWEEP_REGIONS": "us-east-1, eu-west-1",
+        "ECSGUARD_PACKS": "fsbp, hardening",
     }
 
     assert Settings.from_environment(environ).model_dump() == {
@@ -80,7 +83,26 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "aws_max_attempts": 7,
         "member_role_name": "ecsguard-member",
         "sweep_regions": ["us-east-1", "eu-west-1"],
+        "packs": ["fsbp", "hardening"],
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "selected"),
+    [
+        ("mission", ["mission"]),
+        ("all", None),
+        ("fsbp,all", None),
+        (" control-tower , hardening ", ["control-tower", "hardening"]),
+    ],
+)
+def test_settings_packs_select_those_packs_or_every_pack(text: str, selected: list[str] | None) -> None:
+    assert Settings.from_environment({"ECSGUARD_PACKS": text}).selected_packs() == selected
+
+
+@pytest.mark.parametrize("text", ["FSBP", "fsbp;hardening", ",", "pack one"])
+def test_settings_packs_not_pack_names_is_error_naming_the_variable(text: str) -> None:
+    assert settings_error({"ECSGUARD_PACKS": text}).startswith("invalid ecsguard settings: ECSGUARD_PACKS")
 
 
 @pytest.mark.parametrize("variable", ["ECSGUARD_SECURITY_HUB", "ECSGUARD_IMPORT_PASSED", "ECSGUARD_DRY_RUN"])

@@ -132,6 +132,8 @@ class FakeInventory:
 
     task_definitions: list[str] = field(default_factory=list)
     services_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # What DescribeClusters answers per cluster ARN; a cluster not here is described with its ARN and name only.
+    cluster_details: dict[str, dict[str, Any]] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)
     failures: dict[str, AwsCallFailed] = field(default_factory=dict)
     calls: list[tuple[str, ...]] = field(default_factory=list)
@@ -152,6 +154,13 @@ class FakeInventory:
     def services(self, cluster: str) -> list[str]:
         self._record(f"ListServices {cluster}", "ListServices", cluster)
         return [s["serviceArn"] for s in self.services_of[cluster]] + self.missing.get(cluster, [])
+
+    def describe_clusters(self, clusters: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        self._record("DescribeClusters", "DescribeClusters", *clusters)
+        plain = {
+            arn: {"clusterArn": arn, "clusterName": arn.rsplit("/", 1)[-1], "status": "ACTIVE"} for arn in clusters
+        }
+        return [copy.deepcopy(self.cluster_details.get(arn, plain[arn])) for arn in clusters], []
 
     def describe_services(self, cluster: str, services: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
         self._record(f"DescribeServices {cluster}", "DescribeServices", cluster, *services)
@@ -409,13 +418,19 @@ def test_sweep_cluster_default_strategy_looked_up_only_for_services_with_neither
         "clusterName": "prod",
         "defaultCapacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}],
     }
-    sweep = rig(["efs-app:1"], services, efs=["efs-app:1"], resolver={"clusters": {cluster_arn("prod"): default}})
+    sweep = rig(
+        ["efs-app:1"], services, efs=["efs-app:1"], inventory={"cluster_details": {cluster_arn("prod"): default}}
+    )
 
     # WHEN
     report = sweep.sweep()
 
-    # THEN the cluster was described once, for the service that relies on its default, and it counts as Fargate
-    assert [call for call in sweep.resolver.calls if call[0] == "cluster"] == [("cluster", cluster_arn("prod"))]
+    # THEN the cluster was described once, with the sweep's clusters, and its default counts as Fargate for the
+    # service that relies on it; no service described it again
+    assert [call for call in sweep.inventory.calls if call[0] == "DescribeClusters"] == [
+        ("DescribeClusters", cluster_arn("prod"))
+    ]
+    assert [call for call in sweep.resolver.calls if call[0] == "cluster"] == []
     assert {(r.resource.id, r.status) for r in report.results if r.policy_id == EFS_POLICY} == {
         (service_arn("prod", "by-launch-type"), Status.FAIL),
         (service_arn("prod", "on-ec2"), Status.NOT_APPLICABLE),
@@ -478,9 +493,12 @@ def test_sweep_task_definition_describe_failure_gives_error_results_for_it_and_t
 def test_sweep_cluster_describe_failure_gives_error_for_service_relying_on_cluster_default() -> None:
     failure = denied("ecs:DescribeClusters", cluster_arn("prod"))
     services = [service("prod", "by-default", "efs-app:1", platformVersion="1.3.0")]
-    sweep = rig(["efs-app:1"], services, efs=["efs-app:1"], resolver={"failures": {cluster_arn("prod"): failure}})
+    sweep = rig(["efs-app:1"], services, efs=["efs-app:1"], inventory={"failures": {"DescribeClusters": failure}})
 
     report = sweep.sweep()
+
+    # THEN the service that relies on the cluster's default is ERROR with the same reason, without a second call
+    assert [call for call in sweep.resolver.calls if call[0] == "cluster"] == []
 
     assert [(r.policy_id, r.status, r.reason) for r in report.results if ":service/" in r.resource.id] == [
         (EFS_POLICY, Status.ERROR, str(failure))

@@ -22,6 +22,10 @@ IAM_ACTIONS = frozenset(
     }
 )
 DESCRIBE_SERVICES_BATCH = 10  # DescribeServices takes at most 10 services per call
+DESCRIBE_CLUSTERS_BATCH = 100  # DescribeClusters takes at most 100 clusters per call
+# What the cluster policies read besides the default strategy: Container Insights (settings), ECS Exec logging
+# (configuration). Without them DescribeClusters leaves those fields out.
+CLUSTER_DETAILS = ["SETTINGS", "CONFIGURATIONS", "TAGS"]
 # What means "does not exist", per call; anything else is a failure to retry. ECS answers ClientException
 # for a task definition it cannot find, but ClientException from other calls is a generic client error.
 _NOT_FOUND = {
@@ -119,7 +123,7 @@ class EcsResolver:
         """The cluster ``cluster`` names, in this resolver's account and Region (a name means the cluster of that
         name there; callers ask by ARN). Cached under what was asked and under the ARN ECS answers with."""
         if cluster not in self._clusters:
-            response = self._call("describe_clusters", cluster, clusters=[cluster])
+            response = self._call("describe_clusters", cluster, clusters=[cluster], include=CLUSTER_DETAILS)
             if isinstance(response, Unresolved):
                 self._clusters[cluster] = response
             else:
@@ -162,6 +166,17 @@ class EcsInventory:
         return self._pages(
             "list_services", "serviceArns", f"cluster {cluster}", cluster=cluster, PaginationConfig={"PageSize": 100}
         )
+
+    def describe_clusters(self, clusters: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Up to 100 clusters with their settings and configuration, and the reasons for those ECS could not
+        describe."""
+        try:
+            response = self._client.describe_clusters(clusters=clusters, include=CLUSTER_DETAILS)
+        except (ClientError, BotoCoreError) as error:
+            code, message = error_code(error)
+            raise AwsCallFailed("ecs:DescribeClusters", f"{len(clusters)} cluster(s)", code, message) from None
+        failures = [f"{f.get('arn')}: {f.get('reason')}" for f in response.get("failures") or []]
+        return [dict(cluster) for cluster in response.get("clusters") or []], failures
 
     def describe_services(self, cluster: str, services: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
         """Up to 10 services of one cluster, and the reasons for those ECS could not describe."""

@@ -18,7 +18,11 @@ from ecsguard.core.results import Result, Status
 
 SCHEMA_VERSION = "2018-10-08"
 FINDING_TYPE = "Software and Configuration Checks/AWS Security Best Practices"
-ASFF_RESOURCE_TYPES = {ResourceType.TASK_DEFINITION: "AwsEcsTaskDefinition", ResourceType.SERVICE: "AwsEcsService"}
+ASFF_RESOURCE_TYPES = {
+    ResourceType.TASK_DEFINITION: "AwsEcsTaskDefinition",
+    ResourceType.SERVICE: "AwsEcsService",
+    ResourceType.CLUSTER: "AwsEcsCluster",
+}
 COMPLIANCE = {Status.PASS: "PASSED", Status.FAIL: "FAILED", Status.ERROR: "NOT_AVAILABLE"}
 MAX_PRODUCT_FIELDS = 50
 SNS_MESSAGE_LIMIT = 256 * 1024
@@ -308,7 +312,7 @@ def coverage_finding(cluster_arn: str, problem: str, context: FindingContext) ->
         "archived by the first sweep that can list it."
     )
     return {
-        **_envelope(COVERAGE, cluster_arn, "AwsEcsCluster", Severity.MEDIUM, context),
+        **_envelope(COVERAGE, cluster_arn, ASFF_RESOURCE_TYPES[ResourceType.CLUSTER], Severity.MEDIUM, context),
         "Title": COVERAGE_TITLE,
         "Description": _clip(description, 1024),
         "ProductFields": {"ecsguard/PolicyId": COVERAGE, "ecsguard/Status": "NOT_LISTED"},

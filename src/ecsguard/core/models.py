@@ -57,6 +57,7 @@ _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}
 class ResourceType(StrEnum):
     TASK_DEFINITION = "AWS::ECS::TaskDefinition"
     SERVICE = "AWS::ECS::Service"
+    CLUSTER = "AWS::ECS::Cluster"
 
 
 class EcsModel(BaseModel):
@@ -408,9 +409,28 @@ class ClusterSetting(EcsModel):
     value: str | None = None
 
 
+class ExecuteCommandLogConfiguration(EcsModel):
+    cloudWatchLogGroupName: str | None = None
+    cloudWatchEncryptionEnabled: bool | None = None
+    s3BucketName: str | None = None
+    s3EncryptionEnabled: bool | None = None
+    s3KeyPrefix: str | None = None
+
+
+class ExecuteCommandConfiguration(EcsModel):
+    kmsKeyId: str | None = None
+    logging: str | None = None  # NONE, DEFAULT or OVERRIDE
+    logConfiguration: ExecuteCommandLogConfiguration | None = None
+
+
+class ClusterConfiguration(EcsModel):
+    executeCommandConfiguration: ExecuteCommandConfiguration | None = None
+
+
 class Cluster(EcsModel):
-    """The cluster a service runs in: its default capacity provider strategy decides the launch type
-    of a service created with neither ``launchType`` nor ``capacityProviderStrategy``."""
+    """A cluster (DescribeClusters with its settings and configuration), judged by the cluster policies, and the
+    cluster a service runs in: its default capacity provider strategy decides the launch type of a service
+    created with neither ``launchType`` nor ``capacityProviderStrategy``."""
 
     clusterArn: str | None = None
     clusterName: str | None = None
@@ -418,10 +438,12 @@ class Cluster(EcsModel):
     capacityProviders: list[str] | None = None
     defaultCapacityProviderStrategy: list[CapacityProviderStrategyItem] | None = None
     settings: list[ClusterSetting] | None = None
+    configuration: ClusterConfiguration | None = None
     tags: list[Tag] | None = None
 
 
 MODEL_BY_RESOURCE_TYPE: dict[ResourceType, type[EcsModel]] = {
     ResourceType.TASK_DEFINITION: TaskDefinition,
     ResourceType.SERVICE: Service,
+    ResourceType.CLUSTER: Cluster,
 }

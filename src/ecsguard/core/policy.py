@@ -25,6 +25,9 @@ from ecsguard.core.models import ResourceType, Severity
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 POLICY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# The packs a deployment loads unless told otherwise; "all" selects every pack.
+DEFAULT_PACKS = ("mission", "fsbp")
+EVERY_PACK = "all"
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -161,9 +164,20 @@ class Remediation(BaseModel):
 
 
 class References(BaseModel):
+    """What a policy judges, and what it answers to.
+
+    ``security_hub_controls`` and ``control_tower_controls``: the controls the policy judges exactly, so each
+    control maps to one policy. ``related_controls``: controls a stricter policy implies without judging them
+    as they are written (awsvpc required implies ECS.17's "not host"). ``requirements``: the framework
+    requirements AWS lists for the control (``NIST.800-53.r5 AC-6``), the finding's RelatedRequirements.
+    """
+
     model_config = _STRICT
     security_hub_controls: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9]+\.\d+$")]] = []
+    control_tower_controls: list[Annotated[str, Field(pattern=r"^CT\.[A-Z0-9]+\.PR\.\d+$")]] = []
+    related_controls: list[Annotated[str, Field(pattern=r"^(?:[A-Za-z0-9]+\.\d+|CT\.[A-Z0-9]+\.PR\.\d+)$")]] = []
     config_rules: list[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]] = []
+    requirements: list[Annotated[str, Field(min_length=1, max_length=256)]] = []
     urls: list[Annotated[str, Field(pattern=r"^https://")]] = []
 
 
@@ -176,11 +190,21 @@ class PolicyDocument(BaseModel):
     description: str = Field(min_length=1)
     severity: Severity
     resource: ResourceType
+    # The packs a deployment selects policies by (mission, fsbp, control-tower, hardening, or a team's own).
+    packs: list[Annotated[str, Field(pattern=POLICY_ID.pattern)]] = Field(min_length=1)
     parameters: dict[str, Parameter] = {}
     remediation: Remediation
     references: References = References()
     applies_when: Condition | None = None
     check: Condition
+
+    @field_validator("packs")
+    @classmethod
+    def _distinct_packs(cls, value: list[str]) -> list[str]:
+        repeated = sorted({pack for pack in value if value.count(pack) > 1})
+        if repeated:
+            raise ValueError(f"pack '{repeated[0]}' is listed twice")
+        return value
 
     @field_validator("parameters")
     @classmethod

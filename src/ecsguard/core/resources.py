@@ -152,6 +152,14 @@ def task_definition_id(model: Mapping[str, Any], fallback: str) -> str:
     return fallback
 
 
+CLUSTER_ARN = re.compile(r"arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}")
+
+
+def cluster_id(model: Mapping[str, Any], fallback: str) -> str:
+    arn = model.get("clusterArn")
+    return arn if isinstance(arn, str) and CLUSTER_ARN.fullmatch(arn) else fallback
+
+
 def service_id(model: Mapping[str, Any], fallback: str) -> str:
     arn = model.get("serviceArn")
     return arn if isinstance(arn, str) and SERVICE_ARN.fullmatch(arn) else fallback
@@ -195,8 +203,25 @@ def build_service(
     )
 
 
+def build_cluster(data: Mapping[str, Any], fallback_id: str) -> Resource:
+    """A cluster as DescribeClusters gives it; what a policy needs that the description lacks (its settings,
+    when it was described without them) is the policy's to judge, never a silent pass."""
+    try:
+        model = normalise(Cluster, data)
+    except ValidationError as error:
+        arn = data.get("clusterArn")
+        return Resource(
+            type=ResourceType.CLUSTER,
+            id=arn if isinstance(arn, str) and CLUSTER_ARN.fullmatch(arn) else fallback_id,
+            model=None,
+            problem=f"not a readable cluster: {describe_validation_error(error)}",
+        )
+    return Resource(type=ResourceType.CLUSTER, id=cluster_id(model, fallback_id), model=model)
+
+
 # Variables each resource type offers to policies, besides the resource itself ($resource).
 RELATED_TYPES: Mapping[ResourceType, Mapping[str, type[EcsModel]]] = {
     ResourceType.TASK_DEFINITION: {},
     ResourceType.SERVICE: {"taskDefinition": TaskDefinition, "cluster": Cluster},
+    ResourceType.CLUSTER: {},
 }
