@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ecsguard.core.compiler import CompiledPolicy, PolicyCompileError, compile_policy
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.policy import (
+    BUILT_IN_PACKS,
     EVERY_PACK,
     AllOf,
     AnyOf,
@@ -217,16 +218,19 @@ def load_policy_set(
             )
     selected = None if packs is None or EVERY_PACK in packs else set(packs)
     known = {pack for policy in policies for pack in policy.document.packs}
-    for pack in sorted((selected or set()) - known):
-        problems.append(
-            Problem(
-                str(directory), None, "packs", f"no policy belongs to pack '{pack}' (packs: {', '.join(sorted(known))})"
+    # A built-in pack may be empty in a folder of one's own; any other name must be some policy's pack.
+    for pack in sorted((selected or set()) - known - set(BUILT_IN_PACKS)):
+        listed = ", ".join(sorted(known))
+        problems.append(Problem(str(directory), None, "packs", f"no policy belongs to pack '{pack}' (packs: {listed})"))
+    if selected is not None and not problems:
+        policies = [policy for policy in policies if selected.intersection(policy.document.packs)]
+        if not policies and files:
+            wanted = ", ".join(sorted(selected))
+            problems.append(
+                Problem(str(directory), None, "packs", f"no policy belongs to the packs selected ({wanted})")
             )
-        )
     if problems:
         raise PolicyLoadError(problems)
-    if selected is not None:
-        policies = [policy for policy in policies if selected.intersection(policy.document.packs)]
     return PolicySet(tuple(policies))
 
 

@@ -192,14 +192,15 @@ def test_asff_finding_fail_gives_complete_active_failed_finding() -> None:
         "ProductFields": {
             "ecsguard/PolicyId": "ecs-network-awsvpc",
             "ecsguard/Status": "FAIL",
+            "ecsguard/ControlTowerControls": "CT.ECS.PR.4",
+            "ecsguard/RelatedControls": "ECS.17",
+            "ecsguard/Packs": "mission",
             "ecsguard/EventId": "evt-1",
             "ecsguard/Evidence/0": f"networkMode: {message}",
         },
         "Resources": [{"Type": "AwsEcsTaskDefinition", "Id": TD_ARN, "Partition": "aws", "Region": "us-east-1"}],
-        "Compliance": {
-            "Status": "FAILED",
-            "RelatedRequirements": ["AWS Config rule ecs-task-definition-network-mode-not-host"],
-        },
+        # The policy judges no control whose framework requirements AWS lists (Control Tower lists none).
+        "Compliance": {"Status": "FAILED"},
         "RecordState": "ACTIVE",
     }
 
@@ -256,6 +257,9 @@ def test_asff_finding_error_reason_is_a_product_field() -> None:
     assert finding["ProductFields"] == {
         "ecsguard/PolicyId": "ecs-network-awsvpc",
         "ecsguard/Status": "ERROR",
+        "ecsguard/ControlTowerControls": "CT.ECS.PR.4",
+        "ecsguard/RelatedControls": "ECS.17",
+        "ecsguard/Packs": "mission",
         "ecsguard/EventId": "evt-1",
         "ecsguard/ErrorReason": "cluster 'prod' was not found",
     }
@@ -275,16 +279,14 @@ def test_asff_finding_service_is_aws_ecs_service_resource() -> None:
     assert finding["Compliance"] == {"Status": "PASSED"}
 
 
-def test_asff_finding_secrets_policy_names_security_control_ecs8() -> None:
+def test_asff_finding_secrets_policy_names_the_controls_it_implies_and_sets_no_security_control_id() -> None:
     failed = result("ecs-secrets-managed", Status.FAIL, evidence=(("containerDefinitions[0].environment[1]", "x"),))
 
     finding = asff_finding(policy("ecs-secrets-managed"), ResourceType.TASK_DEFINITION, TD_ARN, failed, CONTEXT)
 
-    assert finding["Compliance"] == {
-        "Status": "FAILED",
-        "SecurityControlId": "ECS.8",
-        "RelatedRequirements": ["Security Hub control ECS.8", "AWS Config rule ecs-no-environment-secrets"],
-    }
+    # SecurityControlId belongs to Security Hub's own control findings; the controls go to ProductFields
+    assert finding["Compliance"] == {"Status": "FAILED"}
+    assert finding["ProductFields"]["ecsguard/RelatedControls"] == "ECS.8,CT.ECS.PR.12"
     assert finding["Remediation"]["Recommendation"]["Url"] == (
         "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/specifying-sensitive-data.html"
     )
@@ -328,7 +330,25 @@ def test_asff_finding_without_event_uses_now_and_no_event_id() -> None:
     )
 
     assert (finding["CreatedAt"], finding["UpdatedAt"]) == (NOW, NOW)
-    assert finding["ProductFields"] == {"ecsguard/PolicyId": "ecs-network-awsvpc", "ecsguard/Status": "PASS"}
+    assert {key: value for key, value in finding["ProductFields"].items() if "Controls" not in key} == {
+        "ecsguard/PolicyId": "ecs-network-awsvpc",
+        "ecsguard/Status": "PASS",
+        "ecsguard/Packs": "mission",
+    }
+
+
+def test_asff_finding_related_requirements_are_the_frameworks_the_policy_lists_at_most_32(tmp_path: Path) -> None:
+    listed = [f"NIST.800-53.r5 AC-{number}" for number in range(1, 41)]
+    edited = edited_policy(
+        tmp_path,
+        "with-requirements",
+        ("  related_controls: [ECS.17]\n", f"  related_controls: [ECS.17]\n  requirements: {listed}\n"),
+    )
+    failed = result("ecs-network-awsvpc", Status.FAIL, evidence=(("networkMode", "x"),), source=edited)
+
+    finding = asff_finding(edited, ResourceType.TASK_DEFINITION, TD_ARN, failed, CONTEXT)
+
+    assert finding["Compliance"] == {"Status": "FAILED", "RelatedRequirements": listed[:32]}
 
 
 def edited_policy(tmp_path: Path, name: str, *changes: tuple[str, str]) -> CompiledPolicy:
@@ -397,11 +417,13 @@ def test_asff_finding_long_texts_and_200_evidence_stay_within_asff_limits(tmp_pa
     assert len(finding["Remediation"]["Recommendation"]["Text"]) <= 512
     fields = finding["ProductFields"]
     assert len(fields) == MAX_PRODUCT_FIELDS == 50
-    assert set(fields) == {"ecsguard/PolicyId", "ecsguard/Status", "ecsguard/EventId"} | {
-        f"ecsguard/Evidence/{i}" for i in range(47)
-    }
+    named = {"ecsguard/PolicyId", "ecsguard/Status", "ecsguard/EventId", "ecsguard/Packs"}
+    named |= {"ecsguard/ControlTowerControls", "ecsguard/RelatedControls"}
+    room = MAX_PRODUCT_FIELDS - len(named)
+    assert set(fields) == named | {f"ecsguard/Evidence/{i}" for i in range(room)}
     assert all(len(value) <= 2048 for value in fields.values())
-    assert fields["ecsguard/Evidence/46"].startswith("containerDefinitions[46].image: message 46 mmm")
+    last = room - 1
+    assert fields[f"ecsguard/Evidence/{last}"].startswith(f"containerDefinitions[{last}].image: message {last} mmm")
 
 
 def test_asff_finding_long_error_reason_fits_product_field_limit() -> None:

@@ -93,12 +93,25 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+MAX_RELATED_REQUIREMENTS = 32  # ASFF's limit for Compliance.RelatedRequirements
+
+
 def _requirements(policy: CompiledPolicy) -> list[str]:
+    """The framework requirements AWS lists for the controls the policy judges (NIST 800-53, PCI DSS, ...)."""
+    return list(policy.document.references.requirements[:MAX_RELATED_REQUIREMENTS])
+
+
+def _controls(policy: CompiledPolicy) -> dict[str, str]:
+    """The controls the policy judges, for filters and dashboards. Not Compliance.SecurityControlId: that field
+    belongs to Security Hub's own control findings, and AWS documents no link from an imported finding to them."""
     references = policy.document.references
-    return [
-        *(f"Security Hub control {control}" for control in references.security_hub_controls),
-        *(f"AWS Config rule {rule}" for rule in references.config_rules),
-    ][:32]
+    fields = {
+        "ecsguard/SecurityHubControls": ",".join(references.security_hub_controls),
+        "ecsguard/ControlTowerControls": ",".join(references.control_tower_controls),
+        "ecsguard/RelatedControls": ",".join(references.related_controls),
+        "ecsguard/Packs": ",".join(policy.document.packs),
+    }
+    return {name: value for name, value in fields.items() if value}
 
 
 def _description(policy: CompiledPolicy, result: Result | None) -> str:
@@ -127,15 +140,13 @@ def asff_finding(
     status = result.status if result is not None else None
     record_state = "ARCHIVED" if status in (None, Status.NOT_APPLICABLE) else "ACTIVE"
     compliance: dict[str, Any] = {"Status": COMPLIANCE.get(status, "NOT_AVAILABLE") if status else "NOT_AVAILABLE"}
-    controls = policy.document.references.security_hub_controls
-    if len(controls) == 1:
-        compliance["SecurityControlId"] = controls[0]
     requirements = _requirements(policy)
     if requirements:
         compliance["RelatedRequirements"] = requirements
     product_fields = {
         "ecsguard/PolicyId": policy.id,
         "ecsguard/Status": status.value if status else "RESOURCE_DELETED",
+        **_controls(policy),
     }
     if context.event_id:
         product_fields["ecsguard/EventId"] = context.event_id
