@@ -151,10 +151,32 @@ def _policies_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policies_docs(args: argparse.Namespace) -> int:
-    from ecsguard.policy_docs import render_policy_reference
+def _policies_controls(args: argparse.Namespace) -> int:
+    from ecsguard.policy_docs import load_controls, render_control_table
 
-    print(render_policy_reference(_load(args, default_packs=None)), end="")
+    print(render_control_table(_load(args, default_packs=None), load_controls()), end="")
+    return EXIT_OK
+
+
+def _policies_docs(args: argparse.Namespace) -> int:
+    from ecsguard.policy_docs import load_controls, render_control_table, render_policy_reference, with_control_table
+
+    policy_set, controls = _load(args, default_packs=None), load_controls()
+    reference = render_policy_reference(policy_set, controls)
+    if not args.write:
+        print(reference, end="")
+        return EXIT_OK
+    # From a checkout's root: the reference, and the README's control table, regenerated in place.
+    readme, docs = Path("README.md"), Path("docs") / "policies.md"
+    if not readme.is_file() or not docs.parent.is_dir():
+        raise UsageError("--write runs in the repository's root folder (README.md and docs/)")
+    docs.write_text(reference, encoding="utf-8")
+    try:
+        updated = with_control_table(readme.read_text(encoding="utf-8"), render_control_table(policy_set, controls))
+    except ValueError as error:
+        raise UsageError(f"README.md: {error}") from None
+    readme.write_text(updated, encoding="utf-8")
+    print(f"wrote {docs} and the control table of {readme}")
     return EXIT_OK
 
 
@@ -388,8 +410,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_parameter_options(validate, packs="every pack")
     validate.set_defaults(handler=_policies_validate)
     docs = policy_commands.add_parser("docs", help="print the Markdown policy reference (docs/policies.md)")
+    docs.add_argument(
+        "--write", action="store_true", help="write docs/policies.md and the README's control table, from the repo root"
+    )
     _add_parameter_options(docs, packs="every pack")
     docs.set_defaults(handler=_policies_docs)
+    controls = policy_commands.add_parser(
+        "controls",
+        help="print the table of Security Hub and Control Tower ECS controls and the policy judging each (README)",
+    )
+    _add_parameter_options(controls, packs="every pack")
+    controls.set_defaults(handler=_policies_controls)
     return parser
 
 

@@ -163,14 +163,24 @@ def shown_cluster(reference: str) -> str:
     return "(the service's cluster)"
 
 
-def default_strategy_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved:
-    """The service's cluster (``$cluster``), described only for a service that takes its default strategy.
+def needs_cluster(service: Mapping[str, Any]) -> bool:
+    """Whether a service policy reads the service's cluster: its default capacity provider strategy, for a service
+    with neither a launch type nor a strategy (where it runs), or its ECS Exec logging, for a service with ECS
+    Exec enabled. Any other service's evaluation needs no DescribeClusters."""
+    takes_default = not service.get("launchType") and not service.get("capacityProviderStrategy")
+    return takes_default or service.get("enableExecuteCommand") is True
 
-    Only a service with neither a launch type nor a strategy does; it is asked for by ARN (``cluster_reference``),
-    so a cluster of the same name in another account or Region is never taken for it.
+
+def service_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved:
+    """The service's cluster (``$cluster``), described only when a policy reads it (``needs_cluster``).
+
+    It is asked for by ARN (``cluster_reference``), so a cluster of the same name in another account or Region is
+    never taken for it.
     """
-    if service.get("launchType") or service.get("capacityProviderStrategy"):
-        return Unresolved("the cluster's default capacity provider strategy does not apply to this service")
+    if not needs_cluster(service):
+        return Unresolved(
+            "no policy reads this service's cluster: it sets its launch type or strategy, without ECS Exec"
+        )
     reference = cluster_reference(service, cluster)
     found = resolver.cluster(reference)
     if isinstance(found, Unresolved):
@@ -193,4 +203,4 @@ def service_resource(service: Mapping[str, Any], fallback_id: str, cluster: str,
         task_definition = task_definition_model(reference, resolver.task_definition(reference))
     else:
         task_definition = Unresolved("the service names no task definition")
-    return build_service(service, fallback_id, task_definition, default_strategy_cluster(service, cluster, resolver))
+    return build_service(service, fallback_id, task_definition, service_cluster(service, cluster, resolver))

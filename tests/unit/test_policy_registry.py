@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from ecsguard.catalog import load_policy_set
+from ecsguard.policy_docs import Control, judging, load_controls
 from policy_catalog import CASE_DIR, POLICY_DIR
 
 ASFF_SEVERITY_LABELS = {"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
@@ -143,3 +144,45 @@ def test_policy_case_file_covers_required_outcomes(cases: dict[str, Any], docume
     assert required - covered == set()
     if not has_applies_when:
         assert "NOT_APPLICABLE" not in covered
+
+
+# --- audited controls (src/ecsguard/controls.yaml) --------------------------------------------------
+
+CONTROLS = load_controls()
+
+
+@pytest.mark.parametrize("control", CONTROLS, ids=[control.id for control in CONTROLS])
+def test_audited_control_is_judged_by_exactly_one_policy_or_says_why_none(control: Control) -> None:
+    exact, _ = judging(load_policy_set(POLICY_DIR), control.id)
+
+    if control.unjudged is None:
+        assert len(exact) == 1, f"{control.id}: judged by {exact or 'no policy'} and no reason given"
+    else:
+        assert exact == [], f"{control.id} is judged by {exact} but controls.yaml says why none does"
+
+
+def test_policies_reference_only_audited_controls() -> None:
+    known = {control.id for control in CONTROLS}
+    referenced = {
+        (policy.id, control)
+        for policy in load_policy_set(POLICY_DIR).policies
+        for control in (
+            *policy.document.references.security_hub_controls,
+            *policy.document.references.control_tower_controls,
+            *policy.document.references.related_controls,
+        )
+    }
+
+    assert {(policy_id, control) for policy_id, control in referenced if control not in known} == set()
+
+
+def test_policy_judging_a_control_is_in_that_framework_s_pack() -> None:
+    packs_of = {"Security Hub": "fsbp", "Control Tower": "control-tower"}
+    misplaced = set()
+    for control in CONTROLS:
+        exact, _ = judging(load_policy_set(POLICY_DIR), control.id)
+        for policy_id in exact:
+            if packs_of[control.framework] not in load_policy_set(POLICY_DIR).by_id[policy_id].document.packs:
+                misplaced.add((policy_id, control.id))
+
+    assert misplaced == set()

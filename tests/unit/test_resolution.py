@@ -14,7 +14,7 @@ from ecsguard.resolution import (
     MAX_REGISTRATION_DESCRIBES,
     REGISTRATION_TOLERANCE,
     cluster_reference,
-    default_strategy_cluster,
+    service_cluster,
     registered_revision,
 )
 
@@ -322,7 +322,7 @@ def test_cluster_reference_is_the_arn_in_the_service_s_own_account_and_region(
     assert cluster_reference(service, cluster) == expected
 
 
-def test_default_strategy_cluster_asks_for_the_service_s_own_cluster_by_arn() -> None:
+def test_service_cluster_asks_for_the_service_s_own_cluster_by_arn() -> None:
     # GIVEN two accounts' clusters named prod, with different default strategies
     resolver = TableResolver(
         clusters={
@@ -335,7 +335,7 @@ def test_default_strategy_cluster_asks_for_the_service_s_own_cluster_by_arn() ->
     )
 
     # WHEN a service of the second account, known by its cluster's name, takes its default strategy
-    found = default_strategy_cluster({"serviceArn": SERVICE_ARN, "serviceName": "api"}, "prod", resolver)
+    found = service_cluster({"serviceArn": SERVICE_ARN, "serviceName": "api"}, "prod", resolver)
 
     # THEN its own account's cluster is the one asked for and answered
     assert resolver.calls == [OWN_PROD]
