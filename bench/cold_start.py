@@ -181,6 +181,8 @@ def child_environment(emulator: Emulator, environment: str, xray_port: int) -> d
             # This checkout's policies, whatever ecsguard the venv imports (the deployed function also names its
             # policy folder, the layer's, in ECSGUARD_POLICY_DIR).
             "ECSGUARD_POLICY_DIR": str(POLICY_DIR),
+            # The whole catalog, every pack: the most a deployment can load, so the figure bounds them all.
+            "ECSGUARD_PACKS": "all",
         }
     )
     if environment == "lambda":

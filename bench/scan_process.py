@@ -375,7 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         inputs = str(work / "inputs")
 
         def scan(policy_dir: Path) -> list[str]:
-            return [str(ECSGUARD), "scan", "--format", "json", "--policies", str(policy_dir), inputs]
+            # Every pack: the whole catalog (or all the twinned policies), whatever a deployment's default.
+            return [str(ECSGUARD), "scan", "--format", "json", "--pack", "all", "--policies", str(policy_dir), inputs]
 
         ecsguard = Command("ecsguard scan", scan(POLICY_DIR), work / "ecsguard.json")
         hand = Command("hand-written script", [sys.executable, str(script), inputs], work / "handwritten.json")

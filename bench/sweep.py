@@ -18,6 +18,7 @@ account, computed from what was planted (not from what the sweep saw):
 - ListServices pages: ceil(services in the cluster / 100) per cluster, at least 1 (the sweep asks for ECS's
   largest page, 100; the default would be 10);
 - DescribeServices: ceil(services in the cluster / 10) per cluster;
+- DescribeClusters: ceil(clusters / 100), every cluster with its settings (no service needs its cluster again);
 - DescribeTaskDefinition: one per distinct revision evaluated (latest ACTIVE of each family, and every
   revision a service uses);
 - GetFindings: ceil(existing ACTIVE ecsguard findings / 100), at least 1, and one for the findings archived
@@ -98,6 +99,7 @@ LIST_CLUSTERS_PAGE = 100
 LIST_SERVICES_PAGE = 100
 LIST_SERVICES_MAX_PAGE = 100
 DESCRIBE_SERVICES_BATCH = 10
+DESCRIBE_CLUSTERS_BATCH = 100  # DescribeClusters takes at most 100 clusters per call
 GET_FINDINGS_PAGE = 100  # the sweep sends MaxResults=100, the most GetFindings returns
 IMPORT_BATCH = 100
 # Security Hub's throttling per account and Region, (requests per second, burst), from its API reference.
@@ -400,7 +402,8 @@ def ideal_calls(plan: Plan, existing_active: int, findings_sent: int) -> dict[st
         "ListServices": sum(max(1, math.ceil(count / LIST_SERVICES_PAGE)) for count in per_cluster),
         "DescribeServices": sum(math.ceil(count / DESCRIBE_SERVICES_BATCH) for count in per_cluster),
         "DescribeTaskDefinition": len(plan.evaluated()),
-        "DescribeClusters": 0,  # every planted service has a launch type
+        # Every cluster, with its settings, 100 a call (every planted service has a launch type: none asks again).
+        "DescribeClusters": math.ceil(len(plan.clusters) / DESCRIBE_CLUSTERS_BATCH),
         # Every ACTIVE finding, then those archived since the sweep started (none here: one empty page).
         "GetFindings": max(1, math.ceil(existing_active / GET_FINDINGS_PAGE)) + 1,
         "BatchImportFindings": math.ceil(findings_sent / IMPORT_BATCH),

@@ -45,8 +45,9 @@ def _service_models_parsed_once() -> Iterator[None]:
 
 @pytest.fixture
 def policy_dir() -> Path:
-    """The handler loads the sample events' policies, which this module's expectations are about."""
-    return narrowed_policy_dir(SAMPLE_EVENT_POLICIES)
+    """The handler loads the sample events' policies, and the cluster events' one, which this module's expectations
+    are about."""
+    return narrowed_policy_dir([*SAMPLE_EVENT_POLICIES, *CLUSTER_POLICIES])
 
 
 # (finding Id, Compliance.Status, RecordState)
@@ -56,8 +57,10 @@ MessageSummary = tuple[str, tuple[str, ...], str, tuple[str, ...]]
 
 TASK_DEFINITION_POLICIES = ("ecs-images-ecr-only", "ecs-network-awsvpc", "ecs-secrets-managed")
 SERVICE_POLICIES = ("ecs-efs-fargate-platform",)
+CLUSTER_POLICIES = ("ecs-cluster-container-insights",)
 ECR, NETWORK, SECRETS = TASK_DEFINITION_POLICIES
 (EFS,) = SERVICE_POLICIES
+(INSIGHTS,) = CLUSTER_POLICIES
 
 
 def td_arn(family_revision: str) -> str:
@@ -79,6 +82,7 @@ REPORTS_TD = td_arn("reports-efs:3")
 PAYMENTS_SERVICE = service_arn("payments-api")
 REPORTS_SERVICE = service_arn("reports")
 REPORTS_SPOT_SERVICE = service_arn("reports-spot")
+ANALYTICS_CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/analytics"
 
 
 def states(resource_arn: str, compliance: dict[str, str], record_state: str = "ACTIVE") -> tuple[FindingState, ...]:
@@ -160,6 +164,21 @@ def register_truncated_request(aws: Aws, when: datetime | None = REGISTERED_BY_E
 def truncated_request_at_event_time(aws: Aws) -> None:
     """What AWS did before it sent the truncated event: register its request, at the event's time."""
     register_truncated_request(aws)
+
+
+def cluster_as_after(event_name: str) -> Callable[[Aws], None]:
+    """Arrange what AWS did before it sent the event: the analytics cluster as the event's response describes it
+    (the handler describes the cluster again rather than trust the response)."""
+
+    def arrange(aws: Aws) -> None:
+        cluster = load_event(event_name)["detail"]["responseElements"]["cluster"]
+        aws.ecs.create_cluster(
+            clusterName=cluster["clusterName"],
+            settings=cluster["settings"],
+            **({"configuration": cluster["configuration"]} if "configuration" in cluster else {}),
+        )
+
+    return arrange
 
 
 @dataclass(frozen=True)
@@ -244,6 +263,30 @@ EXPECTED: dict[str, Expected] = {
         findings=states(REPORTS_SERVICE, {EFS: "PASSED"}),
         arrange=sample_task_definitions,
     ),
+    # Created with Container Insights disabled: a FAILED finding on an AwsEcsCluster resource, and a message.
+    "ecs-create-cluster.json": Expected(
+        action="evaluated",
+        resource=ANALYTICS_CLUSTER,
+        failed_policies=(INSIGHTS,),
+        findings=states(ANALYTICS_CLUSTER, {INSIGHTS: "FAILED"}),
+        messages=((ANALYTICS_CLUSTER, (INSIGHTS,), "MEDIUM", (INSIGHTS,)),),
+        arrange=cluster_as_after("ecs-create-cluster.json"),
+    ),
+    "ecs-update-cluster-settings.json": Expected(
+        action="evaluated",
+        resource=ANALYTICS_CLUSTER,
+        findings=states(ANALYTICS_CLUSTER, {INSIGHTS: "PASSED"}),
+        arrange=cluster_as_after("ecs-update-cluster-settings.json"),
+    ),
+    "ecs-update-cluster.json": Expected(
+        action="evaluated",
+        resource=ANALYTICS_CLUSTER,
+        findings=states(ANALYTICS_CLUSTER, {INSIGHTS: "PASSED"}),
+        arrange=cluster_as_after("ecs-update-cluster.json"),
+    ),
+    "ecs-delete-cluster.json": Expected(
+        action="archived", resource=ANALYTICS_CLUSTER, findings=archived(ANALYTICS_CLUSTER, CLUSTER_POLICIES)
+    ),
 }
 
 EVENT_FILES = sorted(path.name for path in EVENTS.glob("*.json"))
@@ -283,6 +326,8 @@ def policy_of(finding: FindingState) -> str:
 
 
 def resource_type_of(arn: str) -> ResourceType:
+    if ":cluster/" in arn:
+        return ResourceType.CLUSTER
     return ResourceType.TASK_DEFINITION if ":task-definition/" in arn else ResourceType.SERVICE
 
 
@@ -290,11 +335,11 @@ def resource_type_of(arn: str) -> ResourceType:
 def test_handler_event_file_with_whole_catalog_lands_one_finding_per_catalog_policy(
     event_name: str, aws: Aws, configure: Callable[..., None]
 ) -> None:
-    # GIVEN the handler loading every policy in policies/, not only the sample events' ones
+    # GIVEN the handler loading every policy in policies/ (every pack), not only the sample events' ones
     expected = EXPECTED.get(event_name)
     if expected is None:
         pytest.fail(f"events/{event_name} has no entry in EXPECTED: say what it must lead to")
-    configure(policy_dir=str(POLICY_DIR))
+    configure(policy_dir=str(POLICY_DIR), packs="all")
     if expected.arrange is not None:
         expected.arrange(aws)
 
@@ -303,7 +348,7 @@ def test_handler_event_file_with_whole_catalog_lands_one_finding_per_catalog_pol
 
     # THEN each catalog policy on the resource's type has exactly one finding (none when the event is skipped),
     # and the sample events' policies land, and fail, exactly as expected
-    about = set(SAMPLE_EVENT_POLICIES)
+    about = {*SAMPLE_EVENT_POLICIES, *CLUSTER_POLICIES}
     landed = finding_states(aws)
     catalog_findings = (
         sorted(finding_id(p, expected.resource) for p in policy_ids(resource_type_of(expected.resource)))

@@ -14,6 +14,7 @@ from ecsguard.core.times import parse_time
 from ecsguard.events import (
     Action,
     ArchiveResource,
+    EvaluateCluster,
     EvaluateService,
     EvaluateTaskDefinition,
     EventContext,
@@ -72,7 +73,12 @@ CONTEXTS = {
     "ecs-create-service-failed.json": context("00000000000a", "CreateService", "2026-11-20T10:01:02Z"),
     "ecs-deregister-task-definition.json": context("00000000000b", "DeregisterTaskDefinition", "2026-11-21T08:00:00Z"),
     "ecs-delete-service.json": context("00000000000c", "DeleteService", "2026-11-21T08:05:00Z"),
+    "ecs-create-cluster.json": context("000000000020", "CreateCluster", "2026-11-20T12:00:05Z"),
+    "ecs-update-cluster-settings.json": context("000000000021", "UpdateClusterSettings", "2026-11-20T12:30:41Z"),
+    "ecs-delete-cluster.json": context("000000000022", "DeleteCluster", "2026-11-20T13:10:17Z"),
+    "ecs-update-cluster.json": context("000000000023", "UpdateCluster", "2026-11-20T12:45:09Z"),
 }
+ANALYTICS = "arn:aws:ecs:us-east-1:123456789012:cluster/analytics"
 
 
 def expected_action(name: str) -> Action:
@@ -117,6 +123,11 @@ def expected_action(name: str) -> Action:
             ctx, ResourceType.TASK_DEFINITION, f"{TD_ARN}legacy-proxy:12"
         ),
         "ecs-delete-service.json": ArchiveResource(ctx, ResourceType.SERVICE, f"{SERVICE_ARN}reports-spot"),
+        **{
+            name: EvaluateCluster(ctx, ANALYTICS, response(name, "cluster"))
+            for name in ("ecs-create-cluster.json", "ecs-update-cluster.json", "ecs-update-cluster-settings.json")
+        },
+        "ecs-delete-cluster.json": ArchiveResource(ctx, ResourceType.CLUSTER, ANALYTICS),
     }
     return expected[name]
 
@@ -711,3 +722,61 @@ def test_interpret_leaves_event_unchanged() -> None:
     interpret(event)
 
     assert event == before
+
+
+# --- clusters ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["ecs-create-cluster.json", "ecs-update-cluster.json", "ecs-update-cluster-settings.json"]
+)
+def test_interpret_cluster_call_evaluates_the_cluster_by_arn_keeping_the_response_for_offline_use(name: str) -> None:
+    event = load(name)
+
+    action = interpret(event)
+
+    assert isinstance(action, EvaluateCluster)
+    assert (action.cluster, action.data) == (ANALYTICS, event["detail"]["responseElements"]["cluster"])
+
+
+@pytest.mark.parametrize(
+    ("name", "request_key", "named", "arn"),
+    [
+        ("ecs-update-cluster-settings.json", "cluster", "analytics", ANALYTICS),
+        ("ecs-update-cluster.json", "cluster", ANALYTICS, ANALYTICS),
+        ("ecs-create-cluster.json", "clusterName", None, "arn:aws:ecs:us-east-1:123456789012:cluster/default"),
+    ],
+)
+def test_interpret_cluster_call_without_response_names_the_cluster_from_the_request(
+    name: str, request_key: str, named: str | None, arn: str
+) -> None:
+    event = load(name)
+    event["detail"]["responseElements"] = None
+    if named is None:
+        del event["detail"]["requestParameters"][request_key]
+    else:
+        event["detail"]["requestParameters"][request_key] = named
+
+    action = interpret(event)
+
+    assert isinstance(action, EvaluateCluster)
+    assert (action.cluster, action.data) == (arn, None)
+
+
+def test_interpret_cluster_call_naming_something_not_a_cluster_is_malformed_without_echoing_it() -> None:
+    event = load("ecs-update-cluster-settings.json")
+    event["detail"]["responseElements"] = None
+    event["detail"]["requestParameters"]["cluster"] = "PLANTED-s3cr3t value"
+
+    with pytest.raises(MalformedEvent) as caught:
+        interpret(event)
+
+    assert "PLANTED" not in str(caught.value)
+    assert "cluster" in str(caught.value)
+
+
+def test_interpret_delete_cluster_archives_the_cluster() -> None:
+    action = interpret(load("ecs-delete-cluster.json"))
+
+    assert isinstance(action, ArchiveResource)
+    assert (action.resource_type, action.arn) == (ResourceType.CLUSTER, ANALYTICS)

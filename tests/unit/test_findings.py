@@ -194,7 +194,7 @@ def test_asff_finding_fail_gives_complete_active_failed_finding() -> None:
             "ecsguard/Status": "FAIL",
             "ecsguard/ControlTowerControls": "CT.ECS.PR.4",
             "ecsguard/RelatedControls": "ECS.17",
-            "ecsguard/Packs": "mission",
+            "ecsguard/Packs": "mission,control-tower",
             "ecsguard/EventId": "evt-1",
             "ecsguard/Evidence/0": f"networkMode: {message}",
         },
@@ -259,7 +259,7 @@ def test_asff_finding_error_reason_is_a_product_field() -> None:
         "ecsguard/Status": "ERROR",
         "ecsguard/ControlTowerControls": "CT.ECS.PR.4",
         "ecsguard/RelatedControls": "ECS.17",
-        "ecsguard/Packs": "mission",
+        "ecsguard/Packs": "mission,control-tower",
         "ecsguard/EventId": "evt-1",
         "ecsguard/ErrorReason": "cluster 'prod' was not found",
     }
@@ -333,7 +333,7 @@ def test_asff_finding_without_event_uses_now_and_no_event_id() -> None:
     assert {key: value for key, value in finding["ProductFields"].items() if "Controls" not in key} == {
         "ecsguard/PolicyId": "ecs-network-awsvpc",
         "ecsguard/Status": "PASS",
-        "ecsguard/Packs": "mission",
+        "ecsguard/Packs": "mission,control-tower",
     }
 
 

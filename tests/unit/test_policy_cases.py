@@ -29,7 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ecsguard.catalog import load_policy_set
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.models import MODEL_BY_RESOURCE_TYPE, Cluster, ResourceType, Sensitive, TaskDefinition
-from ecsguard.core.resources import RELATED_TYPES, Resource, Unresolved, build_service, build_task_definition, normalise
+from ecsguard.core.resources import (
+    RELATED_TYPES,
+    Resource,
+    Unresolved,
+    build_cluster,
+    build_service,
+    build_task_definition,
+    normalise,
+)
 from ecsguard.core.results import Result, Status
 from policy_catalog import CASE_DIR, POLICY_DIR
 
@@ -163,6 +171,10 @@ def build_resource(resource_type: ResourceType, scenario: Scenario, fallback_id:
         assert scenario.task_definition is None, "task_definition is only for policies on services"
         assert scenario.cluster is None, "cluster is only for policies on services"
         return build_task_definition(scenario.resource, fallback_id)
+    if resource_type is ResourceType.CLUSTER:
+        assert scenario.task_definition is None, "task_definition is only for policies on services"
+        assert scenario.cluster is None, "cluster is only for policies on services: a cluster policy's is the resource"
+        return build_cluster(scenario.resource, fallback_id)
     task_definition_ref = scenario.resource.get("taskDefinition", "(none)")
     cluster_ref = scenario.resource.get("clusterArn") or scenario.resource.get("cluster", "(none)")
     task_definition = (

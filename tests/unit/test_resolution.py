@@ -14,8 +14,8 @@ from ecsguard.resolution import (
     MAX_REGISTRATION_DESCRIBES,
     REGISTRATION_TOLERANCE,
     cluster_reference,
-    service_cluster,
     registered_revision,
+    service_cluster,
 )
 
 FAMILY = "payments-api"

@@ -809,3 +809,45 @@ def test_scanner_outcome_never_holds_planted_secret() -> None:
     kept = json.dumps(outcome.summary()) + json.dumps([r.model_dump(mode="json") for r in outcome.results])
     assert statuses(outcome)["ecs-secrets-managed"] is Status.FAIL
     assert [value for value in PLANTED if value in sent + kept] == []
+
+
+# --- clusters ------------------------------------------------------------------------------------
+
+ANALYTICS = "arn:aws:ecs:us-east-1:123456789012:cluster/analytics"
+
+
+def test_scanner_cluster_event_describes_the_cluster_by_arn_rather_than_trust_the_response() -> None:
+    # GIVEN a cluster whose description (with its settings) differs from the event's copy
+    described_now = {**described("ecs-create-cluster.json", "cluster"), "settings": []}
+    test = rig(FakeResolver(clusters={ANALYTICS: described_now}))
+
+    # WHEN
+    outcome = test.handle(load("ecs-create-cluster.json"))
+
+    # THEN the cluster was described once, by ARN, and it is the resource evaluated
+    assert test.resolvers.calls == [("cluster", ANALYTICS)]
+    assert (outcome.action, outcome.resource) == ("evaluated", ANALYTICS)
+
+
+@pytest.mark.parametrize("status", [None, "INACTIVE"])
+def test_scanner_cluster_event_for_a_cluster_that_is_gone_archives_its_findings(status: str | None) -> None:
+    clusters = (
+        {} if status is None else {ANALYTICS: {**described("ecs-create-cluster.json", "cluster"), "status": status}}
+    )
+    test = rig(FakeResolver(clusters=clusters))
+
+    outcome = test.handle(load("ecs-update-cluster-settings.json"))
+
+    assert (outcome.action, outcome.resource, outcome.reason) == ("archived", ANALYTICS, "the cluster no longer exists")
+    assert {f["RecordState"] for f in outcome.findings} <= {"ARCHIVED"}
+
+
+def test_scanner_cluster_event_whose_describe_is_denied_fails_naming_the_call() -> None:
+    denied = AwsCallFailed("ecs:DescribeClusters", ANALYTICS, "AccessDeniedException", "not authorized")
+    test = rig(FakeResolver(failures={"cluster": denied}))
+
+    with pytest.raises(EventFailed) as caught:
+        test.handle(load("ecs-update-cluster.json"))
+
+    assert str(caught.value) == f"event 00000000-0000-0000-0000-000000000023 (UpdateCluster): {denied}"
+    assert test.publisher.imports == []
