@@ -332,6 +332,7 @@ class SweptPolicies:
 
     task_definition: tuple[str, ...]
     service: tuple[str, ...]
+    cluster: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, policy_set: Any) -> SweptPolicies:
@@ -340,11 +341,12 @@ class SweptPolicies:
         return cls(
             tuple(policy.id for policy in policy_set.for_type(ResourceType.TASK_DEFINITION)),
             tuple(policy.id for policy in policy_set.for_type(ResourceType.SERVICE)),
+            tuple(policy.id for policy in policy_set.for_type(ResourceType.CLUSTER)),
         )
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (*self.task_definition, *self.service)
+        return (*self.task_definition, *self.service, *self.cluster)
 
     @property
     def unmodelled(self) -> tuple[str, ...]:
@@ -362,6 +364,9 @@ def expected_results(plan: Plan, policies: SweptPolicies) -> dict[tuple[str, str
             results[(policy_id, service.arn)] = (
                 expected_status(policy_id, service.revision, service) if policy_id in MODELLED else None
             )
+    for name in plan.clusters:  # no cluster policy has a model: any verdict, but one per cluster
+        for policy_id in policies.cluster:
+            results[(policy_id, f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}")] = None
     return results
 
 

@@ -68,13 +68,15 @@ def policy_dir() -> Path:
 @pytest.fixture
 def configure(aws: Aws, policy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Point the Lambda handler at the emulated account with these ECSGUARD_* settings (topic included), and at
-    the ``policy_dir`` policies."""
+    the ``policy_dir`` policies, every pack of them."""
 
     def apply(**settings: str) -> None:
         environment = {
             "ECSGUARD_TOPIC_ARN": aws.topic_arn,
             "ECSGUARD_AWS_MAX_ATTEMPTS": "2",
             "ECSGUARD_POLICY_DIR": str(policy_dir),
+            # Every pack of the folder: expectations derive from the catalog, not from a deployment's default.
+            "ECSGUARD_PACKS": "all",
         }
         environment.update({f"ECSGUARD_{name.upper()}": value for name, value in settings.items()})
         monkeypatch.setattr(scanner_handler, "SETTINGS", Settings.from_environment(environment))

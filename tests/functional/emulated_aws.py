@@ -87,6 +87,7 @@ def cli_environment(aws: Aws, tmp_path: Path, **variables: str) -> dict[str, str
             "AWS_REGION": REGION,
             "ECSGUARD_TOPIC_ARN": aws.topic_arn,
             "ECSGUARD_AWS_MAX_ATTEMPTS": "2",
+            "ECSGUARD_PACKS": "all",  # every pack: expectations derive from the catalog
         }
     )
     env.update(variables)

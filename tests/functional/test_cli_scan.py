@@ -48,6 +48,13 @@ def verdicts(document: dict[str, Any], about: set[str] | None = None) -> set[tup
     }
 
 
+@pytest.fixture(autouse=True)
+def _every_pack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The expectations here are about the whole catalog, each policy of every pack (ECSGUARD_PACKS=all); the
+    tests about packs set or remove the variable themselves."""
+    monkeypatch.setenv("ECSGUARD_PACKS", "all")
+
+
 def results_per_policy_and_resource(document: dict[str, Any]) -> Counter[tuple[str, str]]:
     return Counter((r["policy_id"], r["resource"]["id"]) for r in document["results"])
 
@@ -117,11 +124,17 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
         ("ecs-efs-fargate-platform", f"{service}/reports-spot", "FAIL"),
     }
     assert verdicts(document, SAMPLE) == expected
-    # every policy of the catalog ran on every resource of its type: prod/reports twice (created, then updated)
+    # every policy of the catalog ran on every resource of its type: prod/reports twice (created, then updated),
+    # the analytics cluster three times (created, its settings updated, its configuration updated; then deleted)
     evaluations = {resource_id: 1 for _, resource_id, _ in expected} | {f"{service}/reports": 2}
+    evaluations[f"{ARN}:cluster/analytics"] = 3
+    kinds = {":service/": ResourceType.SERVICE, ":cluster/": ResourceType.CLUSTER}
     assert results_per_policy_and_resource(document) == catalog_results(
         {
-            resource_id: (ResourceType.SERVICE if ":service/" in resource_id else ResourceType.TASK_DEFINITION, count)
+            resource_id: (
+                next((kind for marker, kind in kinds.items() if marker in resource_id), ResourceType.TASK_DEFINITION),
+                count,
+            )
             for resource_id, count in evaluations.items()
         }
     )
@@ -143,6 +156,7 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
     }
     assert {item["source"].rsplit("/", 1)[-1] for item in document["summary"]["skipped"]} == {
         "ecs-create-service-failed.json",
+        "ecs-delete-cluster.json",
         "ecs-delete-service.json",
         "ecs-deregister-task-definition.json",
     }
@@ -564,6 +578,90 @@ def test_policies_list_shows_every_builtin_policy_file(capsys: pytest.CaptureFix
     assert {(p["id"], p["severity"], p["resource"]) for p in json.loads(out)} == declared
 
 
+def test_policies_list_shows_each_policy_s_packs_and_pack_selects_them(capsys: pytest.CaptureFixture[str]) -> None:
+    declared = {}
+    for path in POLICY_DIR.glob("*.yaml"):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        declared[document["id"]] = document["packs"]
+
+    _, out, _ = run(capsys, "policies", "list", "--format", "json")
+    _, hardening, _ = run(capsys, "policies", "list", "--format", "json", "--pack", "hardening")
+    _, text, _ = run(capsys, "policies", "list")
+
+    assert {p["id"]: p["packs"] for p in json.loads(out)} == declared
+    assert {p["id"] for p in json.loads(hardening)} == {key for key, packs in declared.items() if "hardening" in packs}
+    for line in text.splitlines():
+        policy_id = line.split()[0]
+        assert ",".join(declared[policy_id]) in line
+
+
+def test_scan_default_packs_are_mission_and_fsbp_and_pack_all_loads_every_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN one task definition, which every task definition policy of every pack judges, and no ECSGUARD_PACKS
+    monkeypatch.delenv("ECSGUARD_PACKS")
+    write(tmp_path / "td.json", task_definition("web", 1))
+    packs_of = {
+        document["id"]: set(document["packs"])
+        for document in (yaml.safe_load(path.read_text(encoding="utf-8")) for path in POLICY_DIR.glob("*.yaml"))
+        if document["resource"] == "AWS::ECS::TaskDefinition"
+    }
+
+    _, default, _ = scan_json(capsys, str(tmp_path))
+    _, everything, _ = scan_json(capsys, "--pack", "all", str(tmp_path))
+    _, hardening, _ = scan_json(capsys, "--pack", "hardening", str(tmp_path))
+
+    assert {r["policy_id"] for r in default["results"]} == {i for i, p in packs_of.items() if p & {"mission", "fsbp"}}
+    assert {r["policy_id"] for r in everything["results"]} == set(packs_of)
+    assert {r["policy_id"] for r in hardening["results"]} == {i for i, p in packs_of.items() if "hardening" in p}
+
+
+def test_scan_unknown_pack_is_a_usage_error_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "td.json", task_definition("web", 1))
+
+    status, _, err = run(capsys, "scan", "--pack", "fsbpp", str(tmp_path))
+
+    assert status == 2
+    assert "no policy belongs to pack 'fsbpp'" in err
+
+
+def test_scan_judges_clusters_given_as_files_and_a_cluster_without_settings_is_not_applicable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN DescribeClusters output (with its settings) for two clusters, and one described without settings
+    arn = "arn:aws:ecs:us-east-1:123456789012:cluster/"
+    described = {
+        "clusters": [
+            {
+                "clusterArn": f"{arn}on",
+                "clusterName": "on",
+                "settings": [{"name": "containerInsights", "value": "enabled"}],
+            },
+            {
+                "clusterArn": f"{arn}off",
+                "clusterName": "off",
+                "settings": [{"name": "containerInsights", "value": "disabled"}],
+            },
+        ]
+    }
+    write(tmp_path / "clusters.json", described)
+    write(tmp_path / "bare.json", {"clusters": [{"clusterArn": f"{arn}bare", "clusterName": "bare"}]})
+
+    _, document, _ = scan_json(capsys, str(tmp_path))
+
+    # THEN the Container Insights policy judges each; the one without settings is not applicable, with the reason
+    insights = {
+        r["resource"]["id"]: r for r in document["results"] if r["policy_id"] == "ecs-cluster-container-insights"
+    }
+    assert {arn_: r["status"] for arn_, r in insights.items()} == {
+        f"{arn}on": "PASS",
+        f"{arn}off": "FAIL",
+        f"{arn}bare": "NOT_APPLICABLE",
+    }
+    assert {r["resource"]["type"] for r in insights.values()} == {"AWS::ECS::Cluster"}
+    assert "described without its settings" in insights[f"{arn}bare"]["reason"]
+
+
 def test_policies_validate_broken_folder_exits_2_naming_file_line_and_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -604,4 +702,5 @@ def test_console_script_runs_in_a_fresh_process() -> None:
     )
 
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout)["summary"]["resources"] == 8
+    # five task definitions, three services and one cluster
+    assert json.loads(completed.stdout)["summary"]["resources"] == 9

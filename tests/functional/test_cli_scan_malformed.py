@@ -25,7 +25,16 @@ def good_task_definition() -> dict[str, Any]:
         "family": "good",
         "revision": 1,
         "networkMode": "awsvpc",
-        "containerDefinitions": [{"name": "app", "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/good:1"}],
+        # Compliant with every policy a scan loads by default (the mission and fsbp packs).
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/good:1",
+                "user": "1000",
+                "readonlyRootFilesystem": True,
+                "logConfiguration": {"logDriver": "awslogs"},
+            }
+        ],
     }
 
 

@@ -753,3 +753,31 @@ def test_handler_without_topic_imports_findings_and_sends_no_message(aws: Aws, c
     assert (answer["findings_imported"], answer["notifications_sent"]) == (3, 0)
     assert finding_states(aws) == sorted(states(LEGACY_TD, {ECR: "FAILED", NETWORK: "FAILED", SECRETS: "PASSED"}))
     assert message_summaries(aws) == []
+
+
+def test_handler_cluster_event_lands_container_insights_finding_on_an_ecs_cluster_resource(
+    aws: Aws, configure: Callable[..., None]
+) -> None:
+    # GIVEN the analytics cluster, created with Container Insights disabled
+    cluster_as_after("ecs-create-cluster.json")(aws)
+
+    # WHEN its CreateCluster event is handled
+    answer = handler(load_event("ecs-create-cluster.json"), None)
+
+    # THEN the Container Insights finding is FAILED, on an AwsEcsCluster resource named by the cluster's ARN
+    finding = aws.findings()[finding_id(INSIGHTS, ANALYTICS_CLUSTER)]
+    assert (answer["action"], answer["failed_policies"]) == ("evaluated", [INSIGHTS])
+    assert (finding["Compliance"]["Status"], finding["RecordState"]) == ("FAILED", "ACTIVE")
+    assert finding["Resources"] == [
+        {"Type": "AwsEcsCluster", "Id": ANALYTICS_CLUSTER, "Partition": "aws", "Region": REGION}
+    ]
+    assert finding["ProductFields"]["ecsguard/SecurityHubControls"] == "ECS.12"
+    assert "settings" in finding["ProductFields"]["ecsguard/Evidence/0"]
+
+    # WHEN Container Insights is then turned on (UpdateClusterSettings) and that event is handled
+    # moto 5.2.5 answers UpdateClusterSettings with a 500; its UpdateCluster takes the same settings.
+    aws.ecs.update_cluster(cluster="analytics", settings=[{"name": "containerInsights", "value": "enhanced"}])
+    handler(load_event("ecs-update-cluster-settings.json"), None)
+
+    # THEN the same finding is PASSED
+    assert aws.findings()[finding_id(INSIGHTS, ANALYTICS_CLUSTER)]["Compliance"]["Status"] == "PASSED"

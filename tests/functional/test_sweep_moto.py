@@ -28,11 +28,12 @@ def arn(region: str, resource: str) -> str:
     return f"arn:aws:ecs:{region}:{ACCOUNT}:{resource}"
 
 
-def catalog_finding_ids(task_definitions: list[str], services: list[str]) -> set[str]:
+def catalog_finding_ids(task_definitions: list[str], services: list[str], clusters: list[str] = ()) -> set[str]:
     """One finding per catalog policy and resource of its type."""
     return {
         *(f"ecsguard/{p}/{r}" for p in policy_ids(ResourceType.TASK_DEFINITION) for r in task_definitions),
         *(f"ecsguard/{p}/{r}" for p in policy_ids(ResourceType.SERVICE) for r in services),
+        *(f"ecsguard/{p}/{r}" for p in policy_ids(ResourceType.CLUSTER) for r in clusters),
     }
 
 
@@ -44,6 +45,7 @@ def policy_of(finding_id: str) -> str:
 # revisions services use, and the services.
 EAST_TASK_DEFINITIONS = [arn(EAST, f"task-definition/{r}") for r in ("web:1", "web:2", "efs-app:1")]
 EAST_SERVICES = [arn(EAST, f"service/{s}") for s in ("alpha/legacy", "beta/old-efs", "beta/new-efs")]
+EAST_CLUSTERS = [arn(EAST, f"cluster/{c}") for c in ("alpha", "beta")]
 
 
 def arrange(ecs_east: Any, ecs_west: Any) -> None:
@@ -82,7 +84,7 @@ def test_sweep_two_regions_publishes_expected_findings_and_describes_shared_revi
     ecs_west = boto3.client("ecs", region_name=WEST)
     arrange(aws.ecs, ecs_west)
     boto3.client("securityhub", region_name=WEST).enable_security_hub()
-    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2"})
+    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2", "ECSGUARD_PACKS": "all"})
     sweeper = build_sweeper(settings, publish=True)
     east_calls = count_describes(aws_adapter.client("ecs", region=EAST, max_attempts=2, retry_mode="adaptive"))
 
@@ -103,7 +105,7 @@ def test_sweep_two_regions_publishes_expected_findings_and_describes_shared_revi
     }
     about = {"ecs-network-awsvpc", "ecs-efs-fargate-platform"}
     assert {k: v for k, v in east.items() if policy_of(k) in about} == expected_east
-    assert set(east) == catalog_finding_ids(EAST_TASK_DEFINITIONS, EAST_SERVICES)
+    assert set(east) == catalog_finding_ids(EAST_TASK_DEFINITIONS, EAST_SERVICES, EAST_CLUSTERS)
     west = statuses(WEST)
     assert west[f"ecsguard/ecs-secrets-managed/{arn(WEST, 'task-definition/leaky:1')}"] == ("FAILED", "ACTIVE")
     assert set(west) == catalog_finding_ids([arn(WEST, "task-definition/leaky:1")], [])
@@ -117,7 +119,7 @@ def test_sweep_archives_findings_of_resources_removed_since_last_sweep(aws: Aws)
     # GIVEN a first sweep
     ecs_west = boto3.client("ecs", region_name=WEST)
     arrange(aws.ecs, ecs_west)
-    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2"})
+    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2", "ECSGUARD_PACKS": "all"})
     sweep_regions(build_sweeper(settings, publish=True), ACCOUNT, [EAST])
     removed = catalog_finding_ids([arn(EAST, "task-definition/web:2")], [arn(EAST, "service/beta/old-efs")])
     before = statuses(EAST)
@@ -146,15 +148,15 @@ def test_sweep_archives_findings_of_resources_removed_since_last_sweep(aws: Aws)
 
 def test_sweep_without_publish_sends_nothing(aws: Aws) -> None:
     arrange(aws.ecs, boto3.client("ecs", region_name=WEST))
-    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2"})
+    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2", "ECSGUARD_PACKS": "all"})
 
     (report,), failures = sweep_regions(build_sweeper(settings, publish=False), ACCOUNT, [EAST])
 
     assert failures == []
     assert {f"ecsguard/{r.policy_id}/{r.resource.id}" for r in report.results} == catalog_finding_ids(
-        EAST_TASK_DEFINITIONS, EAST_SERVICES
+        EAST_TASK_DEFINITIONS, EAST_SERVICES, EAST_CLUSTERS
     )
-    assert len(report.results) == len(catalog_finding_ids(EAST_TASK_DEFINITIONS, EAST_SERVICES))
+    assert len(report.results) == len(catalog_finding_ids(EAST_TASK_DEFINITIONS, EAST_SERVICES, EAST_CLUSTERS))
     assert aws.findings() == {}
 
 
@@ -163,7 +165,9 @@ def test_sweep_handler_event_naming_regions_sweeps_only_those(
 ) -> None:
     # GIVEN settings that would sweep us-east-1, and a schedule whose event names eu-west-1
     arrange(aws.ecs, boto3.client("ecs", region_name=WEST))
-    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2", "ECSGUARD_SWEEP_REGIONS": EAST})
+    settings = Settings.from_environment(
+        {"ECSGUARD_AWS_MAX_ATTEMPTS": "2", "ECSGUARD_PACKS": "all", "ECSGUARD_SWEEP_REGIONS": EAST}
+    )
     monkeypatch.setattr(sweep_handler, "SETTINGS", settings)
 
     # WHEN the sweep function runs on that event
@@ -176,7 +180,7 @@ def test_sweep_handler_event_naming_regions_sweeps_only_those(
 def test_sweep_keeps_findings_of_older_revisions_that_are_still_active(aws: Aws) -> None:
     # GIVEN a sweep that reported web:2 (bridge, FAILED), then a fixed web:3 registered
     arrange(aws.ecs, boto3.client("ecs", region_name=WEST))
-    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2"})
+    settings = Settings.from_environment({"ECSGUARD_AWS_MAX_ATTEMPTS": "2", "ECSGUARD_PACKS": "all"})
     sweep_regions(build_sweeper(settings, publish=True), ACCOUNT, [EAST])
     container = {"name": "app", "image": IMAGE, "memory": 256}
     aws.ecs.register_task_definition(family="web", containerDefinitions=[container], networkMode="awsvpc")

@@ -68,7 +68,7 @@ def evaluate_policy(policy: CompiledPolicy, resource: Resource) -> Result:
     env = Env(values, paths)
     try:
         if policy.in_scope is not None and not policy.in_scope(env):
-            return _result(policy, resource, Status.NOT_APPLICABLE)
+            return _result(policy, resource, Status.NOT_APPLICABLE, reason=policy.document.not_applicable_reason)
         traces = policy.verdict(env)
     except EvaluationError as error:
         return _result(policy, resource, Status.ERROR, reason=str(error))

@@ -152,7 +152,8 @@ def asff_finding(
         product_fields["ecsguard/EventId"] = context.event_id
     if result is not None:
         if result.reason:
-            product_fields["ecsguard/ErrorReason"] = _clip(result.reason, 2048)
+            name = "NotApplicableReason" if result.status is Status.NOT_APPLICABLE else "ErrorReason"
+            product_fields[f"ecsguard/{name}"] = _clip(result.reason, 2048)
         room = MAX_PRODUCT_FIELDS - len(product_fields)
         for index, evidence in enumerate(result.evidence[:room]):
             product_fields[f"ecsguard/Evidence/{index}"] = _clip(f"{evidence.path}: {evidence.message}", 2048)

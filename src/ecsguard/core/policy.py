@@ -198,6 +198,8 @@ class PolicyDocument(BaseModel):
     remediation: Remediation
     references: References = References()
     applies_when: Condition | None = None
+    # Why a resource that applies_when leaves out is not judged, shown with its NOT_APPLICABLE result.
+    not_applicable_reason: str | None = Field(default=None, min_length=1, max_length=512)
     check: Condition
 
     @field_validator("packs")
