@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -165,18 +165,51 @@ def service_id(model: Mapping[str, Any], fallback: str) -> str:
     return arn if isinstance(arn, str) and SERVICE_ARN.fullmatch(arn) else fallback
 
 
-def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource:
+@dataclass(frozen=True)
+class _Kind:
+    """How one resource type is read: its model, the field and shape of its ARN, and its id when it has none."""
+
+    resource_type: ResourceType
+    model: type[EcsModel]
+    arn_field: str
+    arn_pattern: re.Pattern[str]
+    named: str  # in "not a readable <named>"
+    identify: Callable[[Mapping[str, Any], str], str]
+
+
+def _build(
+    kind: _Kind, data: Mapping[str, Any], fallback_id: str, related: Mapping[str, Any] | None = None
+) -> Resource:
+    """The resource ready for evaluation, or, when ``data`` does not read as its model, a resource that every
+    policy of its type reports as ERROR, named by its ARN when it has a well-formed one."""
     try:
-        model = normalise(TaskDefinition, data)
+        model = normalise(kind.model, data)
     except ValidationError as error:
-        arn = data.get("taskDefinitionArn")
+        arn = data.get(kind.arn_field)
         return Resource(
-            type=ResourceType.TASK_DEFINITION,
-            id=arn if isinstance(arn, str) and TASK_DEFINITION_ARN.fullmatch(arn) else fallback_id,
+            type=kind.resource_type,
+            id=arn if isinstance(arn, str) and kind.arn_pattern.fullmatch(arn) else fallback_id,
             model=None,
-            problem=f"not a readable task definition: {describe_validation_error(error)}",
+            problem=f"not a readable {kind.named}: {describe_validation_error(error)}",
         )
-    return Resource(type=ResourceType.TASK_DEFINITION, id=task_definition_id(model, fallback_id), model=model)
+    identifier = kind.identify(model, fallback_id)
+    return Resource(type=kind.resource_type, id=identifier, model=model, related=dict(related or {}))
+
+
+_TASK_DEFINITION = _Kind(
+    ResourceType.TASK_DEFINITION,
+    TaskDefinition,
+    "taskDefinitionArn",
+    TASK_DEFINITION_ARN,
+    "task definition",
+    task_definition_id,
+)
+_SERVICE = _Kind(ResourceType.SERVICE, Service, "serviceArn", SERVICE_ARN, "service", service_id)
+_CLUSTER = _Kind(ResourceType.CLUSTER, Cluster, "clusterArn", CLUSTER_ARN, "cluster", cluster_id)
+
+
+def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource:
+    return _build(_TASK_DEFINITION, data, fallback_id)
 
 
 def build_service(
@@ -185,38 +218,13 @@ def build_service(
     task_definition: Document | Unresolved,
     cluster: Document | Unresolved,
 ) -> Resource:
-    try:
-        model = normalise(Service, data)
-    except ValidationError as error:
-        arn = data.get("serviceArn")
-        return Resource(
-            type=ResourceType.SERVICE,
-            id=arn if isinstance(arn, str) and SERVICE_ARN.fullmatch(arn) else fallback_id,
-            model=None,
-            problem=f"not a readable service: {describe_validation_error(error)}",
-        )
-    return Resource(
-        type=ResourceType.SERVICE,
-        id=service_id(model, fallback_id),
-        model=model,
-        related={"taskDefinition": task_definition, "cluster": cluster},
-    )
+    return _build(_SERVICE, data, fallback_id, {"taskDefinition": task_definition, "cluster": cluster})
 
 
 def build_cluster(data: Mapping[str, Any], fallback_id: str) -> Resource:
     """A cluster as DescribeClusters gives it; what a policy needs that the description lacks (its settings,
     when it was described without them) is the policy's to judge, never a silent pass."""
-    try:
-        model = normalise(Cluster, data)
-    except ValidationError as error:
-        arn = data.get("clusterArn")
-        return Resource(
-            type=ResourceType.CLUSTER,
-            id=arn if isinstance(arn, str) and CLUSTER_ARN.fullmatch(arn) else fallback_id,
-            model=None,
-            problem=f"not a readable cluster: {describe_validation_error(error)}",
-        )
-    return Resource(type=ResourceType.CLUSTER, id=cluster_id(model, fallback_id), model=model)
+    return _build(_CLUSTER, data, fallback_id)
 
 
 # Variables each resource type offers to policies, besides the resource itself ($resource).
