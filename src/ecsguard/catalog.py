@@ -17,9 +17,8 @@ from pydantic import ValidationError
 
 from ecsguard.core.compiler import CompiledPolicy, PolicyCompileError, compile_policy
 from ecsguard.core.engine import PolicySet
+from ecsguard.core.packs import BUILT_IN_PACKS, EVERY_PACK
 from ecsguard.core.policy import (
-    BUILT_IN_PACKS,
-    EVERY_PACK,
     AllOf,
     AnyOf,
     Compare,

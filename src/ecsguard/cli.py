@@ -19,7 +19,7 @@ from ecsguard import report
 from ecsguard.catalog import PolicyLoadError, default_policy_dir, load_overrides, load_policy_set
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.models import Severity
-from ecsguard.core.policy import DEFAULT_PACKS, EVERY_PACK
+from ecsguard.core.packs import DEFAULT_PACKS, EVERY_PACK
 from ecsguard.scan import read_inputs
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ecsguard.core.models import Severity
-from ecsguard.core.policy import DEFAULT_PACKS, EVERY_PACK, POLICY_ID
+from ecsguard.core.packs import DEFAULT_PACKS, EVERY_PACK, POLICY_ID
 
 PREFIX = "ECSGUARD_"
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}

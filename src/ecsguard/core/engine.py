@@ -35,20 +35,22 @@ class PolicySet:
         by_type = self.by_type
         results: list[Result] = []
         for resource in resources:
-            results.extend(evaluate_policy(policy, resource) for policy in by_type[resource.type])
+            # One reference per resource, shared by its results (each would otherwise validate its own).
+            reference = ResourceRef(type=resource.type, id=resource.id)
+            results.extend(evaluate_policy(policy, resource, reference) for policy in by_type[resource.type])
         return results
 
 
 def _result(
     policy: CompiledPolicy,
-    resource: Resource,
+    resource: ResourceRef,
     status: Status,
     evidence: tuple[Evidence, ...] = (),
     reason: str | None = None,
 ) -> Result:
     return Result(
         policy_id=policy.id,
-        resource=ResourceRef(type=resource.type, id=resource.id),
+        resource=resource,
         status=status,
         severity=policy.severity,
         title=policy.title,
@@ -57,28 +59,30 @@ def _result(
     )
 
 
-def evaluate_policy(policy: CompiledPolicy, resource: Resource) -> Result:
-    """One evaluation decides the verdict and, for a FAIL, collects its evidence."""
+def evaluate_policy(policy: CompiledPolicy, resource: Resource, reference: ResourceRef | None = None) -> Result:
+    """One evaluation decides the verdict and, for a FAIL, collects its evidence; ``reference`` names the
+    resource in the result."""
     if resource.type is not policy.resource_type:
         raise ValueError(f"policy {policy.id} applies to {policy.resource_type.value}, not {resource.type.value}")
+    ref = reference or ResourceRef(type=resource.type, id=resource.id)
     if resource.model is None:
-        return _result(policy, resource, Status.ERROR, reason=resource.problem or "resource could not be read")
+        return _result(policy, ref, Status.ERROR, reason=resource.problem or "resource could not be read")
     values: dict[str, object] = {ROOT: resource.model, **resource.related}
     paths = {ROOT: "", **{name: f"${name}" for name in resource.related}}
     env = Env(values, paths)
     try:
         if policy.in_scope is not None and not policy.in_scope(env):
-            return _result(policy, resource, Status.NOT_APPLICABLE, reason=policy.document.not_applicable_reason)
+            return _result(policy, ref, Status.NOT_APPLICABLE, reason=policy.document.not_applicable_reason)
         traces = policy.verdict(env)
     except EvaluationError as error:
-        return _result(policy, resource, Status.ERROR, reason=str(error))
+        return _result(policy, ref, Status.ERROR, reason=str(error))
     except Exception as error:  # noqa: BLE001 - a bug in one operator must not hide the other results
         # The exception text may quote a field value, so only its type is reported.
         reason = f"internal error ({type(error).__name__}) while evaluating; please report this policy and input"
-        return _result(policy, resource, Status.ERROR, reason=reason)
+        return _result(policy, ref, Status.ERROR, reason=reason)
     if traces is None:
-        return _result(policy, resource, Status.PASS)
-    return _result(policy, resource, Status.FAIL, evidence=_evidence(policy, traces))
+        return _result(policy, ref, Status.PASS)
+    return _result(policy, ref, Status.FAIL, evidence=_evidence(policy, traces))
 
 
 def _evidence(policy: CompiledPolicy, traces: Sequence[Trace]) -> tuple[Evidence, ...]:

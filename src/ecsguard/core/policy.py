@@ -21,15 +21,10 @@ from pydantic import (
 )
 
 from ecsguard.core.models import ResourceType, Severity
+from ecsguard.core.packs import POLICY_ID
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
-POLICY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-# The built-in catalog's packs (a folder of one's own may have none of them, or packs of its own), the packs a
-# deployment loads unless told otherwise, and the word that selects every pack.
-BUILT_IN_PACKS = ("mission", "fsbp", "control-tower", "hardening")
-DEFAULT_PACKS = ("mission", "fsbp")
-EVERY_PACK = "all"
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
