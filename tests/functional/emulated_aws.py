@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,25 @@ def cli_environment(aws: Aws, tmp_path: Path, **variables: str) -> dict[str, str
     )
     env.update(variables)
     return env
+
+
+def describe_family_answers_latest(monkeypatch: Any, shown: Callable[[str], bool]) -> None:
+    """Make moto's in-process server answer DescribeTaskDefinition by family alone with the latest revision whose
+    status ``shown`` accepts. moto 5.2.5 answers with the latest revision whatever its status (MOTO.md); AWS with
+    the latest ACTIVE one (and, for a while after DeleteTaskDefinitions, possibly one DELETE_IN_PROGRESS)."""
+    from moto.ecs.exceptions import TaskDefinitionNotFoundException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.describe_task_definition
+
+    def describe_task_definition(self: EC2ContainerServiceBackend, task_definition_str: str) -> Any:
+        name = task_definition_str.rsplit("/", maxsplit=1)[-1]
+        if ":" in name:
+            return original(self, task_definition_str)
+        revisions = self.task_definitions.get(name, {})
+        candidates = [number for number, found in revisions.items() if shown(found.status)]
+        if not candidates:
+            raise TaskDefinitionNotFoundException()
+        return original(self, f"{name}:{max(candidates)}")
+
+    monkeypatch.setattr(EC2ContainerServiceBackend, "describe_task_definition", describe_task_definition)

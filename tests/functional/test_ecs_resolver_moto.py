@@ -4,10 +4,8 @@ being deleted; clusters are cached by ARN. Where moto differs from AWS, the fixt
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from emulated_aws import ACCOUNT, REGION, Aws
+from emulated_aws import ACCOUNT, REGION, Aws, describe_family_answers_latest
 
 from ecsguard.adapters.ecs import EcsResolver
 from ecsguard.core.resources import Unresolved
@@ -46,22 +44,7 @@ def describe_family_may_give_revision_being_deleted(aws: Aws, monkeypatch: pytes
     (MOTO.md), and its DeleteTaskDefinitions drops a revision at once, so none is ever DELETE_IN_PROGRESS. Make the
     in-process server answer with the latest revision that is not INACTIVE; tests mark a revision being deleted
     with ``being_deleted``."""
-    from moto.ecs.exceptions import TaskDefinitionNotFoundException
-    from moto.ecs.models import EC2ContainerServiceBackend
-
-    original = EC2ContainerServiceBackend.describe_task_definition
-
-    def describe_task_definition(self: EC2ContainerServiceBackend, task_definition_str: str) -> Any:
-        name = task_definition_str.rsplit("/", maxsplit=1)[-1]
-        if ":" in name:
-            return original(self, task_definition_str)
-        revisions = self.task_definitions.get(name, {})
-        shown = [number for number, found in revisions.items() if found.status != "INACTIVE"]
-        if not shown:
-            raise TaskDefinitionNotFoundException()
-        return original(self, f"{name}:{max(shown)}")
-
-    monkeypatch.setattr(EC2ContainerServiceBackend, "describe_task_definition", describe_task_definition)
+    describe_family_answers_latest(monkeypatch, lambda status: status != "INACTIVE")
 
 
 def being_deleted(family: str, revision: int) -> None:

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulated_aws import ACCOUNT, EVENTS, REGION, Aws, load_event, register_sample_task_definitions
+from emulated_aws import (
+    ACCOUNT,
+    EVENTS,
+    REGION,
+    Aws,
+    describe_family_answers_latest,
+    load_event,
+    register_sample_task_definitions,
+)
 from fault_proxy import FaultProxy
 
 from ecsguard.core.models import ResourceType
@@ -443,22 +451,7 @@ def describe_family_gives_latest_active(aws: Aws, monkeypatch: pytest.MonkeyPatc
     """moto 5.2.5 answers DescribeTaskDefinition by family alone with the latest revision even when it is
     INACTIVE (MOTO.md); AWS answers with the latest ACTIVE one. The server runs in this process, so patch
     its backend to answer like AWS."""
-    from moto.ecs.exceptions import TaskDefinitionNotFoundException
-    from moto.ecs.models import EC2ContainerServiceBackend
-
-    original = EC2ContainerServiceBackend.describe_task_definition
-
-    def describe_task_definition(self: EC2ContainerServiceBackend, task_definition_str: str) -> Any:
-        name = task_definition_str.rsplit("/", maxsplit=1)[-1]
-        if ":" in name:
-            return original(self, task_definition_str)
-        revisions = self.task_definitions.get(name, {})
-        active = [revision for revision, found in revisions.items() if found.status == "ACTIVE"]
-        if not active:
-            raise TaskDefinitionNotFoundException()
-        return original(self, f"{name}:{max(active)}")
-
-    monkeypatch.setattr(EC2ContainerServiceBackend, "describe_task_definition", describe_task_definition)
+    describe_family_answers_latest(monkeypatch, lambda status: status == "ACTIVE")
 
 
 def test_handler_truncated_register_event_evaluates_revision_registered_at_event_time(

@@ -141,6 +141,17 @@ def proxy(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[TargetedFaultPr
     forget_clients()  # the cached clients point at the proxy that just stopped
 
 
+def deny_listing_services(proxy: TargetedFaultProxy, cluster: str) -> None:
+    """The sweep's role may no longer list ``cluster``'s services (the other clusters' it still may)."""
+    proxy.fail_where(
+        "ecs:ListServices",
+        body={"cluster": cluster},
+        status=400,
+        code="AccessDeniedException",
+        message=denial("ecs:ListServices"),
+    )
+
+
 def direct(aws: Aws, service: str, region: str) -> Any:
     """A client of the emulated account that bypasses the proxy."""
     return boto3.client(service, region_name=region, endpoint_url=aws.endpoint)
@@ -199,13 +210,7 @@ def test_sweep_list_services_denied_for_one_cluster_sweeps_the_others_and_keeps_
     aws.ecs.delete_service(cluster="alpha", service="front", force=True)
     # AND the sweep may no longer list beta's services
     beta = arn("cluster/beta")
-    proxy.fail_where(
-        "ecs:ListServices",
-        body={"cluster": beta},
-        status=400,
-        code="AccessDeniedException",
-        message=denial("ecs:ListServices"),
-    )
+    deny_listing_services(proxy, beta)
     proxy_imports = len(proxy.calls(BATCH_IMPORT_FINDINGS))
 
     # WHEN
@@ -244,13 +249,7 @@ def test_sweep_cluster_denied_gets_a_not_available_finding_on_the_cluster_until_
     # GIVEN the sweep may not list beta's services
     arrange(aws.ecs)
     beta = arn("cluster/beta")
-    proxy.fail_where(
-        "ecs:ListServices",
-        body={"cluster": beta},
-        status=400,
-        code="AccessDeniedException",
-        message=denial("ecs:ListServices"),
-    )
+    deny_listing_services(proxy, beta)
     blind_spot = f"ecsguard/sweep.coverage/{beta}"
 
     # WHEN a sweep runs
