@@ -108,6 +108,7 @@ class EvaluateService:
     cluster: str
     service: str
     request: dict[str, Any] | None = None
+    complete: bool = True  # whether ``data`` is the whole service; UpdateService's response leaves out its tags
 
 
 @dataclass(frozen=True)
@@ -224,10 +225,22 @@ def _text(parameters: dict[str, Any], key: str) -> str | None:
 Interpreter = Callable[[EventContext, dict[str, Any], dict[str, Any]], Action]
 
 
+def _created_tags(request: dict[str, Any], response: dict[str, Any]) -> list[Any]:
+    """The tags a resource was created with: the response's, else the request's (a resource is created with exactly
+    the tags its request gives), else none."""
+    for source in (response, request):
+        tags = source.get("tags")
+        if isinstance(tags, list):
+            return tags
+    return []
+
+
 def _register_task_definition(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> Action:
     described = response.get("taskDefinition")
     if isinstance(described, dict) and described.get("taskDefinitionArn"):
-        return EvaluateTaskDefinition(context, described, described["taskDefinitionArn"])
+        # RegisterTaskDefinition answers with the tags beside the task definition, as DescribeTaskDefinition does.
+        tagged = {**described, "tags": _created_tags(request, response)}
+        return EvaluateTaskDefinition(context, tagged, described["taskDefinitionArn"])
     family = _text(request, "family")
     if family is None:
         raise MalformedEvent(
@@ -250,8 +263,15 @@ def _service_call(key: str, whole_request: bool) -> Interpreter:
     def interpret(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> Action:
         described = response.get("service")
         if isinstance(described, dict) and described.get("serviceArn"):
-            cluster = described.get("clusterArn") or _text(request, "cluster") or "default"
-            return EvaluateService(context, described, str(cluster), str(described["serviceArn"]))
+            cluster = str(described.get("clusterArn") or _text(request, "cluster") or "default")
+            if whole_request:
+                return EvaluateService(
+                    context, {**described, "tags": _created_tags(request, described)}, cluster, described["serviceArn"]
+                )
+            # UpdateService cannot change tags, and its response leaves them out: then the service is described
+            # (with its tags), so that a tagging policy is judged on them rather than on their absence.
+            complete = isinstance(described.get("tags"), list)
+            return EvaluateService(context, described, cluster, str(described["serviceArn"]), complete=complete)
         service = _text(request, key)
         if service is None:
             raise MalformedEvent(
@@ -322,6 +342,39 @@ def _delete_cluster(context: EventContext, request: dict[str, Any], response: di
     return ArchiveResource(context, ResourceType.CLUSTER, _cluster_in(context, request, response, "cluster"))
 
 
+def _arn_parts(arn: str) -> tuple[str, str, str, str, str] | None:
+    """An ECS ARN's partition, Region, account, resource type and the rest of its resource; None if not one."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "ecs" or "/" not in parts[5]:
+        return None
+    kind, _, rest = parts[5].partition("/")
+    return parts[1], parts[3], parts[4], kind, rest
+
+
+def _tagging_call(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> Action:
+    """TagResource and UntagResource: the resource whose tags changed, described again with them."""
+    arn = _text(request, "resourceArn")
+    parts = _arn_parts(arn) if arn is not None else None
+    if arn is None or parts is None:
+        raise MalformedEvent(f"{context.api_call} event's requestParameters.resourceArn is not an ECS ARN")
+    partition, region, account, kind, rest = parts
+    if kind == "task-definition":
+        if ":" not in rest:
+            raise MalformedEvent(f"{context.api_call} event names a task definition without its revision")
+        return EvaluateTaskDefinition(context, None, arn)
+    if kind == "cluster":
+        return EvaluateCluster(context, arn)
+    if kind == "service":
+        if "/" not in rest:
+            # The old service ARN format (service/name) does not name the cluster, so it cannot be described.
+            return Skip(
+                context, f"{context.api_call} names a service by an ARN without its cluster; the sweep judges it"
+            )
+        cluster = f"arn:{partition}:ecs:{region}:{account}:cluster/{rest.split('/', 1)[0]}"
+        return EvaluateService(context, None, cluster, arn)
+    return Skip(context, f"{context.api_call} changed the tags of a {kind}, which no policy judges")
+
+
 EVALUATIONS: Mapping[str, Interpreter] = {
     "RegisterTaskDefinition": _register_task_definition,
     "CreateService": _service_call("serviceName", whole_request=True),
@@ -329,6 +382,8 @@ EVALUATIONS: Mapping[str, Interpreter] = {
     "CreateCluster": _cluster_call("clusterName"),
     "UpdateCluster": _cluster_call("cluster"),
     "UpdateClusterSettings": _cluster_call("cluster"),
+    "TagResource": _tagging_call,
+    "UntagResource": _tagging_call,
 }
 DELETIONS: Mapping[str, Interpreter] = {
     "DeregisterTaskDefinition": _deregister_task_definition,
@@ -337,6 +392,7 @@ DELETIONS: Mapping[str, Interpreter] = {
 }
 INTERPRETERS: Mapping[str, Interpreter] = {**EVALUATIONS, **DELETIONS}
 EVALUATED_CALLS = frozenset(EVALUATIONS)
+TAGGING_CALLS = frozenset({"TagResource", "UntagResource"})  # they name a resource, whose state must be described
 DELETION_CALLS = frozenset(DELETIONS)
 
 

@@ -24,14 +24,18 @@ class Control:
     id: str
     title: str
     unjudged: str | None  # why no policy judges it
+    pack: str  # the pack of the standard it belongs to: fsbp, control-tower, or tagging (Resource Tagging Standard)
 
 
 def load_controls(path: Path = CONTROLS_FILE) -> list[Control]:
     """The audited controls of ``path`` (controls.yaml), in its order."""
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     frameworks = {"security_hub": "Security Hub", "control_tower": "Control Tower"}
+    default_packs = {"security_hub": "fsbp", "control_tower": "control-tower"}
     return [
-        Control(frameworks[key], control_id, entry["title"], entry.get("unjudged"))
+        Control(
+            frameworks[key], control_id, entry["title"], entry.get("unjudged"), entry.get("pack", default_packs[key])
+        )
         for key in frameworks
         for control_id, entry in document[key].items()
     ]

@@ -162,10 +162,17 @@ def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skip
         return
     if isinstance(action, events.Skip):
         yield Skipped(source, action.reason)
+    elif action.context is not None and action.context.api_call in events.TAGGING_CALLS:
+        # The event holds only the tags that changed; the resource's state is not in it.
+        reason = (
+            f"{action.context.api_call}: only the resource's tags changed, and its state is unknown offline; scan "
+            "its describe output (with --include TAGS) instead"
+        )
+        yield Skipped(source, reason)
     elif isinstance(action, events.ArchiveResource):
         yield Skipped(source, f"{action.context.api_call}: the resource is gone, nothing to evaluate")
     elif isinstance(action, events.EvaluateTaskDefinition):
-        data = action.data or action.request
+        data = action.data or _created(action.request)
         if data is None:
             yield InputProblem(source, f"{action.context.api_call} event carries no task definition")
         else:
@@ -184,7 +191,7 @@ def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skip
         # A request names its cluster by name, and its task definition perhaps by family:revision: those of the
         # event's account and Region, so two accounts' resources of one name stay apart.
         cluster = events.cluster_arn(action.context, action.cluster)
-        service = dict(action.data or action.request or {})
+        service = dict(action.data or _created(action.request) or {})
         reference = service.get("taskDefinition")
         if action.data is None and isinstance(reference, str) and ":" in reference.rsplit("/", 1)[-1]:
             service["taskDefinition"] = events.task_definition_arn(action.context, reference)
@@ -196,6 +203,13 @@ def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skip
             "call is unknown offline; scan its DescribeServices output instead"
         )
         yield _Found(ResourceType.SERVICE, {"serviceName": action.service}, source, problem=reason)
+
+
+def _created(request: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a create request (RegisterTaskDefinition, CreateService) made: a resource with exactly its tags."""
+    if request is None:
+        return None
+    return request if "tags" in request else {**request, "tags": []}
 
 
 def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputProblem]:
@@ -210,7 +224,10 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
     if event is not None:
         yield from _from_event(event, source)
     elif isinstance(document.get("taskDefinition"), dict):
-        yield _Found(ResourceType.TASK_DEFINITION, document["taskDefinition"], source)
+        # describe-task-definition --include TAGS gives the tags beside the task definition.
+        tags = document.get("tags")
+        found = document["taskDefinition"] if tags is None else {**document["taskDefinition"], "tags": tags}
+        yield _Found(ResourceType.TASK_DEFINITION, found, source)
     elif "containerDefinitions" in document:
         yield _Found(ResourceType.TASK_DEFINITION, document, source)
     elif isinstance(document.get("services"), list):

@@ -140,22 +140,38 @@ class Scanner:
             if data is None:
                 # The revision the event registered, proven by registeredAt, never merely the family's latest.
                 found = registered_revision(action.reference, action.call_time, resolver)
+                names_revision = ":" in action.reference.rsplit("/", 1)[-1]
+                if isinstance(found, Unresolved) and names_revision:
+                    # A revision named outright (TagResource's ARN) that ECS does not find has been deleted since.
+                    return _Gone(ResourceType.TASK_DEFINITION, action.reference, "the task definition no longer exists")
                 if isinstance(found, Unresolved):
                     # Not finding it just after it was registered is transient (or a permission problem); a revision
                     # that cannot be proven to be the event's is kept for a person, in the dead-letter queue.
                     context = action.context
                     raise EventFailed(f"event {context.event_id} ({context.api_call}): {found.reason}")
+                if found.get("status", "ACTIVE") != "ACTIVE":
+                    # Deregistered (or being deleted) since: its DeregisterTaskDefinition archived its findings.
+                    return _Gone(
+                        ResourceType.TASK_DEFINITION,
+                        str(found.get("taskDefinitionArn") or action.reference),
+                        "the task definition revision is no longer ACTIVE",
+                    )
                 data = found
             return build_task_definition(data, action.reference)
         data = action.data
         fallback = events.service_arn(action.context, action.cluster, action.service)
         gone = _Gone(ResourceType.SERVICE, fallback, "the service no longer exists")
-        if data is None:
+        if data is None or not action.complete:
             found = resolver.service(action.cluster, action.service)
-            if isinstance(found, Unresolved):
+            if not isinstance(found, Unresolved):
+                data = found
+            elif data is None:
                 log.info("service is gone", extra={"service": action.service, "reason": found.reason})
                 return gone
-            data = found
+            else:
+                # The event's response proves the service existed after the call; its own DeleteService event
+                # archives it. Judged on the response, its tags are unknown (a tagging policy says so).
+                log.info("service not described; judging the event's copy", extra={"reason": found.reason})
         if data.get("status") == "INACTIVE":
             return gone
         return service_resource(data, fallback, action.cluster, resolver)

@@ -73,6 +73,19 @@ def register_sample_task_definitions(ecs: Any) -> None:
     ecs.create_cluster(clusterName="prod")
 
 
+def create_payments_service(ecs: Any, **extra: Any) -> None:
+    """Create, in moto, the payments-api service of prod that the sample events name (after
+    ``register_sample_task_definitions``)."""
+    ecs.create_service(
+        cluster="prod",
+        serviceName="payments-api",
+        taskDefinition="payments-api:1",
+        desiredCount=1,
+        launchType="FARGATE",
+        **extra,
+    )
+
+
 def cli_environment(aws: Aws, tmp_path: Path, **variables: str) -> dict[str, str]:
     """An environment for an ``ecsguard`` subprocess against the emulated account: none of this process's
     AWS_* or ECSGUARD_* variables and no AWS config or credentials file, so it can only use what is set here."""

@@ -159,6 +159,8 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
         "ecs-delete-cluster.json",
         "ecs-delete-service.json",
         "ecs-deregister-task-definition.json",
+        "ecs-tag-resource.json",
+        "ecs-untag-resource.json",
     }
     for planted in PLANTED_IN_EVENTS:
         assert planted not in json.dumps(document)

@@ -25,6 +25,7 @@ from emulated_aws import (
     EVENTS,
     REGION,
     Aws,
+    create_payments_service,
     describe_family_answers_latest,
     load_event,
     register_sample_task_definitions,
@@ -174,6 +175,12 @@ def truncated_request_at_event_time(aws: Aws) -> None:
     register_truncated_request(aws)
 
 
+def payments_service_created(aws: Aws) -> None:
+    """What AWS holds before the TagResource event: the sample task definitions and the payments-api service."""
+    register_sample_task_definitions(aws.ecs)
+    create_payments_service(aws.ecs)
+
+
 def cluster_as_after(event_name: str) -> Callable[[Aws], None]:
     """Arrange what AWS did before it sent the event: the analytics cluster as the event's response describes it
     (the handler describes the cluster again rather than trust the response)."""
@@ -294,6 +301,20 @@ EXPECTED: dict[str, Expected] = {
     ),
     "ecs-delete-cluster.json": Expected(
         action="archived", resource=ANALYTICS_CLUSTER, findings=archived(ANALYTICS_CLUSTER, CLUSTER_POLICIES)
+    ),
+    # Tagging events name the resource by ARN: it is described again, with its tags, and judged by every policy
+    # of its type (test_lambda_tagging.py follows the tagging policies through them).
+    "ecs-tag-resource.json": Expected(
+        action="evaluated",
+        resource=PAYMENTS_SERVICE,
+        findings=archived(PAYMENTS_SERVICE, SERVICE_POLICIES),
+        arrange=payments_service_created,
+    ),
+    "ecs-untag-resource.json": Expected(
+        action="evaluated",
+        resource=PAYMENTS_TD,
+        findings=states(PAYMENTS_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}),
+        arrange=sample_task_definitions,
     ),
 }
 

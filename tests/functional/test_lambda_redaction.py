@@ -14,6 +14,7 @@ every policy's findings and messages are checked for leaks.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import traceback
 from collections.abc import Callable
@@ -24,6 +25,7 @@ import pytest
 from emulated_aws import ACCOUNT, REGION, Aws, load_event
 from fault_proxy import BATCH_IMPORT_FINDINGS, FaultProxy
 
+from ecsguard.adapters.securityhub import ID_FILTER_SIZE
 from ecsguard.core.models import ResourceType
 from ecsguard.errors import EventFailed
 from ecsguard.handlers.scanner import handler
@@ -147,6 +149,11 @@ def calls_for_the_event(proxy: FaultProxy) -> dict[str, int]:
     return {operation: count for operation, count in proxy.counts().items() if operation != "sts:GetCallerIdentity"}
 
 
+def lookups() -> int:
+    """GetFindings calls for one task definition's findings: one per ID_FILTER_SIZE of the catalog's policies."""
+    return math.ceil(len(policy_ids(ResourceType.TASK_DEFINITION)) / ID_FILTER_SIZE)
+
+
 def log_lines(err: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
 
@@ -186,7 +193,11 @@ def test_handler_planted_secrets_are_named_by_location_and_never_output(
     assert leaks(json.dumps(messages)) == []  # body and attributes
     assert leaks(json.dumps(answer)) == []
     assert wire_leaks(proxy) == {}
-    assert calls_for_the_event(proxy) == {"securityhub:GetFindings": 1, BATCH_IMPORT_FINDINGS: 1, "sns:Publish": 1}
+    assert calls_for_the_event(proxy) == {
+        "securityhub:GetFindings": lookups(),
+        BATCH_IMPORT_FINDINGS: 1,
+        "sns:Publish": 1,
+    }
 
 
 def test_handler_planted_secrets_with_security_hub_failing_stay_out_of_exception_and_logs(
@@ -214,7 +225,11 @@ def test_handler_planted_secrets_with_security_hub_failing_stay_out_of_exception
     assert leaks(json.dumps(aws.findings())) == []
     assert leaks(json.dumps(aws.messages())) == []
     assert wire_leaks(proxy) == {}
-    assert calls_for_the_event(proxy) == {"securityhub:GetFindings": 1, BATCH_IMPORT_FINDINGS: 4, "sns:Publish": 1}
+    assert calls_for_the_event(proxy) == {
+        "securityhub:GetFindings": lookups(),
+        BATCH_IMPORT_FINDINGS: 4,
+        "sns:Publish": 1,
+    }
 
 
 def test_handler_unreadable_task_definition_with_planted_secret_reports_errors_without_it(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,7 +78,17 @@ CONTEXTS = {
     "ecs-update-cluster-settings.json": context("000000000021", "UpdateClusterSettings", "2026-11-20T12:30:41Z"),
     "ecs-delete-cluster.json": context("000000000022", "DeleteCluster", "2026-11-20T13:10:17Z"),
     "ecs-update-cluster.json": context("000000000023", "UpdateCluster", "2026-11-20T12:45:09Z"),
+    "ecs-tag-resource.json": context("000000000024", "TagResource", "2026-11-20T13:20:00Z"),
+    "ecs-untag-resource.json": context("000000000025", "UntagResource", "2026-11-20T13:25:00Z"),
 }
+TEAM_TAG = {"key": "team", "value": "payments"}
+
+
+def tagged(described: dict[str, Any], *tags: dict[str, str]) -> dict[str, Any]:
+    """A resource as its creating call's event gives it: with the tags it was created with (none unless given)."""
+    return {**described, "tags": list(tags)}
+
+
 ANALYTICS = "arn:aws:ecs:us-east-1:123456789012:cluster/analytics"
 
 
@@ -87,34 +98,42 @@ def expected_action(name: str) -> Action:
     register = "ecs-register-task-definition"
     expected: dict[str, Action] = {
         f"{register}.json": EvaluateTaskDefinition(
-            ctx, response(f"{register}.json", "taskDefinition"), f"{TD_ARN}payments-api:1"
+            ctx, tagged(response(f"{register}.json", "taskDefinition"), TEAM_TAG), f"{TD_ARN}payments-api:1"
         ),
         f"{register}-plaintext-secret.json": EvaluateTaskDefinition(
-            ctx, response(f"{register}-plaintext-secret.json", "taskDefinition"), f"{TD_ARN}billing-worker:4"
+            ctx, tagged(response(f"{register}-plaintext-secret.json", "taskDefinition")), f"{TD_ARN}billing-worker:4"
         ),
         f"{register}-non-ecr-image.json": EvaluateTaskDefinition(
-            ctx, response(f"{register}-non-ecr-image.json", "taskDefinition"), f"{TD_ARN}legacy-proxy:12"
+            ctx, tagged(response(f"{register}-non-ecr-image.json", "taskDefinition")), f"{TD_ARN}legacy-proxy:12"
         ),
         f"{register}-truncated.json": EvaluateTaskDefinition(
             ctx, None, "payments-api", request(f"{register}-truncated.json"), datetime(2026, 11, 20, 9, 31, tzinfo=UTC)
         ),
         f"{register}-efs.json": EvaluateTaskDefinition(
-            ctx, response(f"{register}-efs.json", "taskDefinition"), f"{TD_ARN}reports-efs:3"
+            ctx, tagged(response(f"{register}-efs.json", "taskDefinition")), f"{TD_ARN}reports-efs:3"
         ),
         "ecs-create-service.json": EvaluateService(
-            ctx, response("ecs-create-service.json", "service"), CLUSTER_ARN, f"{SERVICE_ARN}payments-api"
+            ctx, tagged(response("ecs-create-service.json", "service")), CLUSTER_ARN, f"{SERVICE_ARN}payments-api"
         ),
         "ecs-create-service-fargate-efs-1.3.0.json": EvaluateService(
-            ctx, response("ecs-create-service-fargate-efs-1.3.0.json", "service"), CLUSTER_ARN, f"{SERVICE_ARN}reports"
+            ctx,
+            tagged(response("ecs-create-service-fargate-efs-1.3.0.json", "service")),
+            CLUSTER_ARN,
+            f"{SERVICE_ARN}reports",
         ),
         "ecs-create-service-capacity-providers.json": EvaluateService(
             ctx,
-            response("ecs-create-service-capacity-providers.json", "service"),
+            tagged(response("ecs-create-service-capacity-providers.json", "service")),
             CLUSTER_ARN,
             f"{SERVICE_ARN}reports-spot",
         ),
         "ecs-update-service.json": EvaluateService(
-            ctx, response("ecs-update-service.json", "service"), CLUSTER_ARN, f"{SERVICE_ARN}reports"
+            # UpdateService's response leaves out the tags: the service is to be described.
+            ctx,
+            response("ecs-update-service.json", "service"),
+            CLUSTER_ARN,
+            f"{SERVICE_ARN}reports",
+            complete=False,
         ),
         "ecs-create-service-failed.json": Skip(
             ctx, "CreateService failed with AccessDeniedException; nothing changed", failed_call=True
@@ -128,6 +147,8 @@ def expected_action(name: str) -> Action:
             for name in ("ecs-create-cluster.json", "ecs-update-cluster.json", "ecs-update-cluster-settings.json")
         },
         "ecs-delete-cluster.json": ArchiveResource(ctx, ResourceType.CLUSTER, ANALYTICS),
+        "ecs-tag-resource.json": EvaluateService(ctx, None, CLUSTER_ARN, f"{SERVICE_ARN}payments-api"),
+        "ecs-untag-resource.json": EvaluateTaskDefinition(ctx, None, f"{TD_ARN}payments-api:1"),
     }
     return expected[name]
 
@@ -252,7 +273,7 @@ def test_interpret_detail_type_not_cloudtrail_skips_not_failed() -> None:
     )
 
 
-@pytest.mark.parametrize("call", ["TagResource", "UntagResource", "ListServices", "RunTask"])
+@pytest.mark.parametrize("call", ["ListServices", "RunTask", "PutAccountSetting"])
 def test_interpret_unknown_ecs_call_skips_not_failed(call: str) -> None:
     event = load("ecs-update-service.json")
     event["detail"]["eventName"] = call
@@ -780,3 +801,99 @@ def test_interpret_delete_cluster_archives_the_cluster() -> None:
 
     assert isinstance(action, ArchiveResource)
     assert (action.resource_type, action.arn) == (ResourceType.CLUSTER, ANALYTICS)
+
+
+# --- TagResource and UntagResource ----------------------------------------------------------------
+
+
+def tagging_event(call: str, resource_arn: object) -> dict[str, Any]:
+    event = load("ecs-tag-resource.json")
+    event["detail"]["eventName"] = call
+    event["detail"]["requestParameters"] = {"resourceArn": resource_arn, "tags": [{"key": "team", "value": "a"}]}
+    return event
+
+
+@pytest.mark.parametrize("call", ["TagResource", "UntagResource"])
+def test_interpret_tagging_call_evaluates_the_resource_its_arn_names(call: str) -> None:
+    ctx = replace(CONTEXTS["ecs-tag-resource.json"], api_call=call)
+    account = "arn:aws-us-gov:ecs:us-gov-west-1:210987654321"
+    cases = {
+        f"{account}:task-definition/web:7": EvaluateTaskDefinition(ctx, None, f"{account}:task-definition/web:7"),
+        f"{account}:cluster/prod": EvaluateCluster(ctx, f"{account}:cluster/prod"),
+        # The service's cluster comes from its own ARN (partition, Region, account), not from the event's.
+        f"{account}:service/prod/web": EvaluateService(
+            ctx, None, f"{account}:cluster/prod", f"{account}:service/prod/web"
+        ),
+    }
+    for arn, expected in cases.items():
+        assert interpret(tagging_event(call, arn)) == expected, arn
+
+
+@pytest.mark.parametrize(
+    ("resource", "kind"),
+    [
+        ("task/prod/0123456789abcdef0123456789abcdef", "task"),
+        ("container-instance/prod/0123456789abcdef", "container-instance"),
+        ("capacity-provider/spot", "capacity-provider"),
+        ("task-set/prod/web/ecs-svc/1234567890123456789", "task-set"),
+    ],
+)
+def test_interpret_tagging_call_on_a_resource_no_policy_judges_skips(resource: str, kind: str) -> None:
+    action = interpret(tagging_event("TagResource", f"arn:aws:ecs:us-east-1:123456789012:{resource}"))
+
+    assert isinstance(action, Skip)
+    assert (action.reason, action.failed_call) == (
+        f"TagResource changed the tags of a {kind}, which no policy judges",
+        False,
+    )
+
+
+def test_interpret_tagging_call_old_service_arn_without_cluster_skips_for_the_sweep() -> None:
+    action = interpret(tagging_event("UntagResource", "arn:aws:ecs:us-east-1:123456789012:service/web"))
+
+    assert isinstance(action, Skip)
+    assert "without its cluster" in action.reason
+
+
+@pytest.mark.parametrize(
+    "resource_arn",
+    [
+        None,
+        "",
+        42,
+        "web",
+        "arn:aws:s3:::bucket",
+        "arn:aws:ecs:us-east-1:123456789012:cluster",
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/web",
+    ],
+)
+def test_interpret_tagging_call_without_a_usable_ecs_arn_is_malformed(resource_arn: object) -> None:
+    with pytest.raises(MalformedEvent) as raised:
+        interpret(tagging_event("TagResource", resource_arn))
+
+    assert "TagResource event" in str(raised.value)
+    if isinstance(resource_arn, str) and resource_arn:
+        assert resource_arn not in str(raised.value)
+
+
+def test_interpret_update_service_response_with_tags_is_whole() -> None:
+    event = load("ecs-update-service.json")
+    event["detail"]["responseElements"]["service"]["tags"] = [{"key": "team", "value": "reports"}]
+
+    action = interpret(event)
+
+    assert isinstance(action, EvaluateService)
+    assert action.complete is True
+    assert action.data is not None
+    assert action.data["tags"] == [{"key": "team", "value": "reports"}]
+
+
+def test_interpret_create_service_takes_the_request_tags_when_the_response_has_none() -> None:
+    event = load("ecs-create-service.json")
+    event["detail"]["requestParameters"]["tags"] = [{"key": "team", "value": "payments"}]
+
+    action = interpret(event)
+
+    assert isinstance(action, EvaluateService)
+    assert action.data is not None
+    assert action.data["tags"] == [{"key": "team", "value": "payments"}]

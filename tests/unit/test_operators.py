@@ -32,6 +32,7 @@ BUILT_IN_OPERATORS = frozenset(
         "exists",
         "empty",
         "contains",
+        "includes_all",
         "version_gte",
         "version_gt",
         "version_lte",
@@ -68,6 +69,10 @@ TRUE_CASES = [
     ("empty", [], None),
     ("empty", {}, None),
     ("contains", ["SYS_ADMIN", "NET_ADMIN"], "NET_ADMIN"),
+    ("includes_all", ["team", "env", "cost-center"], ["team", "cost-center"]),
+    ("includes_all", ["team"], []),  # nothing required
+    ("includes_all", [], []),
+    ("includes_all", ["team", None], ["team"]),  # an item without the field is passed over
     ("version_gte", "1.10.0", "1.4.0"),
     ("version_gte", "1.4", "1.4.0"),
     ("version_gt", "1.4.1", "1.4"),
@@ -95,6 +100,11 @@ FALSE_CASES = [
     ("empty", KeyValuePair(), None),  # an object that is present is not empty
     ("contains", ["SYS_ADMIN"], "NET_ADMIN"),
     ("contains", [], "NET_ADMIN"),
+    ("includes_all", ["team"], ["team", "cost-center"]),
+    ("includes_all", [], ["team"]),
+    ("includes_all", ["Team"], ["team"]),  # case sensitive
+    ("includes_all", ["1"], [1]),  # compared by kind, as `in` compares
+    ("includes_all", [1], [True]),
     ("version_gte", "1.3.9", "1.4.0"),
     ("version_gte", "1.4.0", "1.10"),
     ("version_gt", "1.4.0", "1.4"),
@@ -180,6 +190,7 @@ OPERAND_ERRORS = [
     ("empty", PLANTED_NUMBER, None, "a int cannot be empty"),
     ("empty", True, None, "a bool cannot be empty"),
     ("contains", PLANTED, "P", "expected a list, found str"),
+    ("includes_all", PLANTED, ["team"], "expected the values of a path through '[]', found str"),
     ("version_gte", PLANTED, "1.4.0", "is not a dotted numeric version"),
     ("version_gt", "1.x", "1.4.0", "is not a dotted numeric version"),
     ("version_lte", PLANTED_NUMBER, "1.4.0", "expected a version string, found int"),
@@ -242,6 +253,8 @@ ARGUMENT_ERRORS = [
     ("empty", [], "takes no value"),
     ("contains", None, "needs a single value (string, number or boolean)"),
     ("contains", ["a"], "needs a single value (string, number or boolean)"),
+    ("includes_all", "team", "needs a list of values"),
+    ("includes_all", [None], "needs a list of strings, numbers or booleans"),
     ("version_gte", "1.x", "needs a version such as '1.4.0': is not a dotted numeric version"),
     ("version_gt", "", "needs a version such as '1.4.0': is not a dotted numeric version"),
     ("version_lte", 1.4, "needs a version such as '1.4.0': expected a version string, found float"),

@@ -39,6 +39,7 @@ from ecsguard.core.resources import (
     normalise,
 )
 from ecsguard.core.results import Result, Status
+from ecsguard.report import result_document
 from policy_catalog import CASE_DIR, POLICY_DIR
 
 
@@ -207,7 +208,7 @@ def sensitive_values(model: BaseModel) -> Iterator[str]:
 
 def _output_strings(result: Result) -> str:
     """The result as JSON, and every string in it unescaped (a multi-line secret is escaped in JSON)."""
-    return "\n".join([result.model_dump_json(), *_strings(result.model_dump(mode="json"))])
+    return "\n".join([json.dumps(result_document(result, None)), *_strings(result_document(result, None))])
 
 
 @pytest.mark.parametrize(("policy_id", "letter", "scenario"), _scenario_params())
@@ -226,7 +227,8 @@ def test_policy_scenario_evaluates_to_expected_result(policy_id: str, letter: st
     assert [(result.policy_id, result.resource.id) for result in results] == [(policy_id, resource.id)]
     result = results[0]
     observed = (result.status, {evidence.path for evidence in result.evidence})
-    assert observed == (scenario.expect, set(scenario.evidence_paths or ())), result.model_dump_json(indent=2)
+    shown = json.dumps(result_document(result, None), indent=2)
+    assert observed == (scenario.expect, set(scenario.evidence_paths or ())), shown
     if scenario.expect is Status.NOT_APPLICABLE:
         # A NOT_APPLICABLE result carries the policy's own reason for leaving such resources out, when it gives one.
         assert result.reason == policy_set.by_id[policy_id].document.not_applicable_reason

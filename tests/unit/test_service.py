@@ -20,6 +20,7 @@ from ecsguard.core.results import Status
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
 from ecsguard.events import MalformedEvent
 from ecsguard.publishing import Options
+from ecsguard.report import result_document
 from ecsguard.service import Outcome, Scanner
 from policy_catalog import SAMPLE_EVENT_POLICIES, narrowed
 
@@ -784,10 +785,14 @@ def test_scanner_makes_a_fresh_resolver_for_each_evaluated_event() -> None:
     # THEN each event had its own resolver (so its own cache), used only for its own lookups
     made = test.resolvers.made
     assert len({id(resolver) for resolver in made}) == len(made) == 3
+    # (UpdateService's response leaves out the tags, so that service is described first.)
     assert [resolver.calls for resolver in made] == [
         [("task_definition", EFS_TD)],
         [("task_definition", "payments-api")],
-        [("task_definition", EFS_TD)],
+        [
+            ("service", "arn:aws:ecs:us-east-1:123456789012:cluster/prod", f"{SERVICE_ARN}reports"),
+            ("task_definition", EFS_TD),
+        ],
     ]
 
 
@@ -806,7 +811,7 @@ def test_scanner_outcome_never_holds_planted_secret() -> None:
     outcome = test.handle(load("ecs-register-task-definition-plaintext-secret.json"))
 
     sent = json.dumps(test.publisher.imports) + "".join(n.message + n.subject for n in test.notifier.attempts)
-    kept = json.dumps(outcome.summary()) + json.dumps([r.model_dump(mode="json") for r in outcome.results])
+    kept = json.dumps(outcome.summary()) + json.dumps([result_document(r, None) for r in outcome.results])
     assert statuses(outcome)["ecs-secrets-managed"] is Status.FAIL
     assert [value for value in PLANTED if value in sent + kept] == []
 

@@ -26,6 +26,7 @@ DESCRIBE_CLUSTERS_BATCH = 100  # DescribeClusters takes at most 100 clusters per
 # What the cluster policies read besides the default strategy: Container Insights (settings), ECS Exec logging
 # (configuration). Without them DescribeClusters leaves those fields out.
 CLUSTER_DETAILS = ["SETTINGS", "CONFIGURATIONS", "TAGS"]
+SERVICE_DETAILS = ["TAGS"]
 # What means "does not exist", per call; anything else is a failure to retry. ECS answers ClientException
 # for a task definition it cannot find, but ClientException from other calls is a generic client error.
 _NOT_FOUND = {
@@ -85,7 +86,11 @@ class EcsResolver:
 
     def _describe_task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
         response = self._call("describe_task_definition", reference, taskDefinition=reference, include=["TAGS"])
-        return response if isinstance(response, Unresolved) else dict(response["taskDefinition"])
+        if isinstance(response, Unresolved):
+            return response
+        # The tags come beside the task definition; asked for, they are known even when there are none.
+        tags = response.get("tags")
+        return {**response["taskDefinition"], "tags": list(tags) if isinstance(tags, list) else []}
 
     def _latest_active(self, family: str, status: str) -> dict[str, Any] | Unresolved:
         """The latest ACTIVE revision of exactly ``family``: ListTaskDefinitions, newest first, filtered to the family
@@ -110,14 +115,16 @@ class EcsResolver:
             parameters["nextToken"] = token
 
     def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
-        response = self._call("describe_services", f"{cluster}/{service}", cluster=cluster, services=[service])
+        response = self._call(
+            "describe_services", f"{cluster}/{service}", cluster=cluster, services=[service], include=SERVICE_DETAILS
+        )
         if isinstance(response, Unresolved):
             return response
         services = response.get("services") or []
         if not services:
             reasons = ", ".join(f.get("reason", "?") for f in response.get("failures") or []) or "no service returned"
             return Unresolved(f"ecs:DescribeServices found no service '{service}' in cluster '{cluster}' ({reasons})")
-        return dict(services[0])
+        return with_tags(services[0])
 
     def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
         """The cluster ``cluster`` names, in this resolver's account and Region (a name means the cluster of that
@@ -129,12 +136,23 @@ class EcsResolver:
             else:
                 clusters = response.get("clusters") or []
                 found = (
-                    dict(clusters[0]) if clusters else Unresolved(f"ecs:DescribeClusters found no cluster '{cluster}'")
+                    with_tags(clusters[0])
+                    if clusters
+                    else Unresolved(f"ecs:DescribeClusters found no cluster '{cluster}'")
                 )
                 self._clusters[cluster] = found
                 if isinstance(found, dict) and found.get("clusterArn"):
                     self._clusters[str(found["clusterArn"])] = found
         return self._clusters[cluster]
+
+
+def with_tags(described: Any) -> dict[str, Any]:
+    """A cluster or service described with include TAGS: its tags are known, an empty list when it has none (the
+    response leaves the field out then)."""
+    found = dict(described)
+    if not isinstance(found.get("tags"), list):
+        found["tags"] = []
+    return found
 
 
 class EcsInventory:
@@ -176,16 +194,16 @@ class EcsInventory:
             code, message = error_code(error)
             raise AwsCallFailed("ecs:DescribeClusters", f"{len(clusters)} cluster(s)", code, message) from None
         failures = [f"{f.get('arn')}: {f.get('reason')}" for f in response.get("failures") or []]
-        return [dict(cluster) for cluster in response.get("clusters") or []], failures
+        return [with_tags(cluster) for cluster in response.get("clusters") or []], failures
 
     def describe_services(self, cluster: str, services: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
         """Up to 10 services of one cluster, and the reasons for those ECS could not describe."""
         try:
-            response = self._client.describe_services(cluster=cluster, services=services)
+            response = self._client.describe_services(cluster=cluster, services=services, include=SERVICE_DETAILS)
         except (ClientError, BotoCoreError) as error:
             code, message = error_code(error)
             raise AwsCallFailed(
                 "ecs:DescribeServices", f"{len(services)} service(s) of {cluster}", code, message
             ) from None
         failures = [f"{f.get('arn')}: {f.get('reason')}" for f in response.get("failures") or []]
-        return [dict(service) for service in response.get("services") or []], failures
+        return [with_tags(service) for service in response.get("services") or []], failures

@@ -36,8 +36,10 @@ class PolicySet:
         results: list[Result] = []
         for resource in resources:
             # One reference per resource, shared by its results (each would otherwise validate its own).
-            reference = ResourceRef(type=resource.type, id=resource.id)
-            results.extend(evaluate_policy(policy, resource, reference) for policy in by_type[resource.type])
+            # One reference and one environment per resource, shared by its policies.
+            reference = ResourceRef(resource.type, resource.id)
+            env = _environment(resource)
+            results.extend(_judge(policy, resource, reference, env) for policy in by_type[resource.type])
         return results
 
 
@@ -48,15 +50,7 @@ def _result(
     evidence: tuple[Evidence, ...] = (),
     reason: str | None = None,
 ) -> Result:
-    return Result(
-        policy_id=policy.id,
-        resource=resource,
-        status=status,
-        severity=policy.severity,
-        title=policy.title,
-        evidence=evidence,
-        reason=reason,
-    )
+    return Result(policy.id, resource, status, policy.severity, policy.title, evidence, reason)
 
 
 def evaluate_policy(policy: CompiledPolicy, resource: Resource, reference: ResourceRef | None = None) -> Result:
@@ -64,12 +58,24 @@ def evaluate_policy(policy: CompiledPolicy, resource: Resource, reference: Resou
     resource in the result."""
     if resource.type is not policy.resource_type:
         raise ValueError(f"policy {policy.id} applies to {policy.resource_type.value}, not {resource.type.value}")
-    ref = reference or ResourceRef(type=resource.type, id=resource.id)
+    return _judge(policy, resource, reference or ResourceRef(resource.type, resource.id), _environment(resource))
+
+
+def _environment(resource: Resource) -> Env | None:
+    """The resource and its related resources bound for evaluation; None when the resource could not be read.
+
+    A check restores every loop variable it binds before it returns, and the compiler lets a policy read only
+    variables it has bound, so one environment serves every policy of the resource."""
     if resource.model is None:
-        return _result(policy, ref, Status.ERROR, reason=resource.problem or "resource could not be read")
+        return None
     values: dict[str, object] = {ROOT: resource.model, **resource.related}
     paths = {ROOT: "", **{name: f"${name}" for name in resource.related}}
-    env = Env(values, paths)
+    return Env(values, paths)
+
+
+def _judge(policy: CompiledPolicy, resource: Resource, ref: ResourceRef, env: Env | None) -> Result:
+    if env is None:
+        return _result(policy, ref, Status.ERROR, reason=resource.problem or "resource could not be read")
     try:
         if policy.in_scope is not None and not policy.in_scope(env):
             return _result(policy, ref, Status.NOT_APPLICABLE, reason=policy.document.not_applicable_reason)
@@ -91,4 +97,4 @@ def _evidence(policy: CompiledPolicy, traces: Sequence[Trace]) -> tuple[Evidence
         seen.setdefault((trace.path, trace.message), None)
     if not seen:
         seen[("", f"does not satisfy: {policy.title}")] = None
-    return tuple(Evidence(path=path, message=message) for path, message in seen)
+    return tuple(Evidence(path, message) for path, message in seen)

@@ -29,8 +29,9 @@ from typing import Any, Literal
 
 # What kind of field an operator compares: one value, a list field, or any field (collections included).
 OperandKind = Literal["scalar", "list", "any"]
-# How an operator reads a path through '[]': it holds when some, or every, reached value satisfies it.
-OverItems = Literal["some", "every"]
+# How an operator reads a path through '[]': it holds when some, or every, reached value satisfies it, or it
+# judges the reached values together ("collect": the operator receives them as one list).
+OverItems = Literal["some", "every", "collect"]
 
 
 class OperandError(ValueError):
@@ -192,6 +193,14 @@ def _matches_any(value: object, argument: NamedPatterns) -> str | None:
     return None
 
 
+def _includes_all(value: object, argument: Members) -> bool:
+    if not isinstance(value, list):
+        raise OperandError(f"expected the values of a path through '[]', found {_type_name(value)}")
+    # Compared by kind as well as value, as `in` and `equals` compare: the key "1" is not the number 1.
+    present = {(_kind(item), item) for item in value if item is not None and not isinstance(item, list | dict)}
+    return all((_kind(member), member) in present for member in argument.values)
+
+
 def _exists(value: object, argument: None) -> bool:
     return value is not None
 
@@ -296,6 +305,16 @@ for _operator in (
         over_items="every",
     ),
     Operator("contains", "The list field contains the value.", _contains, _prepare_scalar, operand="list"),
+    # A new operator because no condition can iterate a parameter's list: "every required tag key is present"
+    # needs the reached values taken together.
+    Operator(
+        "includes_all",
+        "Every listed value is among the values a path through '[]' reaches (tags[].key); an empty list holds.",
+        _includes_all,
+        _prepare_list,
+        operand="any",
+        over_items="collect",
+    ),
     Operator(
         "version_gte",
         "The field is a dotted version at least the value; 1.10.0 is later than 1.4.0.",

@@ -11,6 +11,6 @@ import re
 POLICY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")  # also the shape of a pack's name
 # The built-in catalog's packs (a folder of one's own may have none of them, or packs of its own), the packs a
 # deployment loads unless told otherwise, and the word that selects every pack.
-BUILT_IN_PACKS = ("mission", "fsbp", "control-tower", "hardening")
+BUILT_IN_PACKS = ("mission", "fsbp", "control-tower", "hardening", "tagging")
 DEFAULT_PACKS = ("mission", "fsbp")
 EVERY_PACK = "all"

@@ -1,10 +1,14 @@
-"""What an evaluation produces: one result per (policy, resource) pair."""
+"""What an evaluation produces: one result per (policy, resource) pair.
+
+Results are built by the engine alone, from values it has already validated, once per (policy, resource)
+pair: thousands per second in a scan. Named tuples make them immutable and cost a third of a validating model;
+the edges (events, policies, settings, findings) stay pydantic models.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict
+from typing import NamedTuple
 
 from ecsguard.core.models import ResourceType, Severity
 
@@ -16,22 +20,19 @@ class Status(StrEnum):
     ERROR = "ERROR"
 
 
-class Evidence(BaseModel):
+class Evidence(NamedTuple):
     """Where a policy failed and what to do about it. Never holds a field's secret value."""
 
-    model_config = ConfigDict(frozen=True)
     path: str
     message: str
 
 
-class ResourceRef(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class ResourceRef(NamedTuple):
     type: ResourceType
     id: str
 
 
-class Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Result(NamedTuple):
     policy_id: str
     resource: ResourceRef
     status: Status

@@ -331,6 +331,8 @@ class CompareNode(Node):
         """The operator's answer (truthy or not); raise EvaluationError when it cannot compare."""
         if self.iterates:
             found = self.getter.many(env)
+            if self.operator.over_items == "collect":
+                return self._apply(env, found)
             if self.operator.over_items == "some":
                 return any(self._apply(env, value) for value in found)
             return all(self._apply(env, value) for value in found)
