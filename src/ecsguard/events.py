@@ -122,6 +122,17 @@ class EvaluateCluster:
 
 
 @dataclass(frozen=True)
+class EvaluateTaskSet:
+    """Evaluate a task set in its state after the call: from the event, else described (DescribeTaskSets)."""
+
+    context: EventContext
+    data: dict[str, Any] | None
+    cluster: str
+    service: str
+    task_set: str  # the ARN
+
+
+@dataclass(frozen=True)
 class ArchiveResource:
     """The resource is gone: archive its findings."""
 
@@ -139,7 +150,7 @@ class Skip:
     failed_call: bool = False
 
 
-Action = EvaluateTaskDefinition | EvaluateService | EvaluateCluster | ArchiveResource | Skip
+Action = EvaluateTaskDefinition | EvaluateService | EvaluateCluster | EvaluateTaskSet | ArchiveResource | Skip
 
 
 def partition_of(region: str) -> str:
@@ -213,6 +224,15 @@ def service_arn(context: EventContext, cluster: str, service: str) -> str:
         return service
     cluster_name = cluster.rsplit("/", 1)[-1] if cluster.startswith("arn:") else cluster
     return _arn(context, f"service/{cluster_name}/{service}")
+
+
+def task_set_arn(context: EventContext, cluster: str, service: str, task_set: str) -> str:
+    """The ARN for a task set a request names by ARN, or by id within its cluster and service (names or ARNs)."""
+    if task_set.startswith("arn:"):
+        return task_set
+    cluster_name = cluster.rsplit("/", 1)[-1]
+    service_name = service.rsplit("/", 1)[-1]
+    return _arn(context, f"task-set/{cluster_name}/{service_name}/{task_set}")
 
 
 def _text(parameters: dict[str, Any], key: str) -> str | None:
@@ -342,6 +362,44 @@ def _delete_cluster(context: EventContext, request: dict[str, Any], response: di
     return ArchiveResource(context, ResourceType.CLUSTER, _cluster_in(context, request, response, "cluster"))
 
 
+def _task_set_call(key: str | None) -> Interpreter:
+    """CreateTaskSet, UpdateTaskSet, UpdateServicePrimaryTaskSet: the task set after the call, from the response,
+    else named in the request by ``key``. None for CreateTaskSet: ECS names the task set it made only in its
+    answer, and makes it with exactly its request's tags."""
+
+    def interpret(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> Action:
+        cluster, service = _text(request, "cluster") or "default", _text(request, "service")
+        described = response.get("taskSet")
+        if isinstance(described, dict) and isinstance(described.get("taskSetArn"), str):
+            if key is None:
+                described = {**described, "tags": _created_tags(request, described)}
+            in_cluster = cluster_arn(context, str(described.get("clusterArn") or cluster))
+            of_service = str(described.get("serviceArn") or service or "")
+            return EvaluateTaskSet(context, described, in_cluster, of_service, str(described["taskSetArn"]))
+        named = _text(request, key) if key is not None else None
+        if named is None or service is None:
+            wanted = f"requestParameters.service and {key}" if key else "the id of the task set it made"
+            raise MalformedEvent(f"{context.api_call} event has no responseElements.taskSet, nor {wanted}")
+        arn = task_set_arn(context, cluster, service, named)
+        return EvaluateTaskSet(context, None, cluster_arn(context, cluster), service, arn)
+
+    return interpret
+
+
+def _delete_task_set(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> ArchiveResource:
+    described = response.get("taskSet")
+    if isinstance(described, dict) and isinstance(described.get("taskSetArn"), str):
+        return ArchiveResource(context, ResourceType.TASK_SET, str(described["taskSetArn"]))
+    cluster, service, named = (
+        _text(request, "cluster") or "default",
+        _text(request, "service"),
+        _text(request, "taskSet"),
+    )
+    if service is None or named is None:
+        raise MalformedEvent("DeleteTaskSet event names no task set (requestParameters.service and taskSet)")
+    return ArchiveResource(context, ResourceType.TASK_SET, task_set_arn(context, cluster, service, named))
+
+
 def _arn_parts(arn: str) -> tuple[str, str, str, str, str] | None:
     """An ECS ARN's partition, Region, account, resource type and the rest of its resource; None if not one."""
     parts = arn.split(":", 5)
@@ -372,7 +430,7 @@ def _tagging_call(context: EventContext, request: dict[str, Any], response: dict
             )
         cluster = f"arn:{partition}:ecs:{region}:{account}:cluster/{rest.split('/', 1)[0]}"
         return EvaluateService(context, None, cluster, arn)
-    return Skip(context, f"{context.api_call} changed the tags of a {kind}, which no policy judges")
+    return Skip(context, f"{context.api_call} changed the tags of a {kind}, which no policy judges by its tags")
 
 
 EVALUATIONS: Mapping[str, Interpreter] = {
@@ -384,11 +442,15 @@ EVALUATIONS: Mapping[str, Interpreter] = {
     "UpdateClusterSettings": _cluster_call("cluster"),
     "TagResource": _tagging_call,
     "UntagResource": _tagging_call,
+    "CreateTaskSet": _task_set_call(None),
+    "UpdateTaskSet": _task_set_call("taskSet"),
+    "UpdateServicePrimaryTaskSet": _task_set_call("primaryTaskSet"),
 }
 DELETIONS: Mapping[str, Interpreter] = {
     "DeregisterTaskDefinition": _deregister_task_definition,
     "DeleteService": _delete_service,
     "DeleteCluster": _delete_cluster,
+    "DeleteTaskSet": _delete_task_set,
 }
 INTERPRETERS: Mapping[str, Interpreter] = {**EVALUATIONS, **DELETIONS}
 EVALUATED_CALLS = frozenset(EVALUATIONS)

@@ -136,6 +136,8 @@ def lookups(results: Sequence[Result], gone: Sequence[tuple[ResourceType, str]],
 
 
 def _resource_type(arn: str) -> ResourceType | None:
+    if ":task-set/" in arn:
+        return ResourceType.TASK_SET
     if ":task-definition/" in arn:
         return ResourceType.TASK_DEFINITION
     if ":service/" in arn:

@@ -49,6 +49,8 @@ class Resolver(Protocol):
 
     def cluster(self, cluster: str) -> dict[str, Any] | Unresolved: ...
 
+    def task_set(self, cluster: str, service: str, task_set: str) -> dict[str, Any] | Unresolved: ...
+
 
 def task_definition_model(reference: str, found: dict[str, Any] | Unresolved) -> Document | Unresolved:
     """A service's task definition as the EFS policy reads it (``$taskDefinition``), or why it cannot be."""

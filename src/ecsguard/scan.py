@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ecsguard import events
-from ecsguard.core.models import Cluster, ResourceType, Service, TaskDefinition
+from ecsguard.core.models import Cluster, ResourceType, Service, TaskDefinition, TaskSet
 from ecsguard.core.resources import (
     ECS_NAME,
     Document,
@@ -32,18 +32,20 @@ from ecsguard.core.resources import (
     Unresolved,
     build_cluster,
     build_task_definition,
+    build_task_set,
     field_names,
     service_id,
 )
 from ecsguard.resolution import service_resource, shown_cluster
 
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
-_KNOWN_KEYS = field_names(TaskDefinition, Service, Cluster, events.EventEnvelope, events.CloudTrailDetail) | {
+_KNOWN_KEYS = field_names(TaskDefinition, Service, Cluster, TaskSet, events.EventEnvelope, events.CloudTrailDetail) | {
     "services",
     "clusters",
     "failures",
     "tags",
     "taskDefinition",
+    "taskSets",
 }
 
 
@@ -177,6 +179,15 @@ def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skip
             yield InputProblem(source, f"{action.context.api_call} event carries no task definition")
         else:
             yield _Found(ResourceType.TASK_DEFINITION, data, source)
+    elif isinstance(action, events.EvaluateTaskSet):
+        if action.data is not None:
+            yield _Found(ResourceType.TASK_SET, action.data, source)
+        else:
+            reason = (
+                f"{action.context.api_call} event has no responseElements.taskSet, so the task set's state after "
+                "the call is unknown offline; scan its DescribeTaskSets output instead"
+            )
+            yield _Found(ResourceType.TASK_SET, {}, source, problem=reason)
     elif isinstance(action, events.EvaluateCluster):
         if action.data is not None:
             yield _Found(ResourceType.CLUSTER, action.data, source)
@@ -230,6 +241,11 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
         yield _Found(ResourceType.TASK_DEFINITION, found, source)
     elif "containerDefinitions" in document:
         yield _Found(ResourceType.TASK_DEFINITION, document, source)
+    elif isinstance(document.get("taskSets"), list):
+        for task_set in document["taskSets"]:
+            yield from _classify_task_set(task_set, source)
+    elif "taskSetArn" in document:
+        yield from _classify_task_set(document, source)
     elif isinstance(document.get("services"), list):
         for service in document["services"]:
             yield from _classify_service(service, source)
@@ -250,7 +266,7 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
         keys = ", ".join(known[:8] + ([f"{others} other(s)"] if others else [])) or "none"
         yield InputProblem(
             source,
-            f"not a task definition, service, cluster or ECS CloudTrail event (top-level keys: {keys})",
+            f"not a task definition, service, task set, cluster or ECS CloudTrail event (top-level keys: {keys})",
         )
 
 
@@ -262,8 +278,26 @@ def _name(value: object, otherwise: str) -> str:
 def _classify_service(document: Any, source: str) -> Iterator[_Found | InputProblem]:
     if isinstance(document, dict):
         yield _Found(ResourceType.SERVICE, document, source)
+        # A service with the EXTERNAL or CODE_DEPLOY controller runs its tasks from its task sets.
+        task_sets = document.get("taskSets")
+        for task_set in task_sets if isinstance(task_sets, list) else []:
+            yield from _classify_task_set(task_set, source)
     else:
         yield InputProblem(source, f"a service must be an object, found {type(document).__name__}")
+
+
+def _task_set_name(data: Mapping[str, Any]) -> str:
+    """A task set's id (ecs-svc/1234...) when it has that shape, for a resource without an ARN."""
+    identifier = data.get("id")
+    shaped = isinstance(identifier, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,64}/[0-9]{1,32}", identifier)
+    return str(identifier) if shaped else "task-set"
+
+
+def _classify_task_set(document: Any, source: str) -> Iterator[_Found | InputProblem]:
+    if isinstance(document, dict):
+        yield _Found(ResourceType.TASK_SET, document, source)
+    else:
+        yield InputProblem(source, f"a task set must be an object, found {type(document).__name__}")
 
 
 class InputResolver:
@@ -335,6 +369,9 @@ class InputResolver:
 
     def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
         return Unresolved(f"a scan reads services from its inputs; it does not look up '{service}' in '{cluster}'")
+
+    def task_set(self, cluster: str, service: str, task_set: str) -> dict[str, Any] | Unresolved:
+        return Unresolved(f"a scan reads task sets from its inputs; it does not look up '{task_set}'")
 
     def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
         """The cluster with ARN ``cluster``; or, for a bare name (a service that names no account), the one input
@@ -429,6 +466,18 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
                     inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable cluster"))
             inputs.resources.append(resource)
             inputs.sources.append(item.source)
+    for item in found:
+        if item.kind is not ResourceType.TASK_SET:
+            continue
+        fallback = f"{item.source}#{_task_set_name(item.data)}"
+        if item.problem is not None:
+            resource = Resource(type=ResourceType.TASK_SET, id=fallback, model=None, problem=item.problem)
+        else:
+            resource = build_task_set(item.data, fallback)
+            if resource.model is None:
+                inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable task set"))
+        inputs.resources.append(resource)
+        inputs.sources.append(item.source)
     for item in found:
         if item.kind is not ResourceType.SERVICE:
             continue

@@ -17,7 +17,7 @@ from ecsguard import events
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition
+from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition, build_task_set
 from ecsguard.core.results import Result, Status
 from ecsguard.core.times import asff_time, parse_time
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
@@ -126,7 +126,10 @@ class Scanner:
 
     def _resolve(
         self,
-        action: events.EvaluateTaskDefinition | events.EvaluateService | events.EvaluateCluster,
+        action: events.EvaluateTaskDefinition
+        | events.EvaluateService
+        | events.EvaluateCluster
+        | events.EvaluateTaskSet,
         resolver: Resolver,
     ) -> Resource | _Gone:
         if isinstance(action, events.EvaluateCluster):
@@ -135,6 +138,11 @@ class Scanner:
                 # DescribeClusters answers for a deleted cluster (INACTIVE) or names it among its failures.
                 return _Gone(ResourceType.CLUSTER, action.cluster, "the cluster no longer exists")
             return build_cluster(described, action.cluster)
+        if isinstance(action, events.EvaluateTaskSet):
+            task_set = action.data or resolver.task_set(action.cluster, action.service, action.task_set)
+            if isinstance(task_set, Unresolved):
+                return _Gone(ResourceType.TASK_SET, action.task_set, "the task set no longer exists")
+            return build_task_set(task_set, action.task_set)
         if isinstance(action, events.EvaluateTaskDefinition):
             data = action.data
             if data is None:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext, coverage_finding
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition
+from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition, build_task_set
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
 from ecsguard.events import partition_of
@@ -121,14 +121,19 @@ def _task_definition_resource(reference: str, found: dict[str, Any] | Unresolved
     return build_task_definition(found, reference)
 
 
-def _may_be_in(service_arn: str, clusters: set[str]) -> bool:
-    """Whether a service may belong to one of ``clusters``; an old-format ARN (no cluster in it) to any."""
-    if not clusters or ":service/" not in service_arn:
+def _may_be_in(arn: str, clusters: set[str]) -> bool:
+    """Whether a service or task set may belong to one of ``clusters``; a service's old-format ARN (no cluster in
+    it) to any."""
+    if not clusters:
         return False
-    path = service_arn.split(":service/", 1)[1]
+    if ":task-set/" in arn:
+        return any(arn.startswith(cluster.replace(":cluster/", ":task-set/") + "/") for cluster in clusters)
+    if ":service/" not in arn:
+        return False
+    path = arn.split(":service/", 1)[1]
     if "/" not in path:
         return True
-    return any(service_arn.startswith(cluster.replace(":cluster/", ":service/") + "/") for cluster in clusters)
+    return any(arn.startswith(cluster.replace(":cluster/", ":service/") + "/") for cluster in clusters)
 
 
 class PrefetchedResolver:
@@ -167,6 +172,9 @@ class PrefetchedResolver:
 
     def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
         return self._recorded(lambda: self._live.service(cluster, service))
+
+    def task_set(self, cluster: str, service: str, task_set: str) -> dict[str, Any] | Unresolved:
+        return self._recorded(lambda: self._live.task_set(cluster, service, task_set))
 
     def remember_cluster(self, arn: str, described: dict[str, Any] | Unresolved) -> None:
         """A cluster the sweep described already: the services that take its default strategy ask for it."""
@@ -219,6 +227,14 @@ class Sweeper:
         resources += [
             service_resource(service, str(service.get("serviceArn")), str(service.get("clusterArn")), resolver)
             for service in services
+        ]
+        # A service with the EXTERNAL or CODE_DEPLOY controller runs its tasks from its task sets, which
+        # DescribeServices gives whole.
+        resources += [
+            build_task_set(task_set, str(task_set.get("taskSetArn") or ""))
+            for service in services
+            for task_set in service.get("taskSets") or []
+            if isinstance(task_set, dict)
         ]
         resources += unreadable + clusters
         report.results = self.policy_set.evaluate(resources)

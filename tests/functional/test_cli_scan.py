@@ -128,7 +128,9 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
     # the analytics cluster three times (created, its settings updated, its configuration updated; then deleted)
     evaluations = {resource_id: 1 for _, resource_id, _ in expected} | {f"{service}/reports": 2}
     evaluations[f"{ARN}:cluster/analytics"] = 3
-    kinds = {":service/": ResourceType.SERVICE, ":cluster/": ResourceType.CLUSTER}
+    # and the checkout service's green task set three times (created, scaled, made primary; then deleted)
+    evaluations[f"{ARN}:task-set/prod/checkout/ecs-svc/1234567890123456789"] = 3
+    kinds = {":service/": ResourceType.SERVICE, ":cluster/": ResourceType.CLUSTER, ":task-set/": ResourceType.TASK_SET}
     assert results_per_policy_and_resource(document) == catalog_results(
         {
             resource_id: (
@@ -158,6 +160,7 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
         "ecs-create-service-failed.json",
         "ecs-delete-cluster.json",
         "ecs-delete-service.json",
+        "ecs-delete-task-set.json",
         "ecs-deregister-task-definition.json",
         "ecs-tag-resource.json",
         "ecs-untag-resource.json",
@@ -460,7 +463,7 @@ def test_scan_unreadable_file_exits_2_naming_it_and_still_scans_the_rest(
 
     assert status == 2
     assert f"{tmp_path}/broken.json: not valid JSON or YAML" in err
-    assert f"{tmp_path}/unknown.json: not a task definition, service, cluster or ECS CloudTrail event" in err
+    assert f"{tmp_path}/unknown.json: not a task definition, service, task set, cluster or ECS CloudTrail event" in err
     assert {r["resource"]["id"] for r in document["results"]} == {f"{ARN}:task-definition/good:1"}
     assert len(document["summary"]["input_errors"]) == 2
 
@@ -704,5 +707,5 @@ def test_console_script_runs_in_a_fresh_process() -> None:
     )
 
     assert completed.returncode == 0, completed.stderr
-    # five task definitions, three services and one cluster
-    assert json.loads(completed.stdout)["summary"]["resources"] == 9
+    # five task definitions, three services, one cluster and one task set
+    assert json.loads(completed.stdout)["summary"]["resources"] == 10

@@ -56,7 +56,7 @@ def _service_models_parsed_once() -> Iterator[None]:
 def policy_dir() -> Path:
     """The handler loads the sample events' policies, and the cluster events' one, which this module's expectations
     are about."""
-    return narrowed_policy_dir([*SAMPLE_EVENT_POLICIES, *CLUSTER_POLICIES])
+    return narrowed_policy_dir([*SAMPLE_EVENT_POLICIES, *CLUSTER_POLICIES, *TASK_SET_POLICIES])
 
 
 # (finding Id, Compliance.Status, RecordState)
@@ -67,9 +67,11 @@ MessageSummary = tuple[str, tuple[str, ...], str, tuple[str, ...]]
 TASK_DEFINITION_POLICIES = ("ecs-images-ecr-only", "ecs-network-awsvpc", "ecs-secrets-managed")
 SERVICE_POLICIES = ("ecs-efs-fargate-platform",)
 CLUSTER_POLICIES = ("ecs-cluster-container-insights",)
+TASK_SET_POLICIES = ("ecs-task-set-no-public-ip",)
 ECR, NETWORK, SECRETS = TASK_DEFINITION_POLICIES
 (EFS,) = SERVICE_POLICIES
 (INSIGHTS,) = CLUSTER_POLICIES
+(TASK_SET_PUBLIC_IP,) = TASK_SET_POLICIES
 
 
 def td_arn(family_revision: str) -> str:
@@ -92,6 +94,7 @@ PAYMENTS_SERVICE = service_arn("payments-api")
 REPORTS_SERVICE = service_arn("reports")
 REPORTS_SPOT_SERVICE = service_arn("reports-spot")
 ANALYTICS_CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/analytics"
+GREEN_TASK_SET = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-set/prod/checkout/ecs-svc/1234567890123456789"
 
 
 def states(resource_arn: str, compliance: dict[str, str], record_state: str = "ACTIVE") -> tuple[FindingState, ...]:
@@ -316,6 +319,25 @@ EXPECTED: dict[str, Expected] = {
         findings=states(PAYMENTS_TD, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}),
         arrange=sample_task_definitions,
     ),
+    # The checkout service's green task set assigns public IPs (ECS.16): judged from each call's response, on an
+    # Other resource (ASFF has no task set type); on a fresh account each event finds the failure new.
+    **{
+        name: Expected(
+            action="evaluated",
+            resource=GREEN_TASK_SET,
+            failed_policies=(TASK_SET_PUBLIC_IP,),
+            findings=states(GREEN_TASK_SET, {TASK_SET_PUBLIC_IP: "FAILED"}),
+            messages=((GREEN_TASK_SET, (TASK_SET_PUBLIC_IP,), "HIGH", (TASK_SET_PUBLIC_IP,)),),
+        )
+        for name in (
+            "ecs-create-task-set.json",
+            "ecs-update-task-set.json",
+            "ecs-update-service-primary-task-set.json",
+        )
+    },
+    "ecs-delete-task-set.json": Expected(
+        action="archived", resource=GREEN_TASK_SET, findings=archived(GREEN_TASK_SET, TASK_SET_POLICIES)
+    ),
 }
 
 EVENT_FILES = sorted(path.name for path in EVENTS.glob("*.json"))
@@ -355,6 +377,8 @@ def policy_of(finding: FindingState) -> str:
 
 
 def resource_type_of(arn: str) -> ResourceType:
+    if ":task-set/" in arn:
+        return ResourceType.TASK_SET
     if ":cluster/" in arn:
         return ResourceType.CLUSTER
     return ResourceType.TASK_DEFINITION if ":task-definition/" in arn else ResourceType.SERVICE
@@ -377,7 +401,7 @@ def test_handler_event_file_with_whole_catalog_lands_one_finding_per_catalog_pol
 
     # THEN each catalog policy on the resource's type has exactly one finding (none when the event is skipped),
     # and the sample events' policies land, and fail, exactly as expected
-    about = {*SAMPLE_EVENT_POLICIES, *CLUSTER_POLICIES}
+    about = {*SAMPLE_EVENT_POLICIES, *CLUSTER_POLICIES, *TASK_SET_POLICIES}
     landed = finding_states(aws)
     catalog_findings = (
         sorted(finding_id(p, expected.resource) for p in policy_ids(resource_type_of(expected.resource)))

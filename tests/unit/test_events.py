@@ -18,6 +18,7 @@ from ecsguard.events import (
     EvaluateCluster,
     EvaluateService,
     EvaluateTaskDefinition,
+    EvaluateTaskSet,
     EventContext,
     MalformedEvent,
     Skip,
@@ -80,7 +81,15 @@ CONTEXTS = {
     "ecs-update-cluster.json": context("000000000023", "UpdateCluster", "2026-11-20T12:45:09Z"),
     "ecs-tag-resource.json": context("000000000024", "TagResource", "2026-11-20T13:20:00Z"),
     "ecs-untag-resource.json": context("000000000025", "UntagResource", "2026-11-20T13:25:00Z"),
+    "ecs-create-task-set.json": context("000000000026", "CreateTaskSet", "2026-11-20T14:00:05Z"),
+    "ecs-update-task-set.json": context("000000000027", "UpdateTaskSet", "2026-11-20T14:05:00Z"),
+    "ecs-update-service-primary-task-set.json": context(
+        "000000000028", "UpdateServicePrimaryTaskSet", "2026-11-20T14:10:00Z"
+    ),
+    "ecs-delete-task-set.json": context("000000000029", "DeleteTaskSet", "2026-11-21T08:10:00Z"),
 }
+CHECKOUT = "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout"
+GREEN_TASK_SET = "arn:aws:ecs:us-east-1:123456789012:task-set/prod/checkout/ecs-svc/1234567890123456789"
 TEAM_TAG = {"key": "team", "value": "payments"}
 
 
@@ -149,6 +158,15 @@ def expected_action(name: str) -> Action:
         "ecs-delete-cluster.json": ArchiveResource(ctx, ResourceType.CLUSTER, ANALYTICS),
         "ecs-tag-resource.json": EvaluateService(ctx, None, CLUSTER_ARN, f"{SERVICE_ARN}payments-api"),
         "ecs-untag-resource.json": EvaluateTaskDefinition(ctx, None, f"{TD_ARN}payments-api:1"),
+        # CreateTaskSet makes the task set with exactly its request's tags (none here).
+        "ecs-create-task-set.json": EvaluateTaskSet(
+            ctx, tagged(response("ecs-create-task-set.json", "taskSet")), CLUSTER_ARN, CHECKOUT, GREEN_TASK_SET
+        ),
+        **{
+            name: EvaluateTaskSet(ctx, response(name, "taskSet"), CLUSTER_ARN, CHECKOUT, GREEN_TASK_SET)
+            for name in ("ecs-update-task-set.json", "ecs-update-service-primary-task-set.json")
+        },
+        "ecs-delete-task-set.json": ArchiveResource(ctx, ResourceType.TASK_SET, GREEN_TASK_SET),
     }
     return expected[name]
 
@@ -843,7 +861,7 @@ def test_interpret_tagging_call_on_a_resource_no_policy_judges_skips(resource: s
 
     assert isinstance(action, Skip)
     assert (action.reason, action.failed_call) == (
-        f"TagResource changed the tags of a {kind}, which no policy judges",
+        f"TagResource changed the tags of a {kind}, which no policy judges by its tags",
         False,
     )
 
@@ -897,3 +915,58 @@ def test_interpret_create_service_takes_the_request_tags_when_the_response_has_n
     assert isinstance(action, EvaluateService)
     assert action.data is not None
     assert action.data["tags"] == [{"key": "team", "value": "payments"}]
+
+
+# --- task sets ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "named"),
+    [
+        ("ecs-update-task-set.json", "taskSet", "ecs-svc/1234567890123456789"),
+        ("ecs-update-service-primary-task-set.json", "primaryTaskSet", GREEN_TASK_SET),
+    ],
+)
+def test_interpret_task_set_call_without_response_describes_the_task_set_the_request_names(
+    name: str, key: str, named: str
+) -> None:
+    event = load(name)
+    event["detail"]["responseElements"] = None
+    assert event["detail"]["requestParameters"][key] == named
+
+    action = interpret(event)
+
+    # An id is made an ARN within the request's cluster and service, in the event's account and Region.
+    assert action == EvaluateTaskSet(CONTEXTS[name], None, CLUSTER_ARN, "checkout", GREEN_TASK_SET)
+
+
+def test_interpret_create_task_set_without_response_is_malformed_naming_what_is_missing() -> None:
+    event = load("ecs-create-task-set.json")
+    event["detail"]["responseElements"] = None
+
+    with pytest.raises(MalformedEvent) as raised:
+        interpret(event)
+
+    assert str(raised.value) == (
+        "CreateTaskSet event has no responseElements.taskSet, nor the id of the task set it made"
+    )
+
+
+def test_interpret_delete_task_set_without_response_archives_the_task_set_the_request_names() -> None:
+    event = load("ecs-delete-task-set.json")
+    event["detail"]["responseElements"] = None
+
+    action = interpret(event)
+
+    assert action == ArchiveResource(CONTEXTS["ecs-delete-task-set.json"], ResourceType.TASK_SET, GREEN_TASK_SET)
+
+
+def test_interpret_delete_task_set_naming_no_task_set_is_malformed() -> None:
+    event = load("ecs-delete-task-set.json")
+    event["detail"]["responseElements"] = None
+    del event["detail"]["requestParameters"]["taskSet"]
+
+    with pytest.raises(MalformedEvent) as raised:
+        interpret(event)
+
+    assert "DeleteTaskSet event names no task set" in str(raised.value)

@@ -36,6 +36,7 @@ from ecsguard.core.resources import (
     build_cluster,
     build_service,
     build_task_definition,
+    build_task_set,
     normalise,
 )
 from ecsguard.core.results import Result, Status
@@ -176,6 +177,11 @@ def build_resource(resource_type: ResourceType, scenario: Scenario, fallback_id:
         assert scenario.task_definition is None, "task_definition is only for policies on services"
         assert scenario.cluster is None, "cluster is only for policies on services: a cluster policy's is the resource"
         return build_cluster(scenario.resource, fallback_id)
+    if resource_type is ResourceType.TASK_SET:
+        assert scenario.task_definition is None, "task_definition is only for policies on services"
+        assert scenario.cluster is None, "cluster is only for policies on services"
+        return build_task_set(scenario.resource, fallback_id)
+    assert resource_type is ResourceType.SERVICE, resource_type
     task_definition_ref = scenario.resource.get("taskDefinition", "(none)")
     cluster_ref = scenario.resource.get("clusterArn") or scenario.resource.get("cluster", "(none)")
     task_definition = (

@@ -16,6 +16,7 @@ IAM_ACTIONS = frozenset(
         "ecs:DescribeTaskDefinition",
         "ecs:DescribeServices",
         "ecs:DescribeClusters",
+        "ecs:DescribeTaskSets",
         "ecs:ListTaskDefinitions",
         "ecs:ListClusters",
         "ecs:ListServices",
@@ -33,6 +34,7 @@ _NOT_FOUND = {
     "describe_task_definition": frozenset({"ClientException"}),
     "describe_services": frozenset({"ClusterNotFoundException", "ServiceNotFoundException"}),
     "describe_clusters": frozenset({"ClusterNotFoundException"}),
+    "describe_task_sets": frozenset({"ClusterNotFoundException", "ServiceNotFoundException"}),
 }
 
 
@@ -125,6 +127,19 @@ class EcsResolver:
             reasons = ", ".join(f.get("reason", "?") for f in response.get("failures") or []) or "no service returned"
             return Unresolved(f"ecs:DescribeServices found no service '{service}' in cluster '{cluster}' ({reasons})")
         return with_tags(services[0])
+
+    def task_set(self, cluster: str, service: str, task_set: str) -> dict[str, Any] | Unresolved:
+        """The task set ``task_set`` (its ARN) of ``service`` in ``cluster``, with its tags."""
+        response = self._call(
+            "describe_task_sets", task_set, cluster=cluster, service=service, taskSets=[task_set], include=["TAGS"]
+        )
+        if isinstance(response, Unresolved):
+            return response
+        found = response.get("taskSets") or []
+        if not found:
+            reasons = ", ".join(f.get("reason", "?") for f in response.get("failures") or []) or "none returned"
+            return Unresolved(f"ecs:DescribeTaskSets found no task set '{task_set}' ({reasons})")
+        return with_tags(found[0])
 
     def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
         """The cluster ``cluster`` names, in this resolver's account and Region (a name means the cluster of that

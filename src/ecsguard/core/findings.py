@@ -22,6 +22,8 @@ ASFF_RESOURCE_TYPES = {
     ResourceType.TASK_DEFINITION: "AwsEcsTaskDefinition",
     ResourceType.SERVICE: "AwsEcsService",
     ResourceType.CLUSTER: "AwsEcsCluster",
+    # ASFF has no task set type: AWS's ASFF reference says to use Other for a resource that matches none.
+    ResourceType.TASK_SET: "Other",
 }
 COMPLIANCE = {Status.PASS: "PASSED", Status.FAIL: "FAILED", Status.ERROR: "NOT_AVAILABLE"}
 MAX_PRODUCT_FIELDS = 50
@@ -50,6 +52,19 @@ def parse_arn(arn: str) -> ArnParts:
 
 def finding_id(policy_id: str, resource_arn: str) -> str:
     return f"ecsguard/{policy_id}/{resource_arn}"
+
+
+# The CloudFormation type of each resource ASFF has no type for, by the resource part of its ARN.
+_OTHER_TYPES = {"task-set": ResourceType.TASK_SET.value}
+
+
+def _asff_resource(asff_type: str, resource_arn: str, arn: ArnParts) -> dict[str, Any]:
+    resource: dict[str, Any] = {"Type": asff_type, "Id": resource_arn, "Partition": arn.partition, "Region": arn.region}
+    kind = resource_arn.split(":", 5)[-1].split("/", 1)[0]
+    if asff_type == "Other" and kind in _OTHER_TYPES:
+        # Other says only that ASFF lacks the type; the details name it (AWS::ECS::TaskSet) for filters.
+        resource["Details"] = {"Other": {"ResourceType": _OTHER_TYPES[kind]}}
+    return resource
 
 
 def parse_finding_id(identifier: str) -> tuple[str, str] | None:
@@ -198,7 +213,7 @@ def _envelope(
             "Severity": {"Label": severity.value, "Original": severity.value},
             "Types": [FINDING_TYPE],
         },
-        "Resources": [{"Type": asff_type, "Id": resource_arn, "Partition": arn.partition, "Region": arn.region}],
+        "Resources": [_asff_resource(asff_type, resource_arn, arn)],
     }
 
 

@@ -58,6 +58,7 @@ class ResourceType(StrEnum):
     TASK_DEFINITION = "AWS::ECS::TaskDefinition"
     SERVICE = "AWS::ECS::Service"
     CLUSTER = "AWS::ECS::Cluster"
+    TASK_SET = "AWS::ECS::TaskSet"
 
 
 class EcsModel(BaseModel):
@@ -404,6 +405,41 @@ class Service(EcsModel):
     tags: list[Tag] | None = None
 
 
+class Scale(EcsModel):
+    value: float | None = None
+    unit: str | None = None
+
+
+class TaskSet(EcsModel):
+    """A task set of a service with the EXTERNAL or CODE_DEPLOY deployment controller (CreateTaskSet, DescribeTaskSets,
+    a DescribeServices item's taskSets[]): it carries the task definition, launch settings and network
+    configuration that its tasks run with."""
+
+    id: str | None = None
+    taskSetArn: str | None = None
+    serviceArn: str | None = None
+    clusterArn: str | None = None
+    startedBy: str | None = None
+    externalId: str | None = None
+    status: str | None = None  # PRIMARY, ACTIVE or DRAINING
+    taskDefinition: str | None = None
+    computedDesiredCount: int | None = None
+    pendingCount: int | None = None
+    runningCount: int | None = None
+    createdAt: Timestamp = None
+    updatedAt: Timestamp = None
+    launchType: str | None = None
+    capacityProviderStrategy: list[CapacityProviderStrategyItem] | None = None
+    platformVersion: str | None = None
+    platformFamily: str | None = None
+    networkConfiguration: NetworkConfiguration | None = None
+    loadBalancers: list[LoadBalancer] | None = None
+    scale: Scale | None = None
+    stabilityStatus: str | None = None
+    stabilityStatusAt: Timestamp = None
+    tags: list[Tag] | None = None
+
+
 class ClusterSetting(EcsModel):
     name: str | None = None
     value: str | None = None
@@ -446,4 +482,5 @@ MODEL_BY_RESOURCE_TYPE: dict[ResourceType, type[EcsModel]] = {
     ResourceType.TASK_DEFINITION: TaskDefinition,
     ResourceType.SERVICE: Service,
     ResourceType.CLUSTER: Cluster,
+    ResourceType.TASK_SET: TaskSet,
 }

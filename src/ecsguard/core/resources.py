@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from ecsguard.core.models import Cluster, EcsModel, ResourceType, Service, TaskDefinition
+from ecsguard.core.models import Cluster, EcsModel, ResourceType, Service, TaskDefinition, TaskSet
 
 Document = dict[str, Any]
 
@@ -155,6 +155,17 @@ def task_definition_id(model: Mapping[str, Any], fallback: str) -> str:
 CLUSTER_ARN = re.compile(r"arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}")
 
 
+# task-set/<cluster>/<service>/<id>; ECS's ids look like ecs-svc/1234567890123456789 (so hold a slash).
+TASK_SET_ARN = re.compile(
+    r"arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}:task-set/[A-Za-z0-9_-]{1,255}/[A-Za-z0-9_-]{1,255}/[A-Za-z0-9_/-]{1,255}"
+)
+
+
+def task_set_id(model: Mapping[str, Any], fallback: str) -> str:
+    arn = model.get("taskSetArn")
+    return arn if isinstance(arn, str) and TASK_SET_ARN.fullmatch(arn) else fallback
+
+
 def cluster_id(model: Mapping[str, Any], fallback: str) -> str:
     arn = model.get("clusterArn")
     return arn if isinstance(arn, str) and CLUSTER_ARN.fullmatch(arn) else fallback
@@ -206,6 +217,7 @@ _TASK_DEFINITION = _Kind(
 )
 _SERVICE = _Kind(ResourceType.SERVICE, Service, "serviceArn", SERVICE_ARN, "service", service_id)
 _CLUSTER = _Kind(ResourceType.CLUSTER, Cluster, "clusterArn", CLUSTER_ARN, "cluster", cluster_id)
+_TASK_SET = _Kind(ResourceType.TASK_SET, TaskSet, "taskSetArn", TASK_SET_ARN, "task set", task_set_id)
 
 
 def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource:
@@ -227,9 +239,15 @@ def build_cluster(data: Mapping[str, Any], fallback_id: str) -> Resource:
     return _build(_CLUSTER, data, fallback_id)
 
 
+def build_task_set(data: Mapping[str, Any], fallback_id: str) -> Resource:
+    """A task set as DescribeTaskSets or a DescribeServices item's taskSets[] gives it, judged on its own settings."""
+    return _build(_TASK_SET, data, fallback_id)
+
+
 # Variables each resource type offers to policies, besides the resource itself ($resource).
 RELATED_TYPES: Mapping[ResourceType, Mapping[str, type[EcsModel]]] = {
     ResourceType.TASK_DEFINITION: {},
     ResourceType.SERVICE: {"taskDefinition": TaskDefinition, "cluster": Cluster},
     ResourceType.CLUSTER: {},
+    ResourceType.TASK_SET: {},
 }
