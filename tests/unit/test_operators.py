@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import re
+import string
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ecsguard.core.models import KeyValuePair
 from ecsguard.core.operators import (
@@ -18,6 +23,9 @@ from ecsguard.core.operators import (
     parse_version,
     register,
 )
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+ALPHABET = string.ascii_letters + string.digits + "-_.:/=+@ "
 
 # A value planted in operands: an OperandError message must never repeat it (it may be a secret).
 PLANTED = "PLANTED-s3cr3t-7f3a"
@@ -402,3 +410,55 @@ def test_matches_any_value_shorter_than_a_pattern_skips_only_that_pattern() -> N
 
     assert run("matches_any", "abc", patterns) == "short"
     assert run("matches_any", "abcdefghij", patterns) == "long"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix"),
+    [
+        ("AKIA[A-Z0-9]{16}", "AKIA"),
+        ("(?:AKIA|ASIA)[A-Z0-9]{16}", "A"),  # the parser takes the branches' common first letter out
+        ("glpat-(?<![A-Za-z0-9_]glpat-)[A-Za-z0-9_-]{20,}", "glpat-"),
+        ("(?i)token=\\S", ""),  # a case-folded literal can match other text
+        ("(?m)^bearer", ""),
+        ("[;?&]pwd=", ""),
+        ("x?y", ""),
+    ],
+)
+def test_matches_any_knows_the_literal_every_match_begins_with(pattern: str, prefix: str) -> None:
+    prepared = OPERATORS["matches_any"].prepare({"p": pattern})
+
+    assert {entry[2] for entries in prepared.by_length for entry in entries} <= {prefix}
+
+
+def test_matches_any_names_the_first_matching_pattern_as_searching_each_in_turn_does() -> None:
+    # GIVEN the catalog's credential patterns and texts of every length around theirs, with and without prefixes
+    document = yaml.safe_load((POLICY_DIR / "ecs-secrets-managed.yaml").read_text(encoding="utf-8"))
+    shapes = document["parameters"]["credential_patterns"]["default"]
+    prepared = OPERATORS["matches_any"].prepare(shapes)
+    compiled = [(name, re.compile(pattern)) for name, pattern in shapes.items()]
+    fragments = ["AKIA", "ghp_", "xoxb-", "://u:p@", "eyJ", "NRAL", "-Dpass=", "api-key=", "Bearer ", ";pwd=", "="]
+    rng = random.Random(7)
+    texts = [
+        "",
+        "AKIAABCDEFGHIJKLMNOP",
+        "ghp_" + "a" * 36,
+        "postgres://app:pw@db/app",
+        "eyJ" + "a" * 10 + ".eyJ" + "b" * 10 + "." + "c" * 10,
+        "Bearer " + "x" * 20,
+        "jdbc:sqlserver://db;password=y",
+        "-Djavax.net.ssl.keyStorePassword=abc",
+        "key=" + "k" * 12,
+        "x" * 36 + "NRAL",
+    ]
+    for _ in range(3000):
+        parts = [rng.choice(fragments) if rng.random() < 0.3 else "".join(rng.choices(ALPHABET, k=rng.randint(0, 40)))]
+        texts.append("".join(parts * rng.randint(1, 3)))
+
+    # THEN the prepared operator answers what a plain search of each pattern in order answers
+    named = set()
+    for text in texts:
+        expected = next((name for name, pattern in compiled if pattern.search(text)), None)
+        assert OPERATORS["matches_any"].apply(text, prepared) == expected, text
+        named.add(expected)
+    # (and the texts were such that many patterns, not none, matched some of them)
+    assert len(named - {None}) >= 8

@@ -119,18 +119,43 @@ def _compile_regex(pattern: Any) -> re.Pattern[str]:
         raise ArgumentError(f"invalid regular expression: {error}") from None
 
 
+# (name, pattern, the literal every match begins with, "" when none is known)
+NamedPattern = tuple[str, re.Pattern[str], str]
+
+
 @dataclass(frozen=True)
 class NamedPatterns:
     patterns: tuple[tuple[str, re.Pattern[str], int], ...]  # name, pattern, shortest text it can match
+    # by_length[n]: the patterns, in order, that a text of n characters (the last entry: of at least that many)
+    # can match, with their literal prefix. Most environment values ("INFO", "8080") are shorter than any
+    # credential and contain none of the prefixes, so most searches are never made.
+    by_length: tuple[tuple[NamedPattern, ...], ...]
 
 
-def _shortest_match(pattern: re.Pattern[str]) -> int:
-    """The fewest characters any match of ``pattern`` spans (lookarounds count none); 0 when unknown."""
+def _shape(pattern: re.Pattern[str]) -> tuple[int, str]:
+    """The fewest characters any match of ``pattern`` spans (lookarounds count none), and the literal text every
+    match begins with; (0, "") when unknown."""
     try:
         parser: Any = importlib.import_module("re._parser")
-        return int(parser.parse(pattern.pattern, pattern.flags).getwidth()[0])
+        constants: Any = importlib.import_module("re._constants")
+        parsed = parser.parse(pattern.pattern, pattern.flags)
+        prefix = ""
+        if not pattern.flags & re.IGNORECASE:  # a case-folded literal could match other text
+            for op, value in parsed.data:
+                if op is not constants.LITERAL:
+                    break
+                prefix += chr(value)
+        return int(parsed.getwidth()[0]), prefix
     except Exception:  # noqa: BLE001 - an optimisation only: without it every pattern is tried
-        return 0
+        return 0, ""
+
+
+def _by_length(shaped: list[tuple[str, re.Pattern[str], int, str]]) -> tuple[tuple[NamedPattern, ...], ...]:
+    longest = max(shortest for _, _, shortest, _ in shaped)
+    return tuple(
+        tuple((name, pattern, prefix) for name, pattern, shortest, prefix in shaped if shortest <= length)
+        for length in range(longest + 1)
+    )
 
 
 def _prepare_named_patterns(argument: Any) -> NamedPatterns:
@@ -141,10 +166,10 @@ def _prepare_named_patterns(argument: Any) -> NamedPatterns:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
             raise ArgumentError(f"pattern name {name!r} must be an identifier")
         compiled = _compile_regex(pattern)
-        patterns.append((name, compiled, _shortest_match(compiled)))
+        patterns.append((name, compiled, *_shape(compiled)))
     # Searched one by one: separate patterns keep the regex engine's literal-prefix scan, which one
     # alternation of them all defeats, and each keeps its own flags and group numbers.
-    return NamedPatterns(tuple(patterns))
+    return NamedPatterns(tuple(entry[:3] for entry in patterns), _by_length(patterns))
 
 
 def _require_string(value: object) -> str:
@@ -185,10 +210,9 @@ def _matches(value: object, argument: re.Pattern[str]) -> bool:
 
 def _matches_any(value: object, argument: NamedPatterns) -> str | None:
     text = value if type(value) is str else _require_string(value)
-    length = len(text)
-    for name, pattern, shortest in argument.patterns:
-        # Most environment values ("INFO", "8080") are shorter than any credential: skip those searches.
-        if shortest <= length and pattern.search(text) is not None:
+    by_length = argument.by_length
+    for name, pattern, prefix in by_length[min(len(text), len(by_length) - 1)]:
+        if prefix in text and pattern.search(text) is not None:
             return name
     return None
 
