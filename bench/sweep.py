@@ -1110,7 +1110,8 @@ def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint:
     # As the Lambda function learns it from its context: no sts:GetCallerIdentity call.
     function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecsguard-sweep"
     remember_account(SimpleNamespace(invoked_function_arn=function_arn))
-    settings = Settings.from_environment({})
+    # Every pack: the most a deployment can load (bench/README.md).
+    settings = Settings.from_environment({"ECSGUARD_PACKS": "all"})
     attempts = settings.aws_max_attempts
     log = CallLog()
     # The same cached clients build_sweeper's AccountAccess uses for the own account (same arguments, same order).
