@@ -47,7 +47,9 @@ def test_scan_output_shows_no_planted_value(
     parameter_file.write_text(json.dumps({"parameters": json.loads(parameters)}), encoding="utf-8")
 
     # WHEN it is scanned in this format
-    status = main(["scan", "--format", output_format, "--parameters", str(parameter_file), str(scanned)])
+    # Every pack: the case files cover every policy of the catalog, whichever packs a deployment loads.
+    arguments = ["scan", "--format", output_format, "--pack", "all", "--parameters", str(parameter_file)]
+    status = main([*arguments, str(scanned)])
     captured = capsys.readouterr()
     printed = (captured.out + captured.err).replace(str(scanned), "<scanned folder>")
 
