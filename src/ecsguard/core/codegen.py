@@ -124,16 +124,29 @@ class _Writer:
             depth += 1
         self.emit(depth, f"{out} = {' + '.join(found)}")
 
+    def _read(self, value: str, source: str, steps: tuple[str | None, ...], depth: int) -> None:
+        """Set ``value`` to the field path ``steps`` (no '[]') of ``source``, as ``Getter.one`` reads it: field by
+        field while set; no steps is the bound value itself."""
+        if not steps:
+            self.emit(depth, f"{value} = {source}")
+            return
+        first, *rest = steps
+        self.emit(depth, f"{value} = {source}.get({first!r})")
+        for step in rest:
+            self.emit(depth, f"if {value} is not None: {value} = {value}.get({step!r})")
+
     def _bind_items(self, node: ForEachNode, item: str, path: str, depth: int) -> int:
         """Emit the loop over the node's items (binding item and path); return the loop body's depth."""
         items = node.items
         steps = items.steps
-        # Lists of a field of a bound variable are looped over inline; a map's entries come from the getter.
-        if len(steps) == 2 and steps[1] is None and steps[0] is not None and not items.relation and not node.over_map:
-            source, field = self.local(items.variable), steps[0]
+        fields = steps[:-1]
+        # Lists at a field path of a bound variable are looped over inline; a map's entries come from the getter.
+        inline = fields and steps[-1] is None and None not in fields and not items.relation and not node.over_map
+        if inline:
             listed, prefix, index = self.name("l"), self.name("p"), self.name("i")
-            self.emit(depth, f"{listed} = {source}.get({field!r})")
-            self.emit(depth, f"{prefix} = join_path(paths[{items.variable!r}], {field!r})")
+            self._read(listed, self.local(items.variable), fields, depth)
+            dotted = ".".join(str(field) for field in fields)
+            self.emit(depth, f"{prefix} = join_path(paths[{items.variable!r}], {dotted!r})")
             self.emit(depth, f"if {listed} is None:")
             self.emit(depth + 1, f"{listed} = ()")
             self.emit(depth, f"elif type({listed}) is not list:")
@@ -250,19 +263,17 @@ class _Writer:
                 self.emit(at, f"{out} = {owner}.traces(env, False, {outcome}{render}) if {outcome} else None")
 
         getter, operator = node.getter, node.operator
-        simple = (
-            len(getter.steps) == 1
-            and getter.steps[0] is not None
-            and not getter.relation
-            and node.capture is None
-            and node.default is None
-        )
+        # A path of fields (no '[]') read from a bound variable is read inline, as Getter.one and
+        # CompareNode._value read it: field by field while set, then the default for an unset field.
+        simple = None not in getter.steps and not getter.relation and node.capture is None
         if not simple:
             self.emit(depth, f"{result} = {owner}.outcome(env)")
             conclude(depth, result)
             return
         value = self.name("u")
-        self.emit(depth, f"{value} = {self.local(getter.variable)}.get({getter.steps[0]!r})")
+        self._read(value, self.local(getter.variable), getter.steps, depth)
+        if node.default is not None:
+            self.emit(depth, f"if {value} is None: {value} = {self.constant(node.default)}")
         shortcut = operator.on_strings(node.argument) if operator.on_strings is not None else None
         apply, argument = self.constant(operator.apply, "a"), self.constant(node.argument)
         branch = "if"

@@ -84,6 +84,8 @@ def _focus(traces: Sequence[Trace], fallback: str) -> str:
     if not paths:
         return fallback
     first, last = min(paths), max(paths)  # the common prefix of all is the common prefix of these two
+    if first == last:  # the usual case: one trace, or several at one path
+        return first if len(first) >= len(fallback) else fallback
     length, limit = 0, min(len(first), len(last))
     while length < limit and first[length] == last[length]:
         length += 1
