@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = [  # PolicyLoadError is re-exported: callers catch it from here
 ]
 
 POLICY_SUFFIXES = (".yaml", ".yml")
+EXEMPTIONS_FILE = "exemptions.yaml"  # the policy folder's exemptions (exemptions_file.py), not a policy
 Overrides = Mapping[str, Mapping[str, Any]]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -109,18 +110,24 @@ def _line_for(lines: Mapping[tuple[Any, ...], int], location: tuple[Any, ...]) -
     return None
 
 
-def _friendly(error_type: str, message: str, location: tuple[Any, ...]) -> str:
+def _friendly(error_type: str, message: str, location: tuple[Any, ...], known_keys: Sequence[str] = _KNOWN_KEYS) -> str:
     key = location[-1] if location else ""
     if error_type == "extra_forbidden":
-        hint = difflib.get_close_matches(str(key), _KNOWN_KEYS, n=1)
+        hint = difflib.get_close_matches(str(key), known_keys, n=1)
         return f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
     if error_type == "missing":
         return f"missing required key '{key}'"
+    if error_type == "value_error":  # a validator's own message: pydantic's prefix says nothing more
+        return message.removeprefix("Value error, ")
     return message
 
 
-def load_policy_file(path: Path, overrides: Mapping[str, Any] | None = None) -> CompiledPolicy:
-    """Load and compile one policy file, or raise PolicyLoadError naming every problem in it."""
+Lines = dict[tuple[Any, ...], int]
+
+
+def read_yaml_mapping(path: Path, what: str) -> tuple[dict[str, Any], Lines, list[Problem]]:
+    """The mapping a YAML file holds, the line of each key and item (by location), and its duplicate keys as
+    problems; raise PolicyLoadError when the file cannot be read, is not YAML, or holds no mapping."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -135,27 +142,41 @@ def load_policy_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
         raise PolicyLoadError(
             [Problem(source, line, "", f"invalid YAML: {getattr(error, 'problem', error)}")]
         ) from None
-    lines: dict[tuple[Any, ...], int] = {}
+    lines: Lines = {}
     duplicates: list[tuple[int, str]] = []
     if root is not None:
         _line_map(root, (), lines, duplicates)
     problems = [Problem(source, line, "", message) for line, message in duplicates]
     if not isinstance(data, dict):
-        raise PolicyLoadError([*problems, Problem(source, 1, "", "a policy file must be a mapping of keys")])
+        raise PolicyLoadError([*problems, Problem(source, 1, "", f"{what} must be a mapping of keys")])
+    return data, lines, problems
+
+
+def validation_problems(
+    error: ValidationError, data: Any, lines: Lines, source: str, known_keys: Sequence[str] = _KNOWN_KEYS
+) -> list[Problem]:
+    """Each of a model's validation errors as a problem naming the line and key (never the value)."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = _raw_location(data, tuple(item["loc"]))
+        message = _friendly(item["type"], item["msg"], location, known_keys)
+        problems.append(Problem(source, _line_for(lines, location), format_location(location), message))
+    return problems
+
+
+def line_for(lines: Lines, location: tuple[Any, ...]) -> int | None:
+    """The line of ``location`` in a file read by read_yaml_mapping, or of its nearest enclosing key."""
+    return _line_for(lines, location)
+
+
+def load_policy_file(path: Path, overrides: Mapping[str, Any] | None = None) -> CompiledPolicy:
+    """Load and compile one policy file, or raise PolicyLoadError naming every problem in it."""
+    source = str(path)
+    data, lines, problems = read_yaml_mapping(path, "a policy file")
     try:
         document = PolicyDocument.model_validate(data)
     except ValidationError as error:
-        for item in error.errors(include_input=False, include_url=False):
-            location = _raw_location(data, tuple(item["loc"]))
-            problems.append(
-                Problem(
-                    source,
-                    _line_for(lines, location),
-                    format_location(location),
-                    _friendly(item["type"], item["msg"], location),
-                )
-            )
-        raise PolicyLoadError(problems) from None
+        raise PolicyLoadError([*problems, *validation_problems(error, data, lines, source)]) from None
     if document.id != path.stem:
         problems.append(
             Problem(
@@ -175,6 +196,13 @@ def load_policy_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
     return compiled
 
 
+def policy_ids_in(directory: Path) -> set[str]:
+    """The ids of the policies in ``directory``, every pack's (a policy's id is its file name)."""
+    if not directory.is_dir():
+        return set()
+    return {p.stem for p in directory.iterdir() if p.suffix in POLICY_SUFFIXES and p.name != EXEMPTIONS_FILE}
+
+
 def load_policy_set(
     directory: Path | None = None, overrides: Overrides | None = None, packs: Collection[str] | None = None
 ) -> PolicySet:
@@ -185,7 +213,9 @@ def load_policy_set(
     overrides = overrides or {}
     if not directory.is_dir():
         raise PolicyLoadError([Problem(str(directory), None, "", "policy directory does not exist")])
-    files = sorted(p for p in directory.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file())
+    files = sorted(
+        p for p in directory.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file() and p.name != EXEMPTIONS_FILE
+    )
     problems: list[Problem] = []
     policies: list[CompiledPolicy] = []
     if not files:

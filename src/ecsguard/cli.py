@@ -12,14 +12,24 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecsguard import report
-from ecsguard.catalog import PolicyLoadError, default_policy_dir, load_overrides, load_policy_set
+from ecsguard.catalog import (
+    EXEMPTIONS_FILE,
+    PolicyLoadError,
+    default_policy_dir,
+    load_overrides,
+    load_policy_set,
+    policy_ids_in,
+)
 from ecsguard.core.engine import PolicySet
+from ecsguard.core.exemptions import NO_EXEMPTIONS, ExemptionSet
 from ecsguard.core.models import Severity
 from ecsguard.core.packs import DEFAULT_PACKS, EVERY_PACK
+from ecsguard.exemptions_file import DEFAULT_MAX_LIFETIME_DAYS, exemptions_path, load_exemptions
 from ecsguard.scan import read_inputs
 
 if TYPE_CHECKING:
@@ -97,12 +107,33 @@ def _scan(args: argparse.Namespace) -> int:
         gc.set_threshold(*previous)
 
 
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _exemptions(args: argparse.Namespace) -> ExemptionSet:
+    """The exemptions in effect: --exemptions, else $ECSGUARD_EXEMPTIONS, else the policy folder's
+    exemptions.yaml; none when there is no such file."""
+    return _exemptions_in_effect(args, getattr(args, "exemptions", None))[1]
+
+
+def _max_lifetime_days() -> int:
+    text = os.environ.get("ECSGUARD_EXEMPTIONS_MAX_LIFETIME_DAYS", "")
+    if not text:
+        return DEFAULT_MAX_LIFETIME_DAYS
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise UsageError("ECSGUARD_EXEMPTIONS_MAX_LIFETIME_DAYS must be a number of days from 1 to 3650")
+    return int(text)
+
+
 def _scan_files(args: argparse.Namespace) -> int:
     policy_set = _load(args)
+    exemptions = _exemptions(args)
+    today = _today()
     inputs = read_inputs(Path(p) for p in args.paths)
     results, sources = [], []
     for resource, source in zip(inputs.resources, inputs.sources, strict=True):
-        evaluated = policy_set.evaluate([resource])
+        evaluated = exemptions.apply(policy_set.evaluate([resource]), today)
         results.extend(evaluated)
         sources.extend([source] * len(evaluated))
     fail_on = Severity(args.fail_on)
@@ -322,6 +353,71 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK if report.succeeded() else EXIT_FAILED
 
 
+def _days(text: str) -> int:
+    """A number of days: 30 or 30d."""
+    digits = text[:-1] if text.endswith("d") else text
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError("expected a number of days, such as 30d")
+    return int(digits)
+
+
+def _exemptions_in_effect(args: argparse.Namespace, explicit: str | None) -> tuple[Path | None, ExemptionSet]:
+    named = explicit or os.environ.get("ECSGUARD_EXEMPTIONS")
+    directory = _policy_dir(args)
+    path = exemptions_path(Path(named) if named else None, directory)
+    if path is None:
+        return None, NO_EXEMPTIONS
+    return path, load_exemptions(path, policy_ids_in(directory), _today(), _max_lifetime_days())
+
+
+def _exemptions_validate(args: argparse.Namespace) -> int:
+    path, exemptions = _exemptions_in_effect(args, args.file)
+    if path is None:
+        print(
+            f"ecsguard: error: no exemptions file: {_policy_dir(args) / EXEMPTIONS_FILE} does not exist",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(f"{path}: {len(exemptions.exemptions)} exemption(s) valid")
+    return EXIT_OK
+
+
+EXPIRING_DAYS = 30  # "expiring": active, and expiring within this many days
+
+
+def _exemptions_list(args: argparse.Namespace) -> int:
+    path, exemptions = _exemptions_in_effect(args, args.exemptions)
+    today = _today()
+    rows: list[dict[str, Any]] = []
+    for exemption in exemptions.exemptions:
+        document = exemption.document
+        left = (document.expires - today).days
+        state = "expired" if left < 0 else ("expiring" if left <= EXPIRING_DAYS else "active")
+        if args.expiring_within is not None and not 0 <= left <= args.expiring_within:
+            continue
+        rows.append(
+            {
+                "id": document.id,
+                "state": state,
+                "expires": document.expires.isoformat(),
+                "days_left": left,
+                "policies": list(document.policies),
+                "resources": document.resources.given(),
+                "owner": document.owner,
+                "reason": document.reason,
+                **({"ticket": document.ticket} if document.ticket else {}),
+            }
+        )
+    if args.format == "json":
+        print(json.dumps({"file": str(path) if path else None, "exemptions": rows}, indent=2))
+        return EXIT_OK
+    if path is None:
+        print("no exemptions file")
+    for row in rows:
+        print(f"{row['id']:<32} {row['state']:<9} {row['expires']}  {', '.join(row['policies'])}  ({row['owner']})")
+    return EXIT_OK
+
+
 def _add_parameter_options(parser: argparse.ArgumentParser, packs: str = "mission and fsbp") -> None:
     parser.add_argument(
         "--policies", metavar="DIR", help="policy folder (default: $ECSGUARD_POLICY_DIR or the built-in set)"
@@ -361,6 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when a FAIL or ERROR is at or above this severity (default LOW)",
     )
     _add_parameter_options(scan)
+    scan.add_argument(
+        "--exemptions",
+        metavar="FILE",
+        help="exemptions file (default: $ECSGUARD_EXEMPTIONS, else the policy folder's exemptions.yaml if any)",
+    )
     scan.set_defaults(handler=_scan)
 
     invoke = commands.add_parser(
@@ -398,6 +499,21 @@ def build_parser() -> argparse.ArgumentParser:
     replaying.add_argument("--delete", action="store_true", help="replay each event; delete those that succeed")
     replaying.add_argument("--format", choices=["text", "json"], default="text")
     replaying.set_defaults(handler=_replay)
+
+    exemptions = commands.add_parser("exemptions", help="list or check the exemptions (accepted risks)")
+    exemption_commands = exemptions.add_subparsers(dest="exemptions_command", required=True)
+    listing = exemption_commands.add_parser("list", help="list the exemptions with their state")
+    listing.add_argument("--exemptions", metavar="FILE", help="default: $ECSGUARD_EXEMPTIONS, else the policy folder's")
+    listing.add_argument("--policies", metavar="DIR", help="policy folder whose policy ids the exemptions name")
+    listing.add_argument(
+        "--expiring-within", metavar="DAYS", type=_days, help="only the active ones that expire within DAYS (30d)"
+    )
+    listing.add_argument("--format", choices=["text", "json"], default="text")
+    listing.set_defaults(handler=_exemptions_list)
+    checking = exemption_commands.add_parser("validate", help="check an exemptions file and report every problem")
+    checking.add_argument("file", nargs="?", metavar="FILE")
+    checking.add_argument("--policies", metavar="DIR", help="policy folder whose policy ids the exemptions name")
+    checking.set_defaults(handler=_exemptions_validate)
 
     policies = commands.add_parser("policies", help="show or check a policy set")
     policy_commands = policies.add_subparsers(dest="policies_command", required=True)

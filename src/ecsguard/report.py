@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ecsguard.core.models import Severity
-from ecsguard.core.results import Result, Status
+from ecsguard.core.results import Exempted, Result, Status
 from ecsguard.scan import InputProblem, Skipped
 
 FAILING = (Status.FAIL, Status.ERROR)
@@ -54,8 +54,18 @@ def result_document(result: Result, source: str | None) -> dict[str, Any]:
     }
     if result.reason is not None:
         document["reason"] = result.reason
+    if result.exemption is not None:
+        document["exemption"] = exemption_document(result.exemption)
     if source:
         document["source"] = source
+    return document
+
+
+def exemption_document(exempted: Exempted) -> dict[str, Any]:
+    """The exemption an EXEMPT result carries: the security team's own words, from its exemptions file."""
+    document = {"id": exempted.id, "owner": exempted.owner, "reason": exempted.reason, "expires": exempted.expires}
+    if exempted.ticket is not None:
+        document["ticket"] = exempted.ticket
     return document
 
 
@@ -75,6 +85,9 @@ def _result_json(result: Result, source: str | None) -> str:
     else:
         evidence = "[]"
     reason = "" if result.reason is None else f',\n      "reason": {_quote(result.reason)}'
+    if result.exemption is not None:  # rare: the general encoder, indented to sit in the result
+        shown = json.dumps(exemption_document(result.exemption), indent=2).replace("\n", "\n      ")
+        reason += f',\n      "exemption": {shown}'
     origin = f',\n      "source": {_quote(source)}' if source else ""
     return (
         f'    {{\n      "policy_id": {_quote(result.policy_id)},\n'
@@ -97,7 +110,13 @@ def render_json(results: Sequence[Result], sources: Sequence[str], summary_docum
     return f'{{\n  "results": {body},\n  "summary": {summary_text}\n}}'
 
 
-_MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.NOT_APPLICABLE: "N/A", Status.ERROR: "ERROR"}
+_MARK = {
+    Status.PASS: "PASS",
+    Status.FAIL: "FAIL",
+    Status.NOT_APPLICABLE: "N/A",
+    Status.ERROR: "ERROR",
+    Status.EXEMPT: "EXEMPT",
+}
 
 
 def render_text(results: Sequence[Result], summary_document: Mapping[str, Any]) -> str:
@@ -115,14 +134,22 @@ def render_text(results: Sequence[Result], summary_document: Mapping[str, Any]) 
         )
         if result.reason:
             lines.append(f"        reason: {result.reason}")
+        if result.exemption is not None:
+            exempted = result.exemption
+            ticket = f", {exempted.ticket}" if exempted.ticket else ""
+            lines.append(
+                f"        exempted by {exempted.id} ({exempted.owner}, until {exempted.expires}{ticket}): "
+                f"{exempted.reason}"
+            )
         for evidence in result.evidence:
             lines.append(f"        - {evidence.path or '(resource)'}: {evidence.message}")
     counts = summary_document["by_status"]
+    exempt = f", {counts['EXEMPT']} exempt" if counts.get("EXEMPT") else ""
     lines.append("")
     lines.append(
         f"{summary_document['resources']} resources, {summary_document['results']} results: "
         f"{counts['FAIL']} failed, {counts['ERROR']} errors, {counts['PASS']} passed, "
-        f"{counts['NOT_APPLICABLE']} not applicable; {summary_document['breaches']} at or above "
+        f"{counts['NOT_APPLICABLE']} not applicable{exempt}; {summary_document['breaches']} at or above "
         f"{summary_document['fail_on']}"
     )
     for item in summary_document["skipped"]:

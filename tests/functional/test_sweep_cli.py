@@ -121,7 +121,7 @@ def test_sweep_cli_json_prints_planted_results_publishes_nothing_and_exits_1_on_
     assert verdicts(document) == EXPECTED
     summary = document["summary"]
     assert (summary["by_status"], summary["breaches"], summary["fail_on"]) == (
-        {"PASS": 8, "FAIL": 2, "NOT_APPLICABLE": 1, "ERROR": 0},
+        {"PASS": 8, "FAIL": 2, "NOT_APPLICABLE": 1, "ERROR": 0, "EXEMPT": 0},
         2,
         "LOW",
     )

@@ -25,7 +25,8 @@ ASFF_RESOURCE_TYPES = {
     # ASFF has no task set type: AWS's ASFF reference says to use Other for a resource that matches none.
     ResourceType.TASK_SET: "Other",
 }
-COMPLIANCE = {Status.PASS: "PASSED", Status.FAIL: "FAILED", Status.ERROR: "NOT_AVAILABLE"}
+# An exempted failure is still a failure: Security Hub keeps it FAILED (its workflow says it is accepted).
+COMPLIANCE = {Status.PASS: "PASSED", Status.FAIL: "FAILED", Status.EXEMPT: "FAILED", Status.ERROR: "NOT_AVAILABLE"}
 MAX_PRODUCT_FIELDS = 50
 SNS_MESSAGE_LIMIT = 256 * 1024
 # Room left under SNS's limit for the subject and message attributes.

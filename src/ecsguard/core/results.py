@@ -18,6 +18,7 @@ class Status(StrEnum):
     FAIL = "FAIL"
     NOT_APPLICABLE = "NOT_APPLICABLE"
     ERROR = "ERROR"
+    EXEMPT = "EXEMPT"  # a FAIL that an exemption in effect covers (core.exemptions)
 
 
 class Evidence(NamedTuple):
@@ -25,6 +26,16 @@ class Evidence(NamedTuple):
 
     path: str
     message: str
+
+
+class Exempted(NamedTuple):
+    """The exemption an EXEMPT result carries: who accepted the risk, why, and until when (ISO date)."""
+
+    id: str
+    owner: str
+    reason: str
+    expires: str
+    ticket: str | None = None
 
 
 class ResourceRef(NamedTuple):
@@ -40,3 +51,4 @@ class Result(NamedTuple):
     title: str
     evidence: tuple[Evidence, ...] = ()
     reason: str | None = None  # why an ERROR could not be evaluated
+    exemption: Exempted | None = None  # for EXEMPT: the exemption that covers the failure

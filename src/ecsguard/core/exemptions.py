@@ -1,0 +1,182 @@
+"""Accepted risks: exemptions with an owner, a reason and an expiry, and how they turn a FAIL into EXEMPT.
+
+An exemption names policies and selects resources by what their ARN says (account, Region, the ARN itself, a
+task definition's family, a service's or task set's cluster and service); every selector it gives must match.
+Nothing in a resource's own data (a tag, a label) can select it, so a resource's owner cannot exempt it. An
+exemption covers FAIL results only: an ERROR stays an ERROR, and a PASS stays a PASS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from ecsguard.core.packs import POLICY_ID
+from ecsguard.core.results import Exempted, Result, Status
+
+# The wildcards a selector may use: * (any run of characters) and ? (one character). fnmatch's [...] sets are
+# refused rather than read: "[prod]" in a cluster list is far more likely a typo than a character class.
+_GLOB = re.compile(r"[^\[\]\s]{1,2048}")
+Glob = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """The whole-text pattern of a selector glob: * is any run of characters, ? is one; nothing else is special."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob) + r"\Z", re.S)
+
+
+class ResourceSelector(BaseModel):
+    """Which resources an exemption covers: every selector given must match (and at least one is given)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    accounts: list[Glob] | None = None
+    regions: list[Glob] | None = None
+    arns: list[Glob] | None = None
+    families: list[Glob] | None = None  # task definition families
+    clusters: list[Glob] | None = None  # cluster names: a cluster's own, or a service's or task set's
+    services: list[Glob] | None = None  # service names: a service's own, or a task set's
+
+    @field_validator("accounts", "regions", "arns", "families", "clusters", "services")
+    @classmethod
+    def _globs(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("lists no value; leave the selector out to select any")
+        for glob in value:
+            if not _GLOB.fullmatch(glob):
+                raise ValueError("a glob may hold any character but blanks, '[' and ']'; its wildcards are * and ?")
+        return value
+
+    def given(self) -> dict[str, list[str]]:
+        return {name: list(globs) for name, globs in self.model_dump().items() if globs is not None}
+
+
+class ExemptionDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Annotated[str, StringConstraints(pattern=POLICY_ID.pattern, max_length=128)]
+    policies: Annotated[list[Annotated[str, StringConstraints(pattern=POLICY_ID.pattern)]], Field(min_length=1)]
+    resources: ResourceSelector
+    reason: Text
+    owner: Text
+    ticket: Text | None = None
+    expires: date
+
+
+class ExemptionsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    exemptions: list[ExemptionDocument]
+
+
+@dataclass(frozen=True)
+class ResourceFacts:
+    """What an ARN says about its resource, which is all an exemption may select it by."""
+
+    account: str
+    region: str
+    arn: str
+    family: str | None = None
+    cluster: str | None = None
+    service: str | None = None
+
+
+def resource_facts(arn: str) -> ResourceFacts | None:
+    """The facts of an ECS ARN (task definition, service, task set, cluster); None for anything else."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "ecs" or "/" not in parts[5]:
+        return None
+    account, region = parts[4], parts[3]
+    kind, _, rest = parts[5].partition("/")
+    names = rest.split("/")
+    if kind == "task-definition":
+        return ResourceFacts(account, region, arn, family=rest.rsplit(":", 1)[0])
+    if kind == "cluster":
+        return ResourceFacts(account, region, arn, cluster=rest)
+    if kind == "service":  # service/<cluster>/<name>, or the old service/<name> that names no cluster
+        if len(names) == 1:
+            return ResourceFacts(account, region, arn, service=names[0])
+        return ResourceFacts(account, region, arn, cluster=names[0], service=names[1])
+    if kind == "task-set" and len(names) >= 3:
+        return ResourceFacts(account, region, arn, cluster=names[0], service=names[1])
+    return ResourceFacts(account, region, arn)
+
+
+@dataclass(frozen=True)
+class Exemption:
+    document: ExemptionDocument
+    selectors: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]  # (fact name, patterns of its globs)
+
+    @property
+    def id(self) -> str:
+        return self.document.id
+
+    def in_effect(self, today: date) -> bool:
+        """Whether it applies today: through the whole day it expires on."""
+        return today <= self.document.expires
+
+    def selects(self, facts: ResourceFacts) -> bool:
+        for fact, patterns in self.selectors:
+            value = getattr(facts, fact)
+            if value is None or not any(pattern.match(value) for pattern in patterns):
+                return False
+        return True
+
+    def exempted(self) -> Exempted:
+        document = self.document
+        return Exempted(document.id, document.owner, document.reason, document.expires.isoformat(), document.ticket)
+
+
+_FACT_OF_SELECTOR = {
+    "accounts": "account",
+    "regions": "region",
+    "arns": "arn",
+    "families": "family",
+    "clusters": "cluster",
+    "services": "service",
+}
+
+
+def compile_exemption(document: ExemptionDocument) -> Exemption:
+    selectors = tuple(
+        (_FACT_OF_SELECTOR[name], tuple(glob_pattern(glob) for glob in globs))
+        for name, globs in document.resources.given().items()
+    )
+    return Exemption(document, selectors)
+
+
+@dataclass(frozen=True)
+class ExemptionSet:
+    """The exemptions of one file, in its order; the first that covers a failure is the one it carries."""
+
+    exemptions: tuple[Exemption, ...] = ()
+
+    def covering(self, policy_id: str, facts: ResourceFacts, today: date) -> Exemption | None:
+        for exemption in self.exemptions:
+            if policy_id in exemption.document.policies and exemption.in_effect(today) and exemption.selects(facts):
+                return exemption
+        return None
+
+    def apply(self, results: Iterable[Result], today: date) -> list[Result]:
+        """The results with each FAIL that an exemption in effect covers made EXEMPT, carrying that exemption."""
+        return [self._applied(result, today) for result in results]
+
+    def _applied(self, result: Result, today: date) -> Result:
+        if result.status is not Status.FAIL or not self.exemptions:
+            return result
+        facts = resource_facts(result.resource.id)
+        exemption = self.covering(result.policy_id, facts, today) if facts is not None else None
+        if exemption is None:
+            return result
+        return result._replace(status=Status.EXEMPT, exemption=exemption.exempted())
+
+    def ids(self) -> Sequence[str]:
+        return [exemption.id for exemption in self.exemptions]
+
+
+NO_EXEMPTIONS = ExemptionSet()
