@@ -49,6 +49,14 @@ def create_task_set(ecs: Any, assign_public_ip: str, external_id: str) -> str:
     return str(created["taskSet"]["taskSetArn"])
 
 
+def update_without_response(task_set: str) -> dict[str, Any]:
+    """The sample UpdateTaskSet event naming ``task_set``, without its response (so it is described)."""
+    event = copy.deepcopy(load_event("ecs-update-task-set.json"))
+    event["detail"]["requestParameters"]["taskSet"] = task_set
+    event["detail"]["responseElements"] = None
+    return event
+
+
 def finding(aws: Aws, task_set: str) -> dict[str, Any]:
     return aws.findings()[f"ecsguard/{POLICY}/{task_set}"]
 
@@ -59,9 +67,7 @@ def test_update_task_set_without_response_describes_the_task_set_it_names(
     # GIVEN a task set that assigns public IPs, and an UpdateTaskSet event naming it, without its response
     external_service(aws.ecs)
     task_set = create_task_set(aws.ecs, "ENABLED", "green")
-    event = copy.deepcopy(load_event("ecs-update-task-set.json"))
-    event["detail"]["requestParameters"]["taskSet"] = task_set
-    event["detail"]["responseElements"] = None
+    event = update_without_response(task_set)
 
     # WHEN it is handled
     answer = handler(event, None)
@@ -82,9 +88,7 @@ def test_update_task_set_naming_a_deleted_task_set_archives_its_findings(
     # GIVEN a task set judged FAILED, then deleted before a late UpdateTaskSet event without response arrives
     external_service(aws.ecs)
     task_set = create_task_set(aws.ecs, "ENABLED", "green")
-    event = copy.deepcopy(load_event("ecs-update-task-set.json"))
-    event["detail"]["requestParameters"]["taskSet"] = task_set
-    event["detail"]["responseElements"] = None
+    event = update_without_response(task_set)
     handler(event, None)
     aws.ecs.delete_task_set(cluster="prod", service="checkout", taskSet=task_set)
 
