@@ -162,9 +162,25 @@ def _severity_rank(finding: Mapping[str, Any]) -> int:
     return Severity(label).rank if label in Severity.__members__ else -1
 
 
+# Who ecsguard signs the workflow notes it writes as (an exemption's suppression), so that a suppression it did
+# not write is known to be a person's.
+NOTE_AUTHOR = "ecsguard"
+
+
+def suppressed_by_a_person(finding: Mapping[str, Any]) -> bool:
+    """Whether someone set the finding's workflow to SUPPRESSED (in the console, or an automation rule of theirs):
+    ecsguard notifies nothing about it while it stays so."""
+    workflow = finding.get("Workflow") or {}
+    note = finding.get("Note") or {}
+    return workflow.get("Status") == "SUPPRESSED" and note.get("UpdatedBy") != NOTE_AUTHOR
+
+
 def is_news(result: Result, previous: Mapping[str, Any] | None) -> bool:
     """Whether a failing result changes what Security Hub holds: its finding was not ACTIVE in that state, or
-    it fails now at a higher severity than it was imported with."""
+    it fails now at a higher severity than it was imported with; never for an ACTIVE finding a person
+    suppressed."""
+    if previous is not None and _active(previous) and suppressed_by_a_person(previous):
+        return False
     if previous is None or not _active(previous) or _compliance(previous) != COMPLIANCE.get(result.status):
         return True
     return _severity_rank(previous) < result.severity.rank

@@ -126,3 +126,32 @@ def test_second_evaluation_keeps_created_and_first_observed_and_moves_last_obser
     )
     assert first["UpdatedAt"] <= again["UpdatedAt"] <= fixed["UpdatedAt"]
     assert notified_events(aws) == [(update_service(1, "2026-11-20T11:00:00Z")["id"], SERVICE)]
+
+
+def suppress_by_hand(finding_id: str) -> None:
+    """What a person does in the Security Hub console (BatchUpdateFindings, which moto 5.2.5 lacks): the server runs
+    in this process, so set the workflow and note on the finding moto stores."""
+    from moto.securityhub.models import securityhub_backends
+
+    for finding in securityhub_backends[ACCOUNT][REGION].findings:
+        if finding.id == finding_id:
+            finding.data["Workflow"] = {"Status": "SUPPRESSED"}
+            finding.data["Note"] = {"Text": "accepted until the migration", "UpdatedBy": "arn:aws:iam::1:user/ana"}
+            return
+    raise AssertionError(f"no finding {finding_id}")
+
+
+def test_failure_on_a_finding_a_person_suppressed_sends_no_message(aws: Aws, configure: Callable[..., None]) -> None:
+    # GIVEN the service passing at 11:00 (platform 1.4.0), and its finding suppressed by hand in the console
+    register_sample_task_definitions(aws.ecs)
+    handler(update_service(1, "2026-11-20T11:00:00Z", platform="1.4.0"), None)
+    suppress_by_hand(FINDING)
+
+    # WHEN it fails at 11:05 (moved back to 1.3.0), which would otherwise be news
+    answer = handler(update_service(2, "2026-11-20T11:05:00Z"), None)
+
+    # THEN the finding is FAILED, still suppressed as the person left it, and nobody is notified
+    finding = stored(aws)
+    assert (finding["Compliance"]["Status"], finding["Workflow"]["Status"]) == ("FAILED", "SUPPRESSED")
+    assert (answer["failed_policies"], answer["notifications_sent"]) == ([EFS_POLICY], 0)
+    assert notified_events(aws) == []

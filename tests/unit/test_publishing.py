@@ -20,7 +20,7 @@ from ecsguard.core.findings import COVERAGE, FindingContext, NotificationContext
 from ecsguard.core.models import ResourceType, Severity
 from ecsguard.core.results import ResourceRef, Result, Status
 from ecsguard.errors import PublishFailed
-from ecsguard.publishing import Census, Context, Options, Plan, deliver, lookups, plan
+from ecsguard.publishing import NOTE_AUTHOR, Census, Context, Options, Plan, deliver, is_news, lookups, plan
 from ecsguard.sweep import SWEEP_ALERTING
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -339,6 +339,45 @@ def test_plan_failure_at_a_higher_severity_than_it_was_imported_with_is_news() -
 
     # THEN
     assert notified(planned) == {WEB_1: [highest]}
+
+
+@pytest.mark.parametrize(
+    ("stored_compliance", "note"),
+    [("FAILED", None), ("PASSED", None), ("FAILED", {"Text": "accepted for Q1", "UpdatedBy": "arn:aws:iam::1:user/a"})],
+    ids=["failed, no note", "passed", "failed, a person's note"],
+)
+def test_plan_failure_on_a_finding_a_person_suppressed_is_not_notified_but_imported(
+    stored_compliance: str, note: dict[str, str] | None
+) -> None:
+    # GIVEN a finding someone suppressed in the console (with or without a note of theirs)
+    policy_id = td_policies()[0]
+    stored = {**active(policy_id, WEB_1, stored_compliance), "Workflow": {"Status": "SUPPRESSED"}}
+    if note is not None:
+        stored["Note"] = note
+
+    # WHEN the resource fails that policy
+    planned = plan([result(policy_id, WEB_1, Status.FAIL)], {stored["Id"]: stored}, Options(), context())
+
+    # THEN nobody is notified, and the finding is still updated (its workflow is the person's to change)
+    assert notified(planned) == {}
+    assert by_id(planned.findings)[stored["Id"]] == ("ACTIVE", "FAILED")
+    assert "Workflow" not in planned.findings[0]
+
+
+def test_plan_failure_on_a_finding_ecsguard_suppressed_is_news_again() -> None:
+    # GIVEN a finding suppressed under ecsguard's own note (an exemption's), no longer suppressed by a person
+    policy_id = td_policies()[0]
+    stored = {
+        **active(policy_id, WEB_1, "FAILED"),
+        "Workflow": {"Status": "SUPPRESSED"},
+        "Note": {"Text": "exempted", "UpdatedBy": NOTE_AUTHOR},
+    }
+    archived = {**stored, "RecordState": "ARCHIVED", "Note": {"Text": "old", "UpdatedBy": "someone"}}
+
+    # THEN a failure on it, or on an archived finding a person once suppressed, follows the usual rules
+    assert is_news(result(policy_id, WEB_1, Status.FAIL), stored) is False  # the same failure, already shown
+    assert is_news(result(policy_id, WEB_1, Status.ERROR), stored) is True  # a new state
+    assert is_news(result(policy_id, WEB_1, Status.FAIL), archived) is True
 
 
 def test_plan_observation_older_than_the_stored_one_is_neither_imported_nor_notified() -> None:
