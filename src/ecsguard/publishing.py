@@ -16,6 +16,7 @@ from ecsguard.core.compiler import CompiledPolicy
 from ecsguard.core.findings import (
     COMPLIANCE,
     COVERAGE,
+    NOTE_AUTHOR,
     FindingContext,
     Notification,
     NotificationContext,
@@ -160,11 +161,6 @@ def _severity_rank(finding: Mapping[str, Any]) -> int:
     provided = (finding.get("FindingProviderFields") or {}).get("Severity") or finding.get("Severity") or {}
     label = str(provided.get("Label"))
     return Severity(label).rank if label in Severity.__members__ else -1
-
-
-# Who ecsguard signs the workflow notes it writes as (an exemption's suppression), so that a suppression it did
-# not write is known to be a person's.
-NOTE_AUTHOR = "ecsguard"
 
 
 def suppressed_by_a_person(finding: Mapping[str, Any]) -> bool:

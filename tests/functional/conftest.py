@@ -10,7 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from emulated_aws import REGION, Aws
+from emulated_aws import REGION, Aws, emulate_batch_update_findings
 from fault_proxy import FaultProxy
 from moto.server import ThreadedMotoServer
 
@@ -22,6 +22,7 @@ from policy_catalog import POLICY_DIR
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
+    emulate_batch_update_findings()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -128,3 +128,35 @@ def describe_family_answers_latest(monkeypatch: Any, shown: Callable[[str], bool
         return original(self, f"{name}:{max(candidates)}")
 
     monkeypatch.setattr(EC2ContainerServiceBackend, "describe_task_definition", describe_task_definition)
+
+
+def emulate_batch_update_findings() -> None:
+    """Teach moto's Security Hub BatchUpdateFindings, which moto 5.2.5 lacks (MOTO.md): the customer-side call that
+    sets a finding's Workflow and Note. Like AWS, it answers ProcessedFindings and UnprocessedFindings (an id it
+    does not hold), and records who wrote the note. Called before the session's server starts, since moto reads a
+    service's URLs when it first serves that service."""
+    import json as json_module
+
+    from moto.securityhub import urls
+    from moto.securityhub.responses import SecurityHubResponse
+
+    def batch_update_findings(self: SecurityHubResponse) -> str:
+        body = json_module.loads(self.body or "{}")
+        stored = {finding.id: finding for finding in self.securityhub_backend.findings}
+        processed, unprocessed = [], []
+        for identifier in body.get("FindingIdentifiers", []):
+            finding = stored.get(identifier.get("Id"))
+            if finding is None or finding.data.get("ProductArn") != identifier.get("ProductArn"):
+                unprocessed.append(
+                    {"FindingIdentifier": identifier, "ErrorCode": "FindingNotFound", "ErrorMessage": "x"}
+                )
+                continue
+            if "Workflow" in body:
+                finding.data["Workflow"] = {"Status": body["Workflow"]["Status"]}
+            if "Note" in body:
+                finding.data["Note"] = {**body["Note"], "UpdatedAt": "2026-12-01T00:00:00.000Z"}
+            processed.append(identifier)
+        return json_module.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+    SecurityHubResponse.batch_update_findings = batch_update_findings  # type: ignore[attr-defined]
+    urls.url_paths.setdefault("{0}/findings/batchupdate$", SecurityHubResponse.dispatch)

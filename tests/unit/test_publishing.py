@@ -16,11 +16,18 @@ from test_service import FakeNotifier, FakePublisher  # the Scanner's fakes of t
 
 from ecsguard.catalog import load_policy_set
 from ecsguard.core.compiler import CompiledPolicy
-from ecsguard.core.findings import COVERAGE, FindingContext, NotificationContext, finding_id, parse_finding_id
+from ecsguard.core.findings import (
+    COVERAGE,
+    NOTE_AUTHOR,
+    FindingContext,
+    NotificationContext,
+    finding_id,
+    parse_finding_id,
+)
 from ecsguard.core.models import ResourceType, Severity
 from ecsguard.core.results import ResourceRef, Result, Status
 from ecsguard.errors import PublishFailed
-from ecsguard.publishing import NOTE_AUTHOR, Census, Context, Options, Plan, deliver, is_news, lookups, plan
+from ecsguard.publishing import Census, Context, Options, Plan, deliver, is_news, lookups, plan
 from ecsguard.sweep import SWEEP_ALERTING
 
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -10,10 +10,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecsguard.adapters.aws import error_code
+from ecsguard.core.findings import NOTE_AUTHOR, WorkflowUpdate
 from ecsguard.core.times import parse_time
 from ecsguard.errors import PublishFailed
 
-IAM_ACTIONS = frozenset({"securityhub:BatchImportFindings", "securityhub:GetFindings"})
+IAM_ACTIONS = frozenset(
+    {"securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings", "securityhub:GetFindings"}
+)
 BATCH_SIZE = 100  # BatchImportFindings takes at most 100 findings per call
 ID_FILTER_SIZE = 20
 PAGE_SIZE = 100  # GetFindings' maximum
@@ -69,6 +72,43 @@ class SecurityHubPublisher:
         sample = "; ".join(f"{finding_id} ({reason})" for finding_id, reason in list(reasons.items())[:5])
         rejected = f"rejected {len(pending)} finding(s) after {self._attempts} attempts"
         raise PublishFailed(f"securityhub:BatchImportFindings {rejected}: {sample}")
+
+    def update_workflows(self, updates: Sequence[WorkflowUpdate]) -> int:
+        """Set each finding's workflow and note (BatchUpdateFindings: one status and note per call, at most 100
+        findings); raise PublishFailed naming the findings not updated, after trying every group."""
+        groups: dict[tuple[str, str], list[WorkflowUpdate]] = {}
+        for update in updates:
+            groups.setdefault((update.status, update.note), []).append(update)
+        problems: list[str] = []
+        updated = 0
+        for (status, note), group in groups.items():
+            for start in range(0, len(group), BATCH_SIZE):
+                batch = group[start : start + BATCH_SIZE]
+                identifiers = [{"Id": u.finding_id, "ProductArn": u.product_arn} for u in batch]
+                self.calls += 1
+                try:
+                    response = self._client.batch_update_findings(
+                        FindingIdentifiers=identifiers,
+                        Workflow={"Status": status},
+                        Note={"Text": note, "UpdatedBy": NOTE_AUTHOR},
+                    )
+                except (ClientError, BotoCoreError) as error:
+                    code, message = error_code(error)
+                    problems.append(
+                        f"securityhub:BatchUpdateFindings failed for {len(batch)} finding(s): {code}: {message}"
+                    )
+                    continue
+                unprocessed = response.get("UnprocessedFindings") or []
+                updated += len(batch) - len(unprocessed)
+                if unprocessed:
+                    sample = "; ".join(
+                        f"{(item.get('FindingIdentifier') or {}).get('Id', '?')} ({item.get('ErrorCode')})"
+                        for item in unprocessed[:5]
+                    )
+                    problems.append(f"securityhub:BatchUpdateFindings left {len(unprocessed)} finding(s): {sample}")
+        if problems:
+            raise PublishFailed("; ".join(problems))
+        return updated
 
     def _get_findings(self, filters: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every page of GetFindings for ``filters``, through botocore's paginator."""

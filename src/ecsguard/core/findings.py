@@ -33,6 +33,22 @@ SNS_MESSAGE_LIMIT = 256 * 1024
 NOTIFICATION_BUDGET = SNS_MESSAGE_LIMIT - 8 * 1024
 
 
+# Who ecsguard signs the workflow notes it writes as (an exemption's suppression), so that a suppression it did
+# not write is known to be a person's.
+NOTE_AUTHOR = "ecsguard"
+
+
+@dataclass(frozen=True)
+class WorkflowUpdate:
+    """A finding's workflow to set with BatchUpdateFindings (which BatchImportFindings cannot set): SUPPRESSED under
+    an exemption's note, or NEW when its exemption no longer applies. ``note`` is signed by ecsguard."""
+
+    finding_id: str
+    product_arn: str
+    status: str  # SUPPRESSED or NEW
+    note: str
+
+
 class NotAnArn(ValueError):
     """A resource id that is not an ECS ARN cannot be a Security Hub resource."""
 
