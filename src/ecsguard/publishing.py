@@ -20,6 +20,7 @@ from ecsguard.core.findings import (
     FindingContext,
     Notification,
     NotificationContext,
+    WorkflowUpdate,
     asff_finding,
     coverage_finding,
     finding_id,
@@ -27,7 +28,7 @@ from ecsguard.core.findings import (
     parse_finding_id,
 )
 from ecsguard.core.models import ResourceType, Severity
-from ecsguard.core.results import Result, Status
+from ecsguard.core.results import Exempted, Result, Status
 from ecsguard.core.times import asff_time, parse_time
 from ecsguard.errors import PublishFailed
 
@@ -52,6 +53,8 @@ _REQUIRED_FINDING_FIELDS = (
 
 class FindingsPublisher(Protocol):
     def import_findings(self, findings: Sequence[dict[str, Any]]) -> int: ...
+
+    def update_workflows(self, updates: Sequence[WorkflowUpdate]) -> int: ...
 
     def findings_by_id(self, finding_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Those of ``finding_ids`` that Security Hub holds, ACTIVE or ARCHIVED, with at least their RecordState,
@@ -104,6 +107,8 @@ class Plan:
     archived: list[str]  # the ids of the archived findings
     notifications: list[Notification]
     older: list[str] = field(default_factory=list)  # ids not imported: Security Hub holds a newer observation
+    # workflows to set once the findings are imported: exempted failures SUPPRESSED, ended exemptions NEW
+    workflows: list[WorkflowUpdate] = field(default_factory=list)
 
 
 def now() -> str:
@@ -171,12 +176,53 @@ def suppressed_by_a_person(finding: Mapping[str, Any]) -> bool:
     return workflow.get("Status") == "SUPPRESSED" and note.get("UpdatedBy") != NOTE_AUTHOR
 
 
+def suppressed_by_ecsguard(finding: Mapping[str, Any]) -> bool:
+    """Whether the finding's workflow is SUPPRESSED under ecsguard's own note: an exemption's."""
+    workflow = finding.get("Workflow") or {}
+    note = finding.get("Note") or {}
+    return workflow.get("Status") == "SUPPRESSED" and note.get("UpdatedBy") == NOTE_AUTHOR
+
+
+def exemption_note(exempted: Exempted) -> str:
+    """The workflow note of an exempted failure (Security Hub keeps at most 512 characters)."""
+    ticket = f", {exempted.ticket}" if exempted.ticket else ""
+    text = f"Exempted by {exempted.id} ({exempted.owner}{ticket}) until {exempted.expires}: {exempted.reason}"
+    return text if len(text) <= NOTE_LIMIT else text[: NOTE_LIMIT - 3] + "..."
+
+
+NOTE_LIMIT = 512
+REOPENED_NOTE = "The exemption that suppressed this finding no longer applies (it expired or was removed)."
+
+
+def workflow_update(result: Result, previous: Mapping[str, Any] | None, product_arn: str) -> WorkflowUpdate | None:
+    """The workflow change a result's finding needs: an exempted failure is SUPPRESSED under its exemption's note
+    (unless a person suppressed it already); a finding ecsguard suppressed whose exemption no longer covers it
+    is NEW again. None when the finding's workflow is as it should be."""
+    identifier = finding_id(result.policy_id, result.resource.id)
+    if result.status is Status.EXEMPT and result.exemption is not None:
+        note = exemption_note(result.exemption)
+        if previous is not None and _active(previous) and suppressed_by_a_person(previous):
+            return None
+        if (
+            previous is not None
+            and suppressed_by_ecsguard(previous)
+            and (previous.get("Note") or {}).get("Text") == note
+        ):
+            return None
+        return WorkflowUpdate(identifier, product_arn, "SUPPRESSED", note)
+    if previous is not None and suppressed_by_ecsguard(previous):
+        return WorkflowUpdate(identifier, product_arn, "NEW", REOPENED_NOTE)
+    return None
+
+
 def is_news(result: Result, previous: Mapping[str, Any] | None) -> bool:
     """Whether a failing result changes what Security Hub holds: its finding was not ACTIVE in that state, or
-    it fails now at a higher severity than it was imported with; never for an ACTIVE finding a person
-    suppressed."""
+    it fails now at a higher severity than it was imported with, or an exemption suppressed it until now; never
+    for an ACTIVE finding a person suppressed."""
     if previous is not None and _active(previous) and suppressed_by_a_person(previous):
         return False
+    if previous is not None and _active(previous) and suppressed_by_ecsguard(previous):
+        return True
     if previous is None or not _active(previous) or _compliance(previous) != COMPLIANCE.get(result.status):
         return True
     return _severity_rank(previous) < result.severity.rank
@@ -288,6 +334,13 @@ def plan(
     older = {f["Id"] for f in findings + archived if is_older(f, known.get(f["Id"]))}
     findings = [_carry_first_observation(f, known.get(f["Id"])) for f in findings if f["Id"] not in older]
     archived = [f for f in archived if f["Id"] not in older]
+    imported = {f["Id"] for f in findings}
+    workflows = [
+        update
+        for result in results
+        if (identifier := finding_id(result.policy_id, result.resource.id)) in imported
+        and (update := workflow_update(result, known.get(identifier), context.findings.product_arn)) is not None
+    ]
     by_resource: dict[str, list[Result]] = {}
     for result in results:
         identifier = finding_id(result.policy_id, result.resource.id)
@@ -305,13 +358,14 @@ def plan(
         )
         is not None
     ]
-    return Plan(findings + archived, [f["Id"] for f in archived], notifications, sorted(older))
+    return Plan(findings + archived, [f["Id"] for f in archived], notifications, sorted(older), workflows)
 
 
 @dataclass
 class Delivery:
     imported: int = 0
     sent: int = 0
+    workflows: int = 0  # findings whose workflow was set (suppressed or reopened)
     failures: list[str] = field(default_factory=list)  # one line per call that failed after its retries
 
 
@@ -337,9 +391,17 @@ def deliver(
             delivery.failures.append(str(error))
             unannounced.update(notification.finding_ids)
     findings = [finding for finding in planned.findings if finding["Id"] not in unannounced]
-    if publisher is not None and findings:
+    if publisher is None:
+        return delivery
+    try:
+        delivery.imported = publisher.import_findings(findings) if findings else 0
+    except PublishFailed as error:
+        delivery.failures.append(str(error))
+        return delivery  # a workflow is set on a finding that is imported; the retry plans them again
+    workflows = [update for update in planned.workflows if update.finding_id not in unannounced]
+    if workflows:
         try:
-            delivery.imported = publisher.import_findings(findings)
+            delivery.workflows = publisher.update_workflows(workflows)
         except PublishFailed as error:
             delivery.failures.append(str(error))
     return delivery

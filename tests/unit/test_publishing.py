@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,12 @@ from ecsguard.core.findings import (
     NOTE_AUTHOR,
     FindingContext,
     NotificationContext,
+    WorkflowUpdate,
     finding_id,
     parse_finding_id,
 )
 from ecsguard.core.models import ResourceType, Severity
-from ecsguard.core.results import ResourceRef, Result, Status
+from ecsguard.core.results import Exempted, ResourceRef, Result, Status
 from ecsguard.errors import PublishFailed
 from ecsguard.publishing import Census, Context, Options, Plan, deliver, is_news, lookups, plan
 from ecsguard.sweep import SWEEP_ALERTING
@@ -381,10 +383,12 @@ def test_plan_failure_on_a_finding_ecsguard_suppressed_is_news_again() -> None:
     }
     archived = {**stored, "RecordState": "ARCHIVED", "Note": {"Text": "old", "UpdatedBy": "someone"}}
 
-    # THEN a failure on it, or on an archived finding a person once suppressed, follows the usual rules
-    assert is_news(result(policy_id, WEB_1, Status.FAIL), stored) is False  # the same failure, already shown
-    assert is_news(result(policy_id, WEB_1, Status.ERROR), stored) is True  # a new state
+    # THEN a failure on it is news (its exemption no longer covers it), as is one on an archived finding a person
+    # once suppressed
+    assert is_news(result(policy_id, WEB_1, Status.FAIL), stored) is True
+    assert is_news(result(policy_id, WEB_1, Status.ERROR), stored) is True
     assert is_news(result(policy_id, WEB_1, Status.FAIL), archived) is True
+    assert is_news(result(policy_id, WEB_1, Status.FAIL), {**stored, "Workflow": {"Status": "NEW"}}) is False
 
 
 def test_plan_observation_older_than_the_stored_one_is_neither_imported_nor_notified() -> None:
@@ -572,3 +576,82 @@ def test_deliver_without_ports_or_findings_calls_nothing() -> None:
         0,
         [],
     )
+
+
+# --- exemptions and workflows -------------------------------------------------------------------------
+
+EXEMPTED = Exempted("legacy-accepted", "sec@example.com", "Vendor image until Q1.", "2027-03-31", "SEC-1")
+EXEMPTION_NOTE = "Exempted by legacy-accepted (sec@example.com, SEC-1) until 2027-03-31: Vendor image until Q1."
+
+
+def exempt(policy_id: str, arn: str) -> Result:
+    return result(policy_id, arn, Status.FAIL)._replace(status=Status.EXEMPT, exemption=EXEMPTED)
+
+
+def test_plan_exempted_failure_is_imported_failed_suppressed_under_its_note_and_not_notified() -> None:
+    policy_id = td_policies()[0]
+
+    planned = plan([exempt(policy_id, WEB_1)], {}, Options(), context())
+
+    assert by_id(planned.findings) == {finding_id(policy_id, WEB_1): ("ACTIVE", "FAILED")}
+    assert notified(planned) == {}
+    product = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
+    assert planned.workflows == [WorkflowUpdate(finding_id(policy_id, WEB_1), product, "SUPPRESSED", EXEMPTION_NOTE)]
+
+
+def test_plan_exempted_failure_already_suppressed_under_that_note_or_by_a_person_changes_no_workflow() -> None:
+    policy_id = td_policies()[0]
+    ours = {**active(policy_id, WEB_1), "Workflow": {"Status": "SUPPRESSED"}}
+    ours["Note"] = {"Text": EXEMPTION_NOTE, "UpdatedBy": NOTE_AUTHOR}
+    persons = {**ours, "Note": {"Text": "mine", "UpdatedBy": "arn:aws:iam::1:user/ana"}}
+    renewed = {**ours, "Note": {"Text": "Exempted by legacy-accepted until 2026-12-31", "UpdatedBy": NOTE_AUTHOR}}
+
+    for stored, expected in ((ours, []), (persons, []), (renewed, ["SUPPRESSED"])):
+        planned = plan([exempt(policy_id, WEB_1)], {stored["Id"]: stored}, Options(), context())
+        assert [update.status for update in planned.workflows] == expected
+
+
+@pytest.mark.parametrize("status", [Status.FAIL, Status.PASS])
+def test_plan_finding_an_exemption_suppressed_is_reopened_when_it_no_longer_applies(status: Status) -> None:
+    # GIVEN a finding ecsguard suppressed under an exemption that has since expired or been removed
+    policy_id = td_policies()[0]
+    stored = {**active(policy_id, WEB_1), "Workflow": {"Status": "SUPPRESSED"}}
+    stored["Note"] = {"Text": EXEMPTION_NOTE, "UpdatedBy": NOTE_AUTHOR}
+
+    # WHEN the resource is evaluated again, failing (or fixed)
+    planned = plan([result(policy_id, WEB_1, status)], {stored["Id"]: stored}, Options(), context())
+
+    # THEN the finding is NEW again, and a failure is news: one message
+    assert [(update.finding_id, update.status) for update in planned.workflows] == [(stored["Id"], "NEW")]
+    assert notified(planned) == ({WEB_1: [policy_id]} if status is Status.FAIL else {})
+
+
+def test_deliver_sets_workflows_after_the_import_and_not_when_it_failed() -> None:
+    policy_id = td_policies()[0]
+    planned = plan([exempt(policy_id, WEB_1)], {}, Options(), context())
+    publisher, failing = WorkflowPublisher(), WorkflowPublisher(failure=PublishFailed("BatchImportFindings failed"))
+
+    delivery = deliver(planned, publisher, FakeNotifier())
+    failed = deliver(planned, failing, FakeNotifier())
+
+    assert (publisher.calls, delivery.workflows, delivery.failures) == (["import", "workflows"], 1, [])
+    assert (failing.calls, failed.workflows) == (["import"], 0)
+
+
+@dataclass
+class WorkflowPublisher:
+    failure: PublishFailed | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def import_findings(self, findings: Sequence[dict[str, Any]]) -> int:
+        self.calls.append("import")
+        if self.failure is not None:
+            raise self.failure
+        return len(findings)
+
+    def update_workflows(self, updates: Sequence[WorkflowUpdate]) -> int:
+        self.calls.append("workflows")
+        return len(updates)
+
+    def findings_by_id(self, finding_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {}
