@@ -382,9 +382,6 @@ def _exemptions_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-EXPIRING_DAYS = 30  # "expiring": active, and expiring within this many days
-
-
 def _exemptions_list(args: argparse.Namespace) -> int:
     path, exemptions = _exemptions_in_effect(args, args.exemptions)
     today = _today()
@@ -392,7 +389,7 @@ def _exemptions_list(args: argparse.Namespace) -> int:
     for exemption in exemptions.exemptions:
         document = exemption.document
         left = (document.expires - today).days
-        state = "expired" if left < 0 else ("expiring" if left <= EXPIRING_DAYS else "active")
+        state = exemption.state(today)
         if args.expiring_within is not None and not 0 <= left <= args.expiring_within:
             continue
         rows.append(

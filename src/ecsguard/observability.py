@@ -70,16 +70,17 @@ def record_sweep(report: Any) -> None:
     metrics.add_metric(name="SweepProblems", unit=MetricUnit.Count, value=len(report.problems))
     metrics.add_metric(name="OlderThanKnown", unit=MetricUnit.Count, value=len(report.older))
     metrics.add_metric(name="ClustersNotListed", unit=MetricUnit.Count, value=len(report.blind))
+    metrics.add_metric(name="ExemptionsUnused", unit=MetricUnit.Count, value=len(report.unused_exemptions))
+    for state, count in report.exemption_states.items():  # ExemptionsActive, ExemptionsExpiring, ExemptionsExpired
+        metrics.add_metric(name=f"Exemptions{state.title()}", unit=MetricUnit.Count, value=count)
     _record_results(report.results)
 
 
 def _record_results(results: Sequence[Result]) -> None:
-    """Failures and evaluation errors, one metric line per policy and severity (not one per result)."""
-    counts = Counter(
-        ("Failures" if r.status is Status.FAIL else "EvaluationErrors", r.policy_id, r.severity.value)
-        for r in results
-        if r.status in (Status.FAIL, Status.ERROR)
-    )
+    """Failures, exempted failures and evaluation errors, one metric line per policy and severity (not one per
+    result)."""
+    names = {Status.FAIL: "Failures", Status.EXEMPT: "ExemptFailures", Status.ERROR: "EvaluationErrors"}
+    counts = Counter((names[r.status], r.policy_id, r.severity.value) for r in results if r.status in names)
     for (name, policy_id, severity), count in sorted(counts.items()):
         with single_metric(name=name, unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
             metric.add_dimension(name="service", value=SERVICE)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ecsguard import events
 from ecsguard.core.engine import PolicySet
+from ecsguard.core.exemptions import NO_EXEMPTIONS, ExemptionSet, today_of
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext
 from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition, build_task_set
@@ -53,6 +54,7 @@ class Outcome:
             "results": dict(Counter(result.status.value for result in self.results)),
             "failed_policies": sorted(r.policy_id for r in self.results if r.status is Status.FAIL),
             "error_policies": sorted(r.policy_id for r in self.results if r.status is Status.ERROR),
+            "exempt_policies": sorted(r.policy_id for r in self.results if r.status is Status.EXEMPT),
             "findings_imported": self.findings_imported,
             "notifications_sent": self.notifications_sent,
             "older_than_known": len(self.older),
@@ -78,8 +80,10 @@ class Scanner:
         notifier: Notifier | None,
         options: Options = DEFAULT_OPTIONS,
         clock: Callable[[], str] = now,
+        exemptions: ExemptionSet = NO_EXEMPTIONS,
     ) -> None:
         self.policy_set = policy_set
+        self.exemptions = exemptions
         # Per event and per account (a member account's calls go through its role): a fresh resolver, and so a
         # fresh cache, since "latest revision" and clusters change; and the publisher for that account's findings.
         self.new_resolver = new_resolver
@@ -119,7 +123,7 @@ class Scanner:
                 f"({resource.problem or 'the description carries none'})"
             )
         outcome = Outcome(context.event_id, context.api_call, "evaluated", resource.id)
-        outcome.results = self.policy_set.evaluate([resource])
+        outcome.results = self.exemptions.apply(self.policy_set.evaluate([resource]), today_of(self.clock()))
         return self._publish(outcome, context, publisher)
 
     # --- resolve -------------------------------------------------------------------------

@@ -35,6 +35,8 @@ class Settings(BaseModel):
     sweep_regions: list[str] = []
     member_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
     packs: list[str] = list(DEFAULT_PACKS)  # the policy packs to load; "all" loads every pack
+    exemptions: Path | None = None  # the exemptions file; None: the policy folder's exemptions.yaml, if any
+    exemptions_max_lifetime_days: int = Field(default=365, ge=1, le=3650)
 
     @field_validator("security_hub", "import_passed", "dry_run", mode="before")
     @classmethod
@@ -93,6 +95,13 @@ class Settings(BaseModel):
     def _existing_dir(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_dir():
             raise ValueError(f"'{value}' is not a folder")
+        return value
+
+    @field_validator("exemptions", mode="after")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"'{value}' is not a file")
         return value
 
     @classmethod

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ecsguard.core.engine import PolicySet
+from ecsguard.core.exemptions import NO_EXEMPTIONS, ExemptionSet, today_of
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext, coverage_finding
 from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition, build_task_set
@@ -85,6 +86,8 @@ class RegionReport:
     publish_failures: list[str] = field(default_factory=list)  # these fail the run: findings were lost
     findings_imported: int = 0
     notifications_sent: int = 0
+    unused_exemptions: list[str] = field(default_factory=list)  # in effect, and selecting nothing this sweep judged
+    exemption_states: dict[str, int] = field(default_factory=dict)  # how many are active, expiring, expired
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -95,6 +98,7 @@ class RegionReport:
             "archived": len(self.archived),
             "older_than_known": len(self.older),
             "clusters_not_listed": sorted(self.blind),
+            "unused_exemptions": self.unused_exemptions,
             "findings_imported": self.findings_imported,
             "notifications_sent": self.notifications_sent,
             "problems": self.problems,
@@ -196,8 +200,10 @@ class Sweeper:
         notifier: Notifier | None,
         options: SweepOptions,
         clock: Callable[[], str] = now,
+        exemptions: ExemptionSet = NO_EXEMPTIONS,
     ) -> None:
         self.policy_set = policy_set
+        self.exemptions = exemptions
         self.inventory_for = inventory_for
         self.new_resolver = new_resolver
         self.findings_for = findings_for
@@ -237,7 +243,11 @@ class Sweeper:
             if isinstance(task_set, dict)
         ]
         resources += unreadable + clusters
-        report.results = self.policy_set.evaluate(resources)
+        # An exemption in effect when the sweep started covers its failures; one that expired since, no longer.
+        today = today_of(started)
+        report.results = self.exemptions.apply(self.policy_set.evaluate(resources), today)
+        report.unused_exemptions = self.exemptions.unused(report.results, today)
+        report.exemption_states = self.exemptions.states(today)
         # An older ACTIVE revision that was not evaluated still exists (and can still run): its findings stay;
         # so do those of services under a cluster that could not be read.
         census = Census(alive=set(listed) | set(cluster_arns), uncertain=lambda arn: _may_be_in(arn, unknown_clusters))

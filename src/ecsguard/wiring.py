@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the adapters import boto3
     from ecsguard.adapters.ecs import EcsResolver
     from ecsguard.adapters.securityhub import SecurityHubPublisher
     from ecsguard.adapters.sns import SnsNotifier
+    from ecsguard.core.exemptions import ExemptionSet
     from ecsguard.sweep import Sweeper
 
 
@@ -103,7 +104,26 @@ def build_scanner(settings: Settings) -> Scanner:
 
     ports = build_ports(settings)
     policy_set = load_policy_set(settings.policy_dir, settings.parameters, settings.selected_packs())
-    return Scanner(policy_set, ports.resolver, ports.findings, ports.notifier, _options(settings, settings.dry_run))
+    options = _options(settings, settings.dry_run)
+    return Scanner(
+        policy_set, ports.resolver, ports.findings, ports.notifier, options, exemptions=load_exemption_set(settings)
+    )
+
+
+def load_exemption_set(settings: Settings, clock: Callable[[], str] | None = None) -> ExemptionSet:
+    """The exemptions in effect (ECSGUARD_EXEMPTIONS, else the policy folder's exemptions.yaml, else none),
+    checked against every policy of the folder and the longest lifetime from today; a problem fails the load."""
+    from ecsguard.catalog import default_policy_dir, policy_ids_in
+    from ecsguard.core.exemptions import NO_EXEMPTIONS, today_of
+    from ecsguard.exemptions_file import exemptions_path, load_exemptions
+    from ecsguard.publishing import now
+
+    directory = settings.policy_dir or default_policy_dir()
+    path = exemptions_path(settings.exemptions, directory)
+    if path is None:
+        return NO_EXEMPTIONS
+    today = today_of((clock or now)())
+    return load_exemptions(path, policy_ids_in(directory), today, settings.exemptions_max_lifetime_days)
 
 
 def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False) -> Sweeper:
@@ -121,4 +141,7 @@ def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False
 
     options = SweepOptions(all_revisions=all_revisions, publish=publish, publishing=_options(settings, False))
     policy_set = load_policy_set(settings.policy_dir, settings.parameters, settings.selected_packs())
-    return Sweeper(policy_set, inventory, ports.resolver, ports.findings, ports.notifier, options)
+    exemptions = load_exemption_set(settings)
+    return Sweeper(
+        policy_set, inventory, ports.resolver, ports.findings, ports.notifier, options, exemptions=exemptions
+    )

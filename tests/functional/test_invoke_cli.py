@@ -49,6 +49,7 @@ def test_invoke_event_file_prints_only_the_answer_and_lands_findings(aws: Aws, t
         "results": {"FAIL": 2, "PASS": 1},
         "failed_policies": ["ecs-images-ecr-only", "ecs-network-awsvpc"],
         "error_policies": [],
+        "exempt_policies": [],
         "findings_imported": 3,
         "notifications_sent": 1,
         "older_than_known": 0,

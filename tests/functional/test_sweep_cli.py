@@ -103,6 +103,7 @@ def region_summary(imported: int = 0, notified: int = 0, region: str = REGION) -
         "archived": 0,
         "older_than_known": 0,
         "clusters_not_listed": [],
+        "unused_exemptions": [],
         "findings_imported": imported,
         "notifications_sent": notified,
         "problems": [],

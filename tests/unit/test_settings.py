@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "member_role_name": None,
     "sweep_regions": [],
     "packs": ["mission", "fsbp"],
+    "exemptions": None,
+    "exemptions_max_lifetime_days": 365,
 }
 VARIABLES = [
     "ECSGUARD_POLICY_DIR",
@@ -70,7 +72,10 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "ECSGUARD_MEMBER_ROLE_NAME": "ecsguard-member",
         "ECSGUARD_SWEEP_REGIONS": "us-east-1, eu-west-1",
         "ECSGUARD_PACKS": "fsbp, hardening",
+        "ECSGUARD_EXEMPTIONS": str(tmp_path / "exemptions.yaml"),
+        "ECSGUARD_EXEMPTIONS_MAX_LIFETIME_DAYS": "90",
     }
+    (tmp_path / "exemptions.yaml").write_text("exemptions: []\n", encoding="utf-8")
 
     assert Settings.from_environment(environ).model_dump() == {
         "policy_dir": tmp_path,
@@ -84,7 +89,19 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "member_role_name": "ecsguard-member",
         "sweep_regions": ["us-east-1", "eu-west-1"],
         "packs": ["fsbp", "hardening"],
+        "exemptions": tmp_path / "exemptions.yaml",
+        "exemptions_max_lifetime_days": 90,
     }
+
+
+def test_settings_exemptions_must_name_a_file(tmp_path: Path) -> None:
+    missing = tmp_path / "none.yaml"
+    assert settings_error({"ECSGUARD_EXEMPTIONS": str(missing)}) == (
+        f"{PREFIX}ECSGUARD_EXEMPTIONS: Value error, '{missing}' is not a file"
+    )
+    assert settings_error({"ECSGUARD_EXEMPTIONS_MAX_LIFETIME_DAYS": "0"}).startswith(
+        f"{PREFIX}ECSGUARD_EXEMPTIONS_MAX_LIFETIME_DAYS: "
+    )
 
 
 @pytest.mark.parametrize(

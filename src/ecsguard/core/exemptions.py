@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ecsguard.core.packs import POLICY_ID
 from ecsguard.core.results import Exempted, Result, Status
+from ecsguard.core.times import parse_time
 
 # The wildcards a selector may use: * (any run of characters) and ? (one character). fnmatch's [...] sets are
 # refused rather than read: "[prod]" in a cluster list is far more likely a typo than a character class.
@@ -73,6 +74,11 @@ class ExemptionsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     exemptions: list[ExemptionDocument]
 
+    @field_validator("exemptions", mode="before")
+    @classmethod
+    def _none_is_no_exemption(cls, value: object) -> object:
+        return [] if value is None else value  # "exemptions:" with every entry removed
+
 
 @dataclass(frozen=True)
 class ResourceFacts:
@@ -107,6 +113,9 @@ def resource_facts(arn: str) -> ResourceFacts | None:
     return ResourceFacts(account, region, arn)
 
 
+EXPIRING_DAYS = 30  # an exemption in effect that ends within this many days is "expiring"
+
+
 @dataclass(frozen=True)
 class Exemption:
     document: ExemptionDocument
@@ -119,6 +128,11 @@ class Exemption:
     def in_effect(self, today: date) -> bool:
         """Whether it applies today: through the whole day it expires on."""
         return today <= self.document.expires
+
+    def state(self, today: date, expiring_days: int = EXPIRING_DAYS) -> str:
+        """active, expiring (in effect, and ending within ``expiring_days``) or expired."""
+        left = (self.document.expires - today).days
+        return "expired" if left < 0 else ("expiring" if left <= expiring_days else "active")
 
     def selects(self, facts: ResourceFacts) -> bool:
         for fact, patterns in self.selectors:
@@ -175,8 +189,38 @@ class ExemptionSet:
             return result
         return result._replace(status=Status.EXEMPT, exemption=exemption.exempted())
 
+    def unused(self, results: Iterable[Result], today: date) -> list[str]:
+        """The ids of the exemptions in effect that select no resource any of ``results`` judged with one of
+        their policies: a file that no longer matches the estate, reported so that it does not rot."""
+        pending = {exemption.id: exemption for exemption in self.exemptions if exemption.in_effect(today)}
+        for result in results:
+            if not pending:
+                break
+            facts = resource_facts(result.resource.id)
+            if facts is None:
+                continue
+            for identifier, exemption in list(pending.items()):
+                if result.policy_id in exemption.document.policies and exemption.selects(facts):
+                    del pending[identifier]
+        return list(pending)
+
+    def states(self, today: date) -> dict[str, int]:
+        """How many exemptions are active, expiring and expired today."""
+        counts = dict.fromkeys(("active", "expiring", "expired"), 0)
+        for exemption in self.exemptions:
+            counts[exemption.state(today)] += 1
+        return counts
+
     def ids(self) -> Sequence[str]:
         return [exemption.id for exemption in self.exemptions]
 
 
 NO_EXEMPTIONS = ExemptionSet()
+
+
+def today_of(instant: str) -> date:
+    """The UTC day of an ASFF instant (the clock the event path and the sweep run on)."""
+    parsed = parse_time(instant)
+    if parsed is None:
+        raise ValueError("the clock gave no readable instant")
+    return parsed.astimezone(UTC).date()
