@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ecsguard.core.exemptions import exemption_document
 from ecsguard.core.models import Severity
-from ecsguard.core.results import Exempted, Result, Status
+from ecsguard.core.results import Result, Status
 from ecsguard.scan import InputProblem, Skipped
 
 FAILING = (Status.FAIL, Status.ERROR)
@@ -58,14 +59,6 @@ def result_document(result: Result, source: str | None) -> dict[str, Any]:
         document["exemption"] = exemption_document(result.exemption)
     if source:
         document["source"] = source
-    return document
-
-
-def exemption_document(exempted: Exempted) -> dict[str, Any]:
-    """The exemption an EXEMPT result carries: the security team's own words, from its exemptions file."""
-    document = {"id": exempted.id, "owner": exempted.owner, "reason": exempted.reason, "expires": exempted.expires}
-    if exempted.ticket is not None:
-        document["ticket"] = exempted.ticket
     return document
 
 

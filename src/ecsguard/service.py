@@ -15,7 +15,7 @@ from typing import Any
 
 from ecsguard import events
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.exemptions import NO_EXEMPTIONS, ExemptionSet, today_of
+from ecsguard.core.exemptions import NO_EXEMPTIONS, ExemptionSet, exemption_document, today_of
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext
 from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition, build_task_set
@@ -55,6 +55,12 @@ class Outcome:
             "failed_policies": sorted(r.policy_id for r in self.results if r.status is Status.FAIL),
             "error_policies": sorted(r.policy_id for r in self.results if r.status is Status.ERROR),
             "exempt_policies": sorted(r.policy_id for r in self.results if r.status is Status.EXEMPT),
+            # who accepted each exempted failure, why and until when (the security team's own file, not input)
+            "exemptions": [
+                {"policy_id": r.policy_id, **exemption_document(r.exemption)}
+                for r in sorted(self.results, key=lambda r: r.policy_id)
+                if r.status is Status.EXEMPT and r.exemption is not None
+            ],
             "findings_imported": self.findings_imported,
             "notifications_sent": self.notifications_sent,
             "older_than_known": len(self.older),

@@ -50,6 +50,7 @@ def test_invoke_event_file_prints_only_the_answer_and_lands_findings(aws: Aws, t
         "failed_policies": ["ecs-images-ecr-only", "ecs-network-awsvpc"],
         "error_policies": [],
         "exempt_policies": [],
+        "exemptions": [],
         "findings_imported": 3,
         "notifications_sent": 1,
         "older_than_known": 0,

@@ -75,6 +75,16 @@ def test_exempted_failure_is_suppressed_with_its_note_and_sends_no_message_until
     # THEN the awsvpc failure is EXEMPT: FAILED, SUPPRESSED under a note naming the exemption, and only the other
     # failure (the Docker Hub image) is notified
     assert (answer["failed_policies"], answer["exempt_policies"]) == (["ecs-images-ecr-only"], [NETWORK])
+    assert answer["exemptions"] == [
+        {
+            "policy_id": NETWORK,
+            "id": "legacy-proxy-bridge",
+            "owner": "platform-security@example.com",
+            "reason": "Bridge networking until the migration.",
+            "expires": expires,
+            "ticket": "SEC-123",
+        }
+    ]
     finding = network_finding(aws)
     assert (finding["Compliance"]["Status"], finding["RecordState"], finding["Workflow"]["Status"]) == (
         "FAILED",

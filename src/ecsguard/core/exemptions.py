@@ -218,6 +218,15 @@ class ExemptionSet:
 NO_EXEMPTIONS = ExemptionSet()
 
 
+def exemption_document(exempted: Exempted) -> dict[str, str]:
+    """The exemption an EXEMPT result carries, for output: the security team's own words, from its exemptions
+    file (never the scanned input's)."""
+    document = {"id": exempted.id, "owner": exempted.owner, "reason": exempted.reason, "expires": exempted.expires}
+    if exempted.ticket is not None:
+        document["ticket"] = exempted.ticket
+    return document
+
+
 def today_of(instant: str) -> date:
     """The UTC day of an ASFF instant (the clock the event path and the sweep run on)."""
     parsed = parse_time(instant)
