@@ -17,13 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ecsguard.catalog import EXEMPTIONS_FILE, line_for, read_yaml_mapping, validation_problems
-from ecsguard.core.exemptions import (
-    ExemptionDocument,
-    ExemptionSet,
-    ExemptionsFile,
-    ResourceSelector,
-    compile_exemption,
-)
+from ecsguard.core.exemption_model import ExemptionDocument, ExemptionsFile, ResourceSelector, compile_exemption
+from ecsguard.core.exemptions import ExemptionSet
 from ecsguard.errors import PolicyLoadError, Problem
 
 DEFAULT_MAX_LIFETIME_DAYS = 365

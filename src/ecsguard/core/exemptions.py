@@ -12,72 +12,18 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-
-from ecsguard.core.packs import POLICY_ID
 from ecsguard.core.results import Exempted, Result, Status
 from ecsguard.core.times import parse_time
 
-# The wildcards a selector may use: * (any run of characters) and ? (one character). fnmatch's [...] sets are
-# refused rather than read: "[prod]" in a cluster list is far more likely a typo than a character class.
-_GLOB = re.compile(r"[^\[\]\s]{1,2048}")
-Glob = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
+if TYPE_CHECKING:  # the file's models (pydantic) are built only where a file is read, not at every cold start
+    from ecsguard.core.exemption_model import ExemptionDocument
 
 
 def glob_pattern(glob: str) -> re.Pattern[str]:
     """The whole-text pattern of a selector glob: * is any run of characters, ? is one; nothing else is special."""
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob) + r"\Z", re.S)
-
-
-class ResourceSelector(BaseModel):
-    """Which resources an exemption covers: every selector given must match (and at least one is given)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    accounts: list[Glob] | None = None
-    regions: list[Glob] | None = None
-    arns: list[Glob] | None = None
-    families: list[Glob] | None = None  # task definition families
-    clusters: list[Glob] | None = None  # cluster names: a cluster's own, or a service's or task set's
-    services: list[Glob] | None = None  # service names: a service's own, or a task set's
-
-    @field_validator("accounts", "regions", "arns", "families", "clusters", "services")
-    @classmethod
-    def _globs(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        if not value:
-            raise ValueError("lists no value; leave the selector out to select any")
-        for glob in value:
-            if not _GLOB.fullmatch(glob):
-                raise ValueError("a glob may hold any character but blanks, '[' and ']'; its wildcards are * and ?")
-        return value
-
-    def given(self) -> dict[str, list[str]]:
-        return {name: list(globs) for name, globs in self.model_dump().items() if globs is not None}
-
-
-class ExemptionDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    id: Annotated[str, StringConstraints(pattern=POLICY_ID.pattern, max_length=128)]
-    policies: Annotated[list[Annotated[str, StringConstraints(pattern=POLICY_ID.pattern)]], Field(min_length=1)]
-    resources: ResourceSelector
-    reason: Text
-    owner: Text
-    ticket: Text | None = None
-    expires: date
-
-
-class ExemptionsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    exemptions: list[ExemptionDocument]
-
-    @field_validator("exemptions", mode="before")
-    @classmethod
-    def _none_is_no_exemption(cls, value: object) -> object:
-        return [] if value is None else value  # "exemptions:" with every entry removed
 
 
 @dataclass(frozen=True)
@@ -144,24 +90,6 @@ class Exemption:
     def exempted(self) -> Exempted:
         document = self.document
         return Exempted(document.id, document.owner, document.reason, document.expires.isoformat(), document.ticket)
-
-
-_FACT_OF_SELECTOR = {
-    "accounts": "account",
-    "regions": "region",
-    "arns": "arn",
-    "families": "family",
-    "clusters": "cluster",
-    "services": "service",
-}
-
-
-def compile_exemption(document: ExemptionDocument) -> Exemption:
-    selectors = tuple(
-        (_FACT_OF_SELECTOR[name], tuple(glob_pattern(glob) for glob in globs))
-        for name, globs in document.resources.given().items()
-    )
-    return Exemption(document, selectors)
 
 
 @dataclass(frozen=True)
