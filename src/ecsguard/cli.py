@@ -382,9 +382,21 @@ def _exemptions_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _unused_in_sweep(path: str) -> set[str]:
+    """The exemptions a saved `ecsguard sweep --format json` output found unused in every Region it swept."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        regions = document["summary"]["regions"]
+        unused = [set(region["unused_exemptions"]) for region in regions]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"{path}: not the JSON output of `ecsguard sweep` ({type(error).__name__})") from None
+    return set.intersection(*unused) if unused else set()
+
+
 def _exemptions_list(args: argparse.Namespace) -> int:
     path, exemptions = _exemptions_in_effect(args, args.exemptions)
     today = _today()
+    unused = _unused_in_sweep(args.sweep) if args.sweep else None
     rows: list[dict[str, Any]] = []
     for exemption in exemptions.exemptions:
         document = exemption.document
@@ -403,6 +415,7 @@ def _exemptions_list(args: argparse.Namespace) -> int:
                 "owner": document.owner,
                 "reason": document.reason,
                 **({"ticket": document.ticket} if document.ticket else {}),
+                **({"unused": document.id in unused} if unused is not None else {}),
             }
         )
     if args.format == "json":
@@ -411,7 +424,8 @@ def _exemptions_list(args: argparse.Namespace) -> int:
     if path is None:
         print("no exemptions file")
     for row in rows:
-        print(f"{row['id']:<32} {row['state']:<9} {row['expires']}  {', '.join(row['policies'])}  ({row['owner']})")
+        state = f"{row['state']}, unused" if row.get("unused") else row["state"]
+        print(f"{row['id']:<32} {state:<17} {row['expires']}  {', '.join(row['policies'])}  ({row['owner']})")
     return EXIT_OK
 
 
@@ -504,6 +518,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--policies", metavar="DIR", help="policy folder whose policy ids the exemptions name")
     listing.add_argument(
         "--expiring-within", metavar="DAYS", type=_days, help="only the active ones that expire within DAYS (30d)"
+    )
+    listing.add_argument(
+        "--sweep",
+        metavar="FILE",
+        help="a saved `ecsguard sweep --format json` output: mark the exemptions it found unused in every Region",
     )
     listing.add_argument("--format", choices=["text", "json"], default="text")
     listing.set_defaults(handler=_exemptions_list)

@@ -176,3 +176,28 @@ def test_exemptions_list_shows_states_and_keeps_those_expiring_within_a_window(
 
     assert main(["exemptions", "validate", str(path)]) == 0
     assert capsys.readouterr().out == f"{path}: 3 exemption(s) valid\n"
+
+
+def test_exemptions_list_marks_the_ones_a_saved_sweep_found_unused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an exemptions file and a sweep's JSON output whose two Regions both found it unused, and another
+    # output where one Region used it
+    path = exemptions_file(tmp_path / "exemptions.yaml")
+    unused = {"summary": {"regions": [{"unused_exemptions": ["legacy-proxy-accepted"]}] * 2}}
+    used = {"summary": {"regions": [{"unused_exemptions": ["legacy-proxy-accepted"]}, {"unused_exemptions": []}]}}
+    (tmp_path / "unused.json").write_text(json.dumps(unused), encoding="utf-8")
+    (tmp_path / "used.json").write_text(json.dumps(used), encoding="utf-8")
+
+    # THEN the list marks it unused after the first sweep, and not after the second
+    for sweep, expected in (("unused.json", True), ("used.json", False)):
+        arguments = ["exemptions", "list", "--exemptions", str(path), "--sweep", str(tmp_path / sweep)]
+        assert main([*arguments, "--format", "json"]) == 0
+        assert [e["unused"] for e in json.loads(capsys.readouterr().out)["exemptions"]] == [expected]
+    assert main(["exemptions", "list", "--exemptions", str(path), "--sweep", str(tmp_path / "unused.json")]) == 0
+    assert "expiring, unused" in capsys.readouterr().out
+
+    # AND a file that is not a sweep's output is a usage error naming it
+    (tmp_path / "other.json").write_text("{}", encoding="utf-8")
+    assert main(["exemptions", "list", "--exemptions", str(path), "--sweep", str(tmp_path / "other.json")]) == 2
+    assert f"{tmp_path / 'other.json'}: not the JSON output of `ecsguard sweep`" in capsys.readouterr().err
