@@ -11,11 +11,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecsguard import events
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.exemptions import NO_EXEMPTIONS, ExemptionSet, exemption_document, today_of
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext
 from ecsguard.core.models import ResourceType
 from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition, build_task_set
@@ -24,6 +23,9 @@ from ecsguard.core.times import asff_time, parse_time
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
 from ecsguard.publishing import Context, FindingsPublisher, Notifier, Options, deliver, lookups, now, plan
 from ecsguard.resolution import Resolver, registered_revision, service_resource
+
+if TYPE_CHECKING:
+    from ecsguard.core.exemptions import ExemptionSet
 
 log = logging.getLogger("ecsguard.service")
 DEFAULT_OPTIONS = Options()
@@ -56,16 +58,26 @@ class Outcome:
             "error_policies": sorted(r.policy_id for r in self.results if r.status is Status.ERROR),
             "exempt_policies": sorted(r.policy_id for r in self.results if r.status is Status.EXEMPT),
             # who accepted each exempted failure, why and until when (the security team's own file, not input)
-            "exemptions": [
-                {"policy_id": r.policy_id, **exemption_document(r.exemption)}
-                for r in sorted(self.results, key=lambda r: r.policy_id)
-                if r.status is Status.EXEMPT and r.exemption is not None
-            ],
+            "exemptions": _exemptions_of(self.results),
             "findings_imported": self.findings_imported,
             "notifications_sent": self.notifications_sent,
             "older_than_known": len(self.older),
             "reason": self.reason,
         }
+
+
+def _exemptions_of(results: list[Result]) -> list[dict[str, str]]:
+    """Who accepted each exempted failure, why and until when (the security team's own file, not input)."""
+    exempted = sorted((r for r in results if r.status is Status.EXEMPT and r.exemption is not None), key=_policy)
+    if not exempted:
+        return []
+    from ecsguard.core.exemptions import exemption_document  # only events with exemptions need it
+
+    return [{"policy_id": r.policy_id, **exemption_document(r.exemption)} for r in exempted if r.exemption]
+
+
+def _policy(result: Result) -> str:
+    return result.policy_id
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ class Scanner:
         notifier: Notifier | None,
         options: Options = DEFAULT_OPTIONS,
         clock: Callable[[], str] = now,
-        exemptions: ExemptionSet = NO_EXEMPTIONS,
+        exemptions: ExemptionSet | None = None,  # None: no exemptions file
     ) -> None:
         self.policy_set = policy_set
         self.exemptions = exemptions
@@ -129,7 +141,11 @@ class Scanner:
                 f"({resource.problem or 'the description carries none'})"
             )
         outcome = Outcome(context.event_id, context.api_call, "evaluated", resource.id)
-        outcome.results = self.exemptions.apply(self.policy_set.evaluate([resource]), today_of(self.clock()))
+        outcome.results = self.policy_set.evaluate([resource])
+        if self.exemptions is not None:
+            from ecsguard.core.exemptions import today_of  # imported only where an exemptions file exists
+
+            outcome.results = self.exemptions.apply(outcome.results, today_of(self.clock()))
         return self._publish(outcome, context, publisher)
 
     # --- resolve -------------------------------------------------------------------------
