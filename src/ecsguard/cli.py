@@ -23,13 +23,12 @@ from ecsguard.catalog import (
     default_policy_dir,
     load_overrides,
     load_policy_set,
-    policy_ids_in,
 )
 from ecsguard.core.engine import PolicySet
-from ecsguard.core.exemptions import NO_EXEMPTIONS, ExemptionSet
+from ecsguard.core.exemptions import ExemptionSet
 from ecsguard.core.models import Severity
 from ecsguard.core.packs import DEFAULT_PACKS, EVERY_PACK
-from ecsguard.exemptions_file import DEFAULT_MAX_LIFETIME_DAYS, exemptions_path, load_exemptions
+from ecsguard.exemptions_file import DEFAULT_MAX_LIFETIME_DAYS, exemptions_in_effect
 from ecsguard.scan import read_inputs
 
 if TYPE_CHECKING:
@@ -363,11 +362,7 @@ def _days(text: str) -> int:
 
 def _exemptions_in_effect(args: argparse.Namespace, explicit: str | None) -> tuple[Path | None, ExemptionSet]:
     named = explicit or os.environ.get("ECSGUARD_EXEMPTIONS")
-    directory = _policy_dir(args)
-    path = exemptions_path(Path(named) if named else None, directory)
-    if path is None:
-        return None, NO_EXEMPTIONS
-    return path, load_exemptions(path, policy_ids_in(directory), _today(), _max_lifetime_days())
+    return exemptions_in_effect(Path(named) if named else None, _policy_dir(args), _today(), _max_lifetime_days())
 
 
 def _exemptions_validate(args: argparse.Namespace) -> int:

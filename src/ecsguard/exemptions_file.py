@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ecsguard.catalog import EXEMPTIONS_FILE, line_for, read_yaml_mapping, validation_problems
+from ecsguard.catalog import EXEMPTIONS_FILE, line_for, policy_ids_in, read_yaml_mapping, validation_problems
 from ecsguard.core.exemption_model import ExemptionDocument, ExemptionsFile, ResourceSelector, compile_exemption
 from ecsguard.core.exemptions import ExemptionSet
 from ecsguard.errors import PolicyLoadError, Problem
@@ -88,3 +88,15 @@ def load_exemptions(
     if problems:
         raise ExemptionsLoadError(problems)
     return ExemptionSet(tuple(compile_exemption(exemption) for exemption in document.exemptions))
+
+
+def exemptions_in_effect(
+    explicit: Path | None, policy_dir: Path, today: date, max_lifetime_days: int = DEFAULT_MAX_LIFETIME_DAYS
+) -> tuple[Path | None, ExemptionSet]:
+    """The exemptions file in effect (the one named, else the policy folder's) and its exemptions, checked against
+    every policy of the folder; (None, no exemptions) when there is no file. The one way scan, the Lambda and the
+    sweep find and load it."""
+    path = exemptions_path(explicit, policy_dir)
+    if path is None:
+        return None, ExemptionSet()
+    return path, load_exemptions(path, policy_ids_in(policy_dir), today, max_lifetime_days)

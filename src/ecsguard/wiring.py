@@ -113,17 +113,14 @@ def build_scanner(settings: Settings) -> Scanner:
 def load_exemption_set(settings: Settings, clock: Callable[[], str] | None = None) -> ExemptionSet:
     """The exemptions in effect (ECSGUARD_EXEMPTIONS, else the policy folder's exemptions.yaml, else none),
     checked against every policy of the folder and the longest lifetime from today; a problem fails the load."""
-    from ecsguard.catalog import default_policy_dir, policy_ids_in
-    from ecsguard.core.exemptions import NO_EXEMPTIONS, today_of
-    from ecsguard.exemptions_file import exemptions_path, load_exemptions
+    from ecsguard.catalog import default_policy_dir
+    from ecsguard.core.exemptions import today_of
+    from ecsguard.exemptions_file import exemptions_in_effect
     from ecsguard.publishing import now
 
     directory = settings.policy_dir or default_policy_dir()
-    path = exemptions_path(settings.exemptions, directory)
-    if path is None:
-        return NO_EXEMPTIONS
     today = today_of((clock or now)())
-    return load_exemptions(path, policy_ids_in(directory), today, settings.exemptions_max_lifetime_days)
+    return exemptions_in_effect(settings.exemptions, directory, today, settings.exemptions_max_lifetime_days)[1]
 
 
 def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False) -> Sweeper:
