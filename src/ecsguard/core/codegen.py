@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ecsguard.core.operators import OperandError
+from ecsguard.core.operators import OperandError, memo
 from ecsguard.core.tree import (
     ROOT,
     AllNode,
@@ -283,7 +283,13 @@ class _Writer:
             branch = "elif"
         if shortcut is not None:
             self.emit(depth, f"{branch} type({value}) is str:")
-            self.emit(depth + 1, f"{result} = {self.constant(shortcut, 'f')}({value})")
+            if operator.remembers:
+                remembered = memo(operator, node.argument, shortcut)
+                answers, answer = self.constant(remembered.answers, "d"), self.constant(remembered.answer, "w")
+                self.emit(depth + 1, f"{result} = {answers}.get({value})")
+                self.emit(depth + 1, f"if {result} is None: {result} = {answer}({value})")
+            else:
+                self.emit(depth + 1, f"{result} = {self.constant(shortcut, 'f')}({value})")
             conclude(depth + 1, result)
             branch = "elif"
         if branch == "if":

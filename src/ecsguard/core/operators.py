@@ -56,9 +56,62 @@ class Operator:
     # Optional shortcut for a string value: given the prepared argument, a one-argument function giving
     # the same truthiness as apply (or None where it cannot); evaluation calls it instead of apply.
     on_strings: Callable[[Any], Callable[[str], object] | None] | None = None
+    # Whether on_strings's answer depends on the text alone and costs more than a lookup (a regular
+    # expression's search), so that evaluation remembers it by text (see Memo).
+    remembers: bool = False
 
 
 OPERATORS: dict[str, Operator] = {}
+
+# Bounds of each memo: texts longer than this are never kept, and a memo holding this many starts over.
+MEMO_TEXT_LENGTH = 128
+MEMO_ENTRIES = 2048
+
+
+class Memo:
+    """The answers of one pure string test, remembered by text.
+
+    Environment values, names and option keys repeat across the containers and revisions of an account
+    (``LOG_LEVEL=INFO`` in nearly every one), and a regular expression's answer depends on the text alone:
+    one dictionary lookup replaces the search. An answer is the name the test gave or a boolean. Memory is
+    bounded (``MEMO_TEXT_LENGTH``, ``MEMO_ENTRIES``); the texts kept never leave the process."""
+
+    __slots__ = ("answers", "entries", "test")
+
+    def __init__(self, test: Callable[[str], object], entries: int) -> None:
+        self.answers: dict[str, object] = {}
+        self.test = test
+        self.entries = entries
+
+    def answer(self, text: str) -> object:
+        """The test's answer for a text not remembered yet (evaluation looks in ``answers`` first)."""
+        found = self.test(text)
+        answer = found if type(found) is str else bool(found)
+        if self.entries and len(text) <= MEMO_TEXT_LENGTH:
+            answers = self.answers
+            if len(answers) >= self.entries:
+                answers.clear()
+            answers[text] = answer
+        return answer
+
+
+# One memo per operator and prepared argument, shared by every comparison making the same test (the
+# credential patterns are searched in eight places of one policy). Prepared arguments compare by content.
+_MEMOS: dict[tuple[str, object, int], Memo] = {}
+
+
+def forget_answers() -> None:
+    """Empty every memo (in place: generated code holds their dictionaries)."""
+    for remembered in _MEMOS.values():
+        remembered.answers.clear()
+
+
+def memo(operator: Operator, argument: Any, test: Callable[[str], object]) -> Memo:
+    key = (operator.name, argument, MEMO_ENTRIES)
+    found = _MEMOS.get(key)
+    if found is None:
+        found = _MEMOS[key] = Memo(test, MEMO_ENTRIES)
+    return found
 
 
 def register(operator: Operator) -> Operator:
@@ -217,6 +270,10 @@ def _matches_any(value: object, argument: NamedPatterns) -> str | None:
     return None
 
 
+def _matches_any_strings(argument: NamedPatterns) -> Callable[[str], object]:
+    return lambda text: _matches_any(text, argument)
+
+
 def _includes_all(value: object, argument: Members) -> bool:
     if not isinstance(value, list):
         raise OperandError(f"expected the values of a path through '[]', found {_type_name(value)}")
@@ -299,6 +356,7 @@ for _operator in (
         _matches,
         _compile_regex,
         on_strings=lambda pattern: pattern.search,
+        remembers=True,
     ),
     Operator(
         "matches_any",
@@ -307,6 +365,8 @@ for _operator in (
         _matches_any,
         _prepare_named_patterns,
         names_match=True,
+        on_strings=_matches_any_strings,
+        remembers=True,
     ),
     Operator(
         "exists",
