@@ -19,6 +19,7 @@ account, computed from what was planted (not from what the sweep saw):
   largest page, 100; the default would be 10);
 - DescribeServices: ceil(services in the cluster / 10) per cluster;
 - DescribeClusters: ceil(clusters / 100), every cluster with its settings (no service needs its cluster again);
+- ListTasks: one page per cluster (no task is planted), so that a running standalone task's findings stay;
 - DescribeTaskDefinition: one per distinct revision evaluated (latest ACTIVE of each family, and every
   revision a service uses);
 - GetFindings: ceil(existing ACTIVE ecsguard findings / 100), at least 1, and one for the findings archived
@@ -112,6 +113,7 @@ ECS_OPERATIONS = (
     "DescribeServices",
     "DescribeTaskDefinition",
     "DescribeClusters",
+    "ListTasks",
 )
 SECURITY_HUB_OPERATIONS = ("GetFindings", "BatchImportFindings")
 OPERATIONS = ECS_OPERATIONS + SECURITY_HUB_OPERATIONS
@@ -409,6 +411,8 @@ def ideal_calls(plan: Plan, existing_active: int, findings_sent: int) -> dict[st
         "DescribeTaskDefinition": len(plan.evaluated()),
         # Every cluster, with its settings, 100 a call (every planted service has a launch type: none asks again).
         "DescribeClusters": math.ceil(len(plan.clusters) / DESCRIBE_CLUSTERS_BATCH),
+        # The running tasks of each cluster (none planted: one page each), so a standalone task's findings stay.
+        "ListTasks": len(plan.clusters),
         # Every ACTIVE finding, then those archived since the sweep started (none here: one empty page).
         "GetFindings": max(1, math.ceil(existing_active / GET_FINDINGS_PAGE)) + 1,
         "BatchImportFindings": math.ceil(findings_sent / IMPORT_BATCH),

@@ -154,6 +154,7 @@ def _policies_list(args: argparse.Namespace) -> int:
                 "title": p.title,
                 "severity": p.severity.value,
                 "resource": p.resource_type.value,
+                "also_judges": [kind.value for kind in p.judges[1:]],
                 "packs": list(p.document.packs),
                 "parameters": dict(p.parameters),
                 "references": p.document.references.model_dump(),

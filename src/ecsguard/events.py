@@ -16,10 +16,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import ECS_NAME, describe_validation_error, field_names
+from ecsguard.core.resources import ECS_NAME, TASK_ARN, describe_validation_error, field_names
 from ecsguard.core.times import parse_time
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
+# ECS's own event when a task changes state: a STOPPED task's findings are archived.
+TASK_STATE_CHANGE = "ECS Task State Change"
+ECS_EVENTS_SOURCE = "aws.ecs"
 ECS_EVENT_SOURCE = "ecs.amazonaws.com"
 # CloudTrail record versions are major.minor (1.08 ... 1.11 today); a new major version is a change that is not
 # backward compatible, so CloudTrail recommends comparing the major version for equality.
@@ -53,7 +56,9 @@ class CloudTrailDetail(BaseModel):
     responseElements: dict[str, Any] | None = None
 
 
-class EventEnvelope(BaseModel):
+class _Envelope(BaseModel):
+    """What EventBridge puts around every event."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
     id: str
     detail_type: str = Field(alias="detail-type")
@@ -61,7 +66,25 @@ class EventEnvelope(BaseModel):
     account: str
     region: str
     time: str | None = None
+
+
+class EventEnvelope(_Envelope):
     detail: CloudTrailDetail
+
+
+class TaskStateDetail(BaseModel):
+    """What ECS Task State Change says of a task: enough to archive a stopped one (its overrides are not read)."""
+
+    model_config = ConfigDict(extra="allow")
+    taskArn: str
+    lastStatus: str | None = None
+    group: str | None = None
+    clusterArn: str | None = None
+    stoppedAt: str | None = None
+
+
+class TaskStateEnvelope(_Envelope):
+    detail: TaskStateDetail
 
 
 @dataclass(frozen=True)
@@ -133,6 +156,17 @@ class EvaluateTaskSet:
 
 
 @dataclass(frozen=True)
+class EvaluateTasks:
+    """Evaluate the standalone tasks a RunTask or StartTask call started: each as the response's tasks[] gives it,
+    with the launch settings its request asked for (network configuration, capacity provider strategy, platform
+    version; a task's description holds the version LATEST resolved to, not the request's)."""
+
+    context: EventContext
+    tasks: tuple[dict[str, Any], ...]
+    cluster: str  # the ARN
+
+
+@dataclass(frozen=True)
 class ArchiveResource:
     """The resource is gone: archive its findings."""
 
@@ -150,7 +184,15 @@ class Skip:
     failed_call: bool = False
 
 
-Action = EvaluateTaskDefinition | EvaluateService | EvaluateCluster | EvaluateTaskSet | ArchiveResource | Skip
+Action = (
+    EvaluateTaskDefinition
+    | EvaluateService
+    | EvaluateCluster
+    | EvaluateTaskSet
+    | EvaluateTasks
+    | ArchiveResource
+    | Skip
+)
 
 
 def partition_of(region: str) -> str:
@@ -400,6 +442,41 @@ def _delete_task_set(context: EventContext, request: dict[str, Any], response: d
     return ArchiveResource(context, ResourceType.TASK_SET, task_set_arn(context, cluster, service, named))
 
 
+# What RunTask and StartTask ask for that applies to each task started, and that a task's description lacks or
+# reports otherwise.
+_LAUNCH_REQUEST_FIELDS = ("networkConfiguration", "capacityProviderStrategy", "platformVersion")
+
+
+def _task_launch(context: EventContext, request: dict[str, Any], response: dict[str, Any]) -> Action:
+    """RunTask and StartTask: the tasks started, from the response (which names them), with the request's launch
+    settings. A call that started none (all in failures[]) changes nothing."""
+    started = response.get("tasks")
+    if not isinstance(started, list):
+        raise MalformedEvent(
+            f"{context.api_call} event has no responseElements.tasks, so the tasks it started are unknown; the sweep "
+            "judges running tasks"
+        )
+    tasks = []
+    for index, task in enumerate(started):
+        if not isinstance(task, dict) or not isinstance(task.get("taskArn"), str):
+            raise MalformedEvent(f"{context.api_call} event's responseElements.tasks[{index}] has no taskArn")
+        launched = dict(task)
+        for key in _LAUNCH_REQUEST_FIELDS:
+            if request.get(key) is not None:
+                launched[key] = request[key]
+        for key in ("overrides", "enableExecuteCommand"):
+            if launched.get(key) is None and request.get(key) is not None:
+                launched[key] = request[key]
+        if not isinstance(launched.get("tags"), list):
+            launched["tags"] = _created_tags(request, {})
+        tasks.append(launched)
+    if not tasks:
+        return Skip(context, f"{context.api_call} started no task", failed_call=True)
+    named = _text(request, "cluster") or "default"
+    cluster = str(tasks[0].get("clusterArn") or cluster_arn(context, named))
+    return EvaluateTasks(context, tuple(tasks), cluster)
+
+
 def _arn_parts(arn: str) -> tuple[str, str, str, str, str] | None:
     """An ECS ARN's partition, Region, account, resource type and the rest of its resource; None if not one."""
     parts = arn.split(":", 5)
@@ -445,6 +522,8 @@ EVALUATIONS: Mapping[str, Interpreter] = {
     "CreateTaskSet": _task_set_call(None),
     "UpdateTaskSet": _task_set_call("taskSet"),
     "UpdateServicePrimaryTaskSet": _task_set_call("primaryTaskSet"),
+    "RunTask": _task_launch,
+    "StartTask": _task_launch,
 }
 DELETIONS: Mapping[str, Interpreter] = {
     "DeregisterTaskDefinition": _deregister_task_definition,
@@ -458,8 +537,40 @@ TAGGING_CALLS = frozenset({"TagResource", "UntagResource"})  # they name a resou
 DELETION_CALLS = frozenset(DELETIONS)
 
 
+def _task_state_change(event: dict[str, Any]) -> Action:
+    """ECS Task State Change: a standalone task that stopped has its findings archived; other changes, and tasks a
+    service started (judged through the service), change nothing."""
+    try:
+        envelope = TaskStateEnvelope.model_validate(event)
+    except ValidationError as error:
+        problem = describe_validation_error(error, field_names(TaskStateEnvelope, TaskStateDetail))
+        raise MalformedEvent(f"not an ECS Task State Change event: {problem}") from None
+    detail = envelope.detail
+    context = EventContext(
+        event_id=envelope.id,
+        api_call=TASK_STATE_CHANGE,
+        account=envelope.account,
+        region=envelope.region,
+        actor=None,
+        event_time=detail.stoppedAt or envelope.time,
+    )
+    if not TASK_ARN.fullmatch(detail.taskArn):
+        raise MalformedEvent("ECS Task State Change event's detail.taskArn is not a task ARN")
+    if detail.lastStatus != "STOPPED":
+        return Skip(context, "the task has not stopped")
+    if (detail.group or "").startswith("service:"):
+        return Skip(context, "the task belongs to a service, which is judged instead of its tasks")
+    return ArchiveResource(context, ResourceType.TASK, detail.taskArn)
+
+
 def interpret(event: object) -> Action:
     """Decide what an event asks for; raise MalformedEvent when it cannot be read."""
+    if (
+        isinstance(event, dict)
+        and event.get("detail-type") == TASK_STATE_CHANGE
+        and event.get("source") == ECS_EVENTS_SOURCE
+    ):
+        return _task_state_change(event)
     envelope = parse_envelope(event)
     context = _context(envelope)
     detail = envelope.detail

@@ -96,7 +96,7 @@ def _policy_section(policy: CompiledPolicy) -> list[str]:
         "",
         f"**{policy.title}**",
         "",
-        f"Severity **{policy.severity.value}**, resource `{policy.resource_type.value}`.",
+        f"Severity **{policy.severity.value}**, resource `{policy.resource_type.value}`{_also_judges(policy)}.",
         "",
         *document.description.strip().split("\n"),
         "",
@@ -137,3 +137,10 @@ def render_policy_reference(policy_set: PolicySet, controls: list[Control] | Non
     lines += ["## Operators", "", "| operator | meaning |", "| --- | --- |"]
     lines += [f"| `{name}` | {_cell(doc)} |" for name, doc in describe_operators().items()]
     return "\n".join(lines) + "\n"
+
+
+def _also_judges(policy: CompiledPolicy) -> str:
+    others = [kind for kind in policy.judges if kind is not policy.resource_type]
+    if not others:
+        return ""
+    return ", and also judges " + ", ".join(f"`{kind.value}`" for kind in others)

@@ -29,6 +29,7 @@ from ecsguard.core.findings import (
 )
 from ecsguard.core.models import ResourceType, Severity
 from ecsguard.core.results import Exempted, Result, Status
+from ecsguard.core.tasks import TASK_DEFINITION_VIEW
 from ecsguard.core.times import asff_time, parse_time
 from ecsguard.errors import PublishFailed
 
@@ -126,7 +127,7 @@ def findings_of(results: Sequence[Result], context: Context) -> list[dict[str, A
 
 
 def _policies_for(resource_type: ResourceType, context: Context) -> list[CompiledPolicy]:
-    return [policy for policy in context.policies.values() if policy.resource_type is resource_type]
+    return [policy for policy in context.policies.values() if resource_type in policy.judges]
 
 
 def _quiet(results: Sequence[Result]) -> list[str]:
@@ -144,6 +145,8 @@ def lookups(results: Sequence[Result], gone: Sequence[tuple[ResourceType, str]],
 def _resource_type(arn: str) -> ResourceType | None:
     if ":task-set/" in arn:
         return ResourceType.TASK_SET
+    if ":task/" in arn:
+        return ResourceType.TASK
     if ":task-definition/" in arn:
         return ResourceType.TASK_DEFINITION
     if ":service/" in arn:
@@ -215,6 +218,17 @@ def workflow_update(result: Result, previous: Mapping[str, Any] | None, product_
     return None
 
 
+def _inherited(result: Result) -> bool:
+    """A task's failure that lies wholly in the task definition it runs, overrides aside: the task definition's own
+    finding tells of it, so the task's finding (on every dashboard) is not notified again for each task started."""
+    return (
+        result.resource.type is ResourceType.TASK
+        and result.status is Status.FAIL
+        and bool(result.evidence)
+        and all(item.path.startswith(TASK_DEFINITION_VIEW) for item in result.evidence)
+    )
+
+
 def is_news(result: Result, previous: Mapping[str, Any] | None) -> bool:
     """Whether a failing result changes what Security Hub holds: its finding was not ACTIVE in that state, or
     it fails now at a higher severity than it was imported with, or an exemption suppressed it until now; never
@@ -271,7 +285,7 @@ def _stale(
         policy = context.policies.get(policy_id)
         if resource_type is None or (policy is not None and arn in census.alive) or census.uncertain(arn):
             continue
-        if policy is not None and policy.resource_type is not resource_type:
+        if policy is not None and resource_type not in policy.judges:
             continue  # no finding ecsguard makes: a policy of another resource type
         if policy is not None:
             archived.append(asff_finding(policy, resource_type, arn, None, context.findings))
@@ -344,7 +358,7 @@ def plan(
     by_resource: dict[str, list[Result]] = {}
     for result in results:
         identifier = finding_id(result.policy_id, result.resource.id)
-        if result.status not in alerting or identifier in older:
+        if result.status not in alerting or identifier in older or _inherited(result):
             continue
         if existing is None or is_news(result, known.get(identifier)):
             by_resource.setdefault(result.resource.id, []).append(result)

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from ecsguard.errors import AwsCallFailed
-from ecsguard.events import DETAIL_TYPE, ECS_EVENT_SOURCE
+from ecsguard.events import DETAIL_TYPE, ECS_EVENT_SOURCE, ECS_EVENTS_SOURCE, TASK_STATE_CHANGE
 
 # Received messages stay hidden this long, renewed while the replay works, so a page never repeats and a
 # replay that dies returns its messages to the queue within minutes.
@@ -134,11 +134,13 @@ def _event(kind: Kind, event: dict[str, Any], queued_because: str | None) -> Rec
     detail = event["detail"]
     event_id = _shaped(_EVENT_ID, event["id"])
     api_call = _shaped(_API_CALL, detail.get("eventName"))
+    if event["detail-type"] == TASK_STATE_CHANGE and event.get("source") == ECS_EVENTS_SOURCE:
+        return Recognised(kind, event, event_id, TASK_STATE_CHANGE, None, queued_because)
     if event["detail-type"] != DETAIL_TYPE or detail.get("eventSource") != ECS_EVENT_SOURCE:
         # A sweep's failed invocation lands in the same queue; the scanner would skip it, and deleting it then
         # would lose the record of a sweep that never ran.
         reason = (
-            f'not an ECS "{DETAIL_TYPE}" event, the only kind the scanner takes '
+            f'not an ECS "{DETAIL_TYPE}" or "{TASK_STATE_CHANGE}" event, the only kinds the scanner takes '
             "(a failed sweep is re-run with `ecsguard sweep --publish`)"
         )
         return Recognised(kind, None, event_id, api_call, reason, queued_because)

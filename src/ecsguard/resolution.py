@@ -17,10 +17,13 @@ from ecsguard.core.models import Cluster
 from ecsguard.core.resources import (
     ECS_NAME,
     Document,
+    JudgedElsewhere,
     Resource,
     Unresolved,
     build_service,
+    build_task,
     build_task_definition,
+    build_task_set,
     normalise,
 )
 from ecsguard.core.times import parse_time
@@ -165,12 +168,12 @@ def shown_cluster(reference: str) -> str:
     return "(the service's cluster)"
 
 
-def needs_cluster(service: Mapping[str, Any]) -> bool:
-    """Whether a service policy reads the service's cluster: its default capacity provider strategy, for a service
-    with neither a launch type nor a strategy (where it runs), or its ECS Exec logging, for a service with ECS
-    Exec enabled. Any other service's evaluation needs no DescribeClusters."""
-    takes_default = not service.get("launchType") and not service.get("capacityProviderStrategy")
-    return takes_default or service.get("enableExecuteCommand") is True
+def needs_cluster(launch: Mapping[str, Any]) -> bool:
+    """Whether a launch policy reads the cluster of a service, task set or task: its default capacity provider
+    strategy, for one with neither a launch type nor a strategy (where it runs), or its ECS Exec logging, for one
+    with ECS Exec enabled. Any other evaluation needs no DescribeClusters."""
+    takes_default = not launch.get("launchType") and not launch.get("capacityProviderStrategy")
+    return takes_default or launch.get("enableExecuteCommand") is True
 
 
 def service_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved:
@@ -183,7 +186,10 @@ def service_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver
         return Unresolved(
             "no policy reads this service's cluster: it sets its launch type or strategy, without ECS Exec"
         )
-    reference = cluster_reference(service, cluster)
+    return described_cluster(cluster_reference(service, cluster), resolver)
+
+
+def described_cluster(reference: str, resolver: Resolver) -> Document | Unresolved:
     found = resolver.cluster(reference)
     if isinstance(found, Unresolved):
         return found
@@ -193,12 +199,35 @@ def service_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver
         return Unresolved(f"cluster '{shown_cluster(reference)}' could not be read")
 
 
+# Deployment controllers whose services keep what their tasks run on their task sets.
+TASK_SET_CONTROLLERS = frozenset({"EXTERNAL", "CODE_DEPLOY"})
+
+
+def deploys_through_task_sets(service: Mapping[str, Any]) -> str | None:
+    """The deployment controller of a service that runs its tasks from task sets, else None."""
+    controller = service.get("deploymentController")
+    kind = controller.get("type") if isinstance(controller, Mapping) else None
+    return kind if kind in TASK_SET_CONTROLLERS else None
+
+
 def service_resource(service: Mapping[str, Any], fallback_id: str, cluster: str, resolver: Resolver) -> Resource:
     """The service ready for evaluation, with its task definition and (when it applies) its cluster.
 
     The task definition is asked for first, then the cluster; what the resolver raises (AwsCallFailed from a live
-    one) reaches the caller.
+    one) reaches the caller. A service deploying through task sets is not judged on a task definition: its task
+    sets are, each on its own (a policy reading it is NOT_APPLICABLE to the service), and its cluster is described
+    only for ECS Exec.
     """
+    controller = deploys_through_task_sets(service)
+    if controller is not None:
+        elsewhere = JudgedElsewhere(
+            f"the service deploys through task sets (deployment controller {controller}): each task set is judged "
+            "on the task definition and launch settings it runs"
+        )
+        in_cluster: Document | Unresolved | JudgedElsewhere = elsewhere
+        if service.get("enableExecuteCommand") is True:
+            in_cluster = described_cluster(cluster_reference(service, cluster), resolver)
+        return build_service(service, fallback_id, elsewhere, in_cluster)
     reference = service.get("taskDefinition")
     task_definition: Document | Unresolved
     if isinstance(reference, str) and reference:
@@ -206,3 +235,36 @@ def service_resource(service: Mapping[str, Any], fallback_id: str, cluster: str,
     else:
         task_definition = Unresolved("the service names no task definition")
     return build_service(service, fallback_id, task_definition, service_cluster(service, cluster, resolver))
+
+
+def launch_related(
+    launch: Mapping[str, Any], reference_field: str, cluster: str, resolver: Resolver
+) -> tuple[Document | Unresolved, Document | Unresolved]:
+    """The task definition (named by ``reference_field``) and, when a policy reads it, the cluster of a task set or
+    a task: what ``$taskDefinition`` and ``$cluster`` are for its launch policies."""
+    reference = launch.get(reference_field)
+    task_definition: Document | Unresolved
+    if isinstance(reference, str) and reference:
+        task_definition = task_definition_model(reference, resolver.task_definition(reference))
+    else:
+        task_definition = Unresolved(f"it names no task definition ({reference_field})")
+    in_cluster: Document | Unresolved
+    if needs_cluster(launch):
+        named = launch.get("clusterArn")
+        in_cluster = described_cluster(named if isinstance(named, str) and named else cluster, resolver)
+    else:
+        in_cluster = Unresolved("no policy reads its cluster: it sets its launch type or strategy, without ECS Exec")
+    return task_definition, in_cluster
+
+
+def task_set_resource(task_set: Mapping[str, Any], fallback_id: str, cluster: str, resolver: Resolver) -> Resource:
+    """A task set ready for evaluation, with the task definition it runs and (when it applies) its cluster."""
+    task_definition, in_cluster = launch_related(task_set, "taskDefinition", cluster, resolver)
+    return build_task_set(task_set, fallback_id, task_definition, in_cluster)
+
+
+def task_resource(task: Mapping[str, Any], fallback_id: str, cluster: str, resolver: Resolver) -> Resource:
+    """A standalone task ready for evaluation: its task definition (as registered; the task's overrides are applied
+    by ``build_task``) and (when it applies) its cluster."""
+    task_definition, in_cluster = launch_related(task, "taskDefinitionArn", cluster, resolver)
+    return build_task(task, fallback_id, task_definition, in_cluster)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ecsguard import events
-from ecsguard.core.models import Cluster, ResourceType, Service, TaskDefinition, TaskSet
+from ecsguard.core.models import Cluster, ResourceType, Service, Task, TaskDefinition, TaskSet
 from ecsguard.core.resources import (
     ECS_NAME,
     Document,
@@ -32,14 +32,15 @@ from ecsguard.core.resources import (
     Unresolved,
     build_cluster,
     build_task_definition,
-    build_task_set,
     field_names,
     service_id,
 )
-from ecsguard.resolution import service_resource, shown_cluster
+from ecsguard.resolution import service_resource, shown_cluster, task_resource, task_set_resource
 
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
-_KNOWN_KEYS = field_names(TaskDefinition, Service, Cluster, TaskSet, events.EventEnvelope, events.CloudTrailDetail) | {
+_KNOWN_KEYS = field_names(
+    TaskDefinition, Service, Cluster, TaskSet, Task, events.EventEnvelope, events.CloudTrailDetail
+) | {
     "services",
     "clusters",
     "failures",
@@ -179,6 +180,9 @@ def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skip
             yield InputProblem(source, f"{action.context.api_call} event carries no task definition")
         else:
             yield _Found(ResourceType.TASK_DEFINITION, data, source)
+    elif isinstance(action, events.EvaluateTasks):
+        for task in action.tasks:
+            yield _Found(ResourceType.TASK, task, source, cluster=action.cluster)
     elif isinstance(action, events.EvaluateTaskSet):
         if action.data is not None:
             yield _Found(ResourceType.TASK_SET, action.data, source)
@@ -246,6 +250,14 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
             yield from _classify_task_set(task_set, source)
     elif "taskSetArn" in document:
         yield from _classify_task_set(document, source)
+    elif isinstance(document.get("tasks"), list):  # DescribeTasks output
+        for task in document["tasks"]:
+            if isinstance(task, dict):
+                yield _Found(ResourceType.TASK, task, source)
+            else:
+                yield InputProblem(source, f"a task must be an object, found {type(task).__name__}")
+    elif "taskArn" in document:
+        yield _Found(ResourceType.TASK, document, source)
     elif isinstance(document.get("services"), list):
         for service in document["services"]:
             yield from _classify_service(service, source)
@@ -266,7 +278,7 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
         keys = ", ".join(known[:8] + ([f"{others} other(s)"] if others else [])) or "none"
         yield InputProblem(
             source,
-            f"not a task definition, service, task set, cluster or ECS CloudTrail event (top-level keys: {keys})",
+            f"not a task definition, service, task set, task, cluster or ECS event (top-level keys: {keys})",
         )
 
 
@@ -466,16 +478,19 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
                     inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable cluster"))
             inputs.resources.append(resource)
             inputs.sources.append(item.source)
+    launches = {ResourceType.TASK_SET: (task_set_resource, "task set"), ResourceType.TASK: (task_resource, "task")}
     for item in found:
-        if item.kind is not ResourceType.TASK_SET:
+        if item.kind not in launches:
             continue
-        fallback = f"{item.source}#{_task_set_name(item.data)}"
+        build, named = launches[item.kind]
+        fallback = f"{item.source}#{_task_set_name(item.data) if item.kind is ResourceType.TASK_SET else 'task'}"
         if item.problem is not None:
-            resource = Resource(type=ResourceType.TASK_SET, id=fallback, model=None, problem=item.problem)
+            resource = Resource(type=item.kind, id=fallback, model=None, problem=item.problem)
         else:
-            resource = build_task_set(item.data, fallback)
+            in_cluster = item.cluster or str(item.data.get("clusterArn") or "default")
+            resource = build(item.data, fallback, in_cluster, resolver)
             if resource.model is None:
-                inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable task set"))
+                inputs.problems.append(InputProblem(item.source, resource.problem or f"not a readable {named}"))
         inputs.resources.append(resource)
         inputs.sources.append(item.source)
     for item in found:

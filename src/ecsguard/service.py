@@ -17,12 +17,12 @@ from ecsguard import events
 from ecsguard.core.engine import PolicySet
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition, build_task_set
+from ecsguard.core.resources import TASK_DEFINITION_ARN, Resource, Unresolved, build_cluster, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.core.times import asff_time, parse_time
 from ecsguard.errors import AwsCallFailed, EventFailed, PublishFailed
 from ecsguard.publishing import Context, FindingsPublisher, Notifier, Options, deliver, lookups, now, plan
-from ecsguard.resolution import Resolver, registered_revision, service_resource
+from ecsguard.resolution import Resolver, registered_revision, service_resource, task_resource, task_set_resource
 
 if TYPE_CHECKING:
     from ecsguard.core.exemptions import ExemptionSet
@@ -80,6 +80,39 @@ def _policy(result: Result) -> str:
     return result.policy_id
 
 
+# Revisions kept for tasks; a full cache starts over, so memory stays bounded in a long-lived container.
+REMEMBERED_REVISIONS = 256
+
+
+class _RememberingRevisions:
+    """A resolver that asks for a task definition revision named by ARN once per container: its content is immutable
+    (its status and tags are not, and no policy judging a task reads them)."""
+
+    def __init__(self, resolver: Resolver, revisions: dict[str, dict[str, Any]]) -> None:
+        self.resolver = resolver
+        self.revisions = revisions
+
+    def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
+        immutable = TASK_DEFINITION_ARN.fullmatch(reference) is not None
+        if immutable and reference in self.revisions:
+            return self.revisions[reference]
+        found = self.resolver.task_definition(reference)
+        if immutable and not isinstance(found, Unresolved):
+            if len(self.revisions) >= REMEMBERED_REVISIONS:
+                self.revisions.clear()
+            self.revisions[reference] = found
+        return found
+
+    def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
+        return self.resolver.service(cluster, service)
+
+    def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
+        return self.resolver.cluster(cluster)
+
+    def task_set(self, cluster: str, service: str, task_set: str) -> dict[str, Any] | Unresolved:
+        return self.resolver.task_set(cluster, service, task_set)
+
+
 @dataclass(frozen=True)
 class _Gone:
     """What an event names no longer exists: its findings are archived."""
@@ -110,6 +143,9 @@ class Scanner:
         self.options = options
         self.clock = clock
         self.policies = {policy.id: policy for policy in policy_set.policies}
+        # Task definition revisions described for tasks, kept for the container's life: a revision's content never
+        # changes, so the next task of it costs no DescribeTaskDefinition.
+        self.revisions: dict[str, dict[str, Any]] = {}
 
     def handle(self, event: object) -> Outcome:
         """Process one event; raise MalformedEvent for an unreadable one, EventFailed for a partial failure."""
@@ -129,19 +165,30 @@ class Scanner:
             if isinstance(action, events.ArchiveResource):
                 outcome = Outcome(context.event_id, context.api_call, "archived", action.arn)
                 return self._publish(outcome, context, publisher, (action.resource_type, action.arn))
+            if isinstance(action, events.EvaluateTasks):
+                resolver = _RememberingRevisions(self.new_resolver(account, region), self.revisions)
+                tasks = [task_resource(task, str(task["taskArn"]), action.cluster, resolver) for task in action.tasks]
+                return self._evaluate(tasks, context, publisher)
             resource = self._resolve(action, self.new_resolver(account, region))
         except AwsCallFailed as error:
             raise EventFailed(f"event {context.event_id} ({context.api_call}): {error}") from None
         if isinstance(resource, _Gone):
             gone = Outcome(context.event_id, context.api_call, "archived", resource.arn, reason=resource.reason)
             return self._publish(gone, context, publisher, (resource.type, resource.arn))
-        if not resource.id.startswith("arn:"):
-            raise EventFailed(
-                f"event {context.event_id} ({context.api_call}): the resource has no ARN to report findings on "
-                f"({resource.problem or 'the description carries none'})"
-            )
-        outcome = Outcome(context.event_id, context.api_call, "evaluated", resource.id)
-        outcome.results = self.policy_set.evaluate([resource])
+        return self._evaluate([resource], context, publisher)
+
+    def _evaluate(
+        self, resources: list[Resource], context: events.EventContext, publisher: FindingsPublisher | None
+    ) -> Outcome:
+        for resource in resources:
+            if not resource.id.startswith("arn:"):
+                raise EventFailed(
+                    f"event {context.event_id} ({context.api_call}): the resource has no ARN to report findings on "
+                    f"({resource.problem or 'the description carries none'})"
+                )
+        named = ", ".join(resource.id for resource in resources)
+        outcome = Outcome(context.event_id, context.api_call, "evaluated", named)
+        outcome.results = self.policy_set.evaluate(resources)
         if self.exemptions is not None:
             from ecsguard.core.exemptions import today_of  # imported only where an exemptions file exists
 
@@ -168,7 +215,7 @@ class Scanner:
             task_set = action.data or resolver.task_set(action.cluster, action.service, action.task_set)
             if isinstance(task_set, Unresolved):
                 return _Gone(ResourceType.TASK_SET, action.task_set, "the task set no longer exists")
-            return build_task_set(task_set, action.task_set)
+            return task_set_resource(task_set, action.task_set, action.cluster, resolver)
         if isinstance(action, events.EvaluateTaskDefinition):
             data = action.data
             if data is None:

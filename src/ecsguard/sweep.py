@@ -20,7 +20,7 @@ from ecsguard.core.engine import PolicySet
 from ecsguard.core.exemptions import NO_EXEMPTIONS, ExemptionSet, today_of
 from ecsguard.core.findings import FindingContext, Notification, NotificationContext, coverage_finding
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition, build_task_set
+from ecsguard.core.resources import Resource, Unresolved, build_cluster, build_task_definition
 from ecsguard.core.results import Result, Status
 from ecsguard.errors import AwsCallFailed, PublishFailed
 from ecsguard.events import partition_of
@@ -35,7 +35,7 @@ from ecsguard.publishing import (
     now,
     plan,
 )
-from ecsguard.resolution import Resolver, service_resource
+from ecsguard.resolution import Resolver, service_resource, task_set_resource
 
 _REVISION = re.compile(r"task-definition/(?P<family>[^:/]+):(?P<revision>\d+)$")
 DESCRIBE_SERVICES_BATCH = 10
@@ -54,6 +54,8 @@ class Inventory(Protocol):
     def describe_services(self, cluster: str, services: list[str]) -> tuple[list[dict[str, Any]], list[str]]: ...
 
     def describe_clusters(self, clusters: list[str]) -> tuple[list[dict[str, Any]], list[str]]: ...
+
+    def running_tasks(self, cluster: str) -> list[str]: ...
 
 
 class SweepPublisher(FindingsPublisher, Protocol):
@@ -126,12 +128,17 @@ def _task_definition_resource(reference: str, found: dict[str, Any] | Unresolved
 
 
 def _may_be_in(arn: str, clusters: set[str]) -> bool:
-    """Whether a service or task set may belong to one of ``clusters``; a service's old-format ARN (no cluster in
-    it) to any."""
+    """Whether a service, task set or task may belong to one of ``clusters``; an old-format ARN (no cluster in it)
+    to any."""
     if not clusters:
         return False
     if ":task-set/" in arn:
         return any(arn.startswith(cluster.replace(":cluster/", ":task-set/") + "/") for cluster in clusters)
+    if ":task/" in arn:  # a task's old-format ARN (no cluster in it) may be in any
+        path = arn.split(":task/", 1)[1]
+        return "/" not in path or any(
+            arn.startswith(cluster.replace(":cluster/", ":task/") + "/") for cluster in clusters
+        )
     if ":service/" not in arn:
         return False
     path = arn.split(":service/", 1)[1]
@@ -223,8 +230,12 @@ class Sweeper:
         task_definitions = listed if self.options.all_revisions else latest_revisions(listed)
         cluster_arns = inventory.clusters()
         services, unknown_clusters, unreadable = self._services(inventory, cluster_arns, report)
+        task_sets = [
+            task_set for service in services for task_set in service.get("taskSets") or [] if isinstance(task_set, dict)
+        ]
         references = sorted(
-            set(task_definitions) | {str(s["taskDefinition"]) for s in services if s.get("taskDefinition")}
+            set(task_definitions)
+            | {str(s["taskDefinition"]) for s in [*services, *task_sets] if s.get("taskDefinition")}
         )
         resolver = PrefetchedResolver(live, report.problems)
         clusters = self._clusters(inventory, cluster_arns, resolver, report)
@@ -237,10 +248,10 @@ class Sweeper:
         # A service with the EXTERNAL or CODE_DEPLOY controller runs its tasks from its task sets, which
         # DescribeServices gives whole.
         resources += [
-            build_task_set(task_set, str(task_set.get("taskSetArn") or ""))
-            for service in services
-            for task_set in service.get("taskSets") or []
-            if isinstance(task_set, dict)
+            task_set_resource(
+                task_set, str(task_set.get("taskSetArn") or ""), str(task_set.get("clusterArn")), resolver
+            )
+            for task_set in task_sets
         ]
         resources += unreadable + clusters
         # An exemption in effect when the sweep started covers its failures; one that expired since, no longer.
@@ -250,11 +261,28 @@ class Sweeper:
         report.exemption_states = self.exemptions.states(today)
         # An older ACTIVE revision that was not evaluated still exists (and can still run): its findings stay;
         # so do those of services under a cluster that could not be read.
-        census = Census(alive=set(listed) | set(cluster_arns), uncertain=lambda arn: _may_be_in(arn, unknown_clusters))
+        # A standalone task's findings stay while it runs (the RunTask event judged it) and go when it has stopped.
+        running, untold = self._running_tasks(inventory, cluster_arns, report)
+        unknown = unknown_clusters | untold
+        census = Census(alive=set(listed) | set(cluster_arns) | running, uncertain=lambda arn: _may_be_in(arn, unknown))
         self._publish(report, census, started)
         return report
 
     # --- inventory ---------------------------------------------------------------------------
+
+    def _running_tasks(
+        self, inventory: Inventory, clusters: list[str], report: RegionReport
+    ) -> tuple[set[str], set[str]]:
+        """The tasks each cluster runs (or is starting), and the clusters whose tasks could not be listed."""
+        running: set[str] = set()
+        untold: set[str] = set()
+        for cluster in clusters:
+            try:
+                running.update(inventory.running_tasks(cluster))
+            except AwsCallFailed as error:
+                report.problems.append(str(error))
+                untold.add(cluster)
+        return running, untold
 
     def _clusters(
         self, inventory: Inventory, arns: list[str], resolver: PrefetchedResolver, report: RegionReport

@@ -21,33 +21,46 @@ from ecsguard.cli import main
 REPO = Path(__file__).resolve().parents[2]
 CASES = sorted((REPO / "tests" / "policy_cases").glob("*.yaml"))
 ARN = "arn:aws:ecs:us-east-1:123456789012"
-SERVICE_POLICY_RESOURCE = "AWS::ECS::Service"
+
+
+# Resources that run a task definition, in a cluster: their own ARN field, the field naming the task definition,
+# and the describe output they are written as.
+_LAUNCHES = {
+    "AWS::ECS::Service": ("serviceArn", "service", "taskDefinition", "services"),
+    "AWS::ECS::TaskSet": ("taskSetArn", "task-set", "taskDefinition", "taskSets"),
+    "AWS::ECS::Task": ("taskArn", "task", "taskDefinitionArn", "tasks"),
+}
 
 
 def _write_scenario(folder: Path, policy_id: str, letter: str, scenario: dict[str, Any]) -> Path:
     """Write one scenario as the files a user would scan; return the file whose results are expected."""
     name = f"{policy_id}-{letter}"
     resource = dict(scenario["resource"])
-    if _kind(policy_id) != SERVICE_POLICY_RESOURCE:
+    kind = scenario.get("type") or _kind(policy_id)
+    if kind not in _LAUNCHES:
         target = folder / f"{name}.json"
         target.write_text(json.dumps(resource), encoding="utf-8")
         return target
-    resource["serviceArn"] = f"{ARN}:service/cases/{name}"
+    arn_field, arn_kind, reference_field, listed = _LAUNCHES[kind]
+    suffix = f"cases/cases/{'0' * 31}{letter[-1]}" if kind == "AWS::ECS::TaskSet" else f"cases/{name}"
+    if kind == "AWS::ECS::Task":
+        suffix = f"cases/{letter.encode().hex():0>32}"
+    resource[arn_field] = f"{ARN}:{arn_kind}/{suffix}"
     resource.pop("cluster", None)
     resource["clusterArn"] = f"{ARN}:cluster/{name}"
     task_definition = scenario.get("task_definition")
     if task_definition is None:
-        resource["taskDefinition"] = f"{ARN}:task-definition/{name}-absent:1"
+        resource[reference_field] = f"{ARN}:task-definition/{name}-absent:1"
     else:
         task_definition = {**task_definition, "taskDefinitionArn": f"{ARN}:task-definition/{name}:1"}
-        resource["taskDefinition"] = task_definition["taskDefinitionArn"]
+        resource[reference_field] = task_definition["taskDefinitionArn"]
         (folder / f"{name}-td.json").write_text(json.dumps({"taskDefinition": task_definition}), encoding="utf-8")
     cluster = scenario.get("cluster")
     if cluster is not None:
         cluster = {**cluster, "clusterArn": resource["clusterArn"], "clusterName": name}
         (folder / f"{name}-cluster.json").write_text(json.dumps({"clusters": [cluster]}), encoding="utf-8")
-    target = folder / f"{name}-service.json"
-    target.write_text(json.dumps({"services": [resource], "failures": []}), encoding="utf-8")
+    target = folder / f"{name}-{arn_kind}.json"
+    target.write_text(json.dumps({listed: [resource], "failures": []}), encoding="utf-8")
     return target
 
 

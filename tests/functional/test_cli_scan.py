@@ -25,7 +25,8 @@ EVENTS = REPO / "events"
 ACCOUNT = "123456789012"
 ARN = f"arn:aws:ecs:us-east-1:{ACCOUNT}"
 # Values planted in the bundled sample events; they must never be printed.
-PLANTED_IN_EVENTS = ("Tr0ub4dor-and-3-horses", "AKIAZ7EXAMPLEKEYQ2XW")
+# The plaintext secrets of the sample events: in a task definition, and in two launches' overrides.
+PLANTED_IN_EVENTS = ("Tr0ub4dor-and-3-horses", "AKIAZ7EXAMPLEKEYQ2XW", "Zq8!launch-override-pw", "Kp3#start-task-arg")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -94,6 +95,18 @@ def task_definition(family: str, revision: int, **fields: Any) -> dict[str, Any]
 EFS_VOLUMES = [{"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-0123456789abcdef0"}}]
 
 
+def task_verdicts(task: str, efs: str, images: str, network: str, secrets: str) -> set[tuple[str, str, str]]:
+    """A task's verdicts under the sample events' four policies: RunTask of payments-api:1 with a plaintext
+    password in its overrides, RunTask of reports-efs:3 on Fargate 1.3.0, StartTask of legacy-proxy:12 with a
+    password in its command override."""
+    return {
+        ("ecs-efs-fargate-platform", task, efs),
+        ("ecs-images-ecr-only", task, images),
+        ("ecs-network-awsvpc", task, network),
+        ("ecs-secrets-managed", task, secrets),
+    }
+
+
 def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -102,6 +115,7 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
     td = f"{ARN}:task-definition"
     service = f"{ARN}:service/prod"
     truncated = f"{EVENTS}/ecs-register-task-definition-truncated.json#payments-api"
+    task = f"{ARN}:task"
     expected = {
         ("ecs-images-ecr-only", f"{td}/payments-api:1", "PASS"),
         ("ecs-network-awsvpc", f"{td}/payments-api:1", "PASS"),
@@ -122,6 +136,13 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
         ("ecs-efs-fargate-platform", f"{service}/reports", "FAIL"),  # created on 1.3.0
         ("ecs-efs-fargate-platform", f"{service}/reports", "PASS"),  # updated to 1.4.0
         ("ecs-efs-fargate-platform", f"{service}/reports-spot", "FAIL"),
+        # Standalone tasks, judged on the task definition they run (in the same folder) with their overrides
+        # applied, and on their own launch settings.
+        *task_verdicts(f"{ARN}:task/prod/0a1b2c3d4e5f60718293a4b5c6d7e8f9", "NOT_APPLICABLE", "PASS", "PASS", "FAIL"),
+        *task_verdicts(f"{ARN}:task/prod/1b2c3d4e5f60718293a4b5c6d7e8f90a", "FAIL", "PASS", "PASS", "PASS"),
+        *task_verdicts(f"{ARN}:task/batch/2c3d4e5f60718293a4b5c6d7e8f90a1b", "NOT_APPLICABLE", "FAIL", "FAIL", "FAIL"),
+        # The task set runs payments-api:1, which mounts no EFS.
+        ("ecs-efs-fargate-platform", f"{ARN}:task-set/prod/checkout/ecs-svc/1234567890123456789", "NOT_APPLICABLE"),
     }
     assert verdicts(document, SAMPLE) == expected
     # every policy of the catalog ran on every resource of its type: prod/reports twice (created, then updated),
@@ -130,7 +151,12 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
     evaluations[f"{ARN}:cluster/analytics"] = 3
     # and the checkout service's green task set three times (created, scaled, made primary; then deleted)
     evaluations[f"{ARN}:task-set/prod/checkout/ecs-svc/1234567890123456789"] = 3
-    kinds = {":service/": ResourceType.SERVICE, ":cluster/": ResourceType.CLUSTER, ":task-set/": ResourceType.TASK_SET}
+    kinds = {
+        ":service/": ResourceType.SERVICE,
+        ":cluster/": ResourceType.CLUSTER,
+        ":task-set/": ResourceType.TASK_SET,
+        ":task/": ResourceType.TASK,
+    }
     assert results_per_policy_and_resource(document) == catalog_results(
         {
             resource_id: (
@@ -155,6 +181,29 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
         ("ecs-network-awsvpc", f"{td}/legacy-proxy:12", "networkMode"),
         ("ecs-efs-fargate-platform", f"{service}/reports", "platformVersion"),
         ("ecs-efs-fargate-platform", f"{service}/reports-spot", "platformVersion"),
+        # A task's evidence names the override where the launch put the value, or the task definition it runs.
+        (
+            "ecs-secrets-managed",
+            f"{task}/prod/0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+            "overrides.containerOverrides[0].environment[1]",
+        ),
+        ("ecs-efs-fargate-platform", f"{task}/prod/1b2c3d4e5f60718293a4b5c6d7e8f90a", "platformVersion"),
+        (
+            "ecs-secrets-managed",
+            f"{task}/batch/2c3d4e5f60718293a4b5c6d7e8f90a1b",
+            "overrides.containerOverrides[0].command[2]",
+        ),
+        (
+            "ecs-images-ecr-only",
+            f"{task}/batch/2c3d4e5f60718293a4b5c6d7e8f90a1b",
+            "$taskDefinition.containerDefinitions[0].image",
+        ),
+        (
+            "ecs-images-ecr-only",
+            f"{task}/batch/2c3d4e5f60718293a4b5c6d7e8f90a1b",
+            "$taskDefinition.containerDefinitions[1].image",
+        ),
+        ("ecs-network-awsvpc", f"{task}/batch/2c3d4e5f60718293a4b5c6d7e8f90a1b", "$taskDefinition.networkMode"),
     }
     assert {item["source"].rsplit("/", 1)[-1] for item in document["summary"]["skipped"]} == {
         "ecs-create-service-failed.json",
@@ -164,6 +213,7 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
         "ecs-deregister-task-definition.json",
         "ecs-tag-resource.json",
         "ecs-untag-resource.json",
+        "ecs-task-state-change-stopped.json",
     }
     for planted in PLANTED_IN_EVENTS:
         assert planted not in json.dumps(document)
@@ -463,7 +513,7 @@ def test_scan_unreadable_file_exits_2_naming_it_and_still_scans_the_rest(
 
     assert status == 2
     assert f"{tmp_path}/broken.json: not valid JSON or YAML" in err
-    assert f"{tmp_path}/unknown.json: not a task definition, service, task set, cluster or ECS CloudTrail event" in err
+    assert f"{tmp_path}/unknown.json: not a task definition, service, task set, task, cluster or ECS event" in err
     assert {r["resource"]["id"] for r in document["results"]} == {f"{ARN}:task-definition/good:1"}
     assert len(document["summary"]["input_errors"]) == 2
 
@@ -707,5 +757,45 @@ def test_console_script_runs_in_a_fresh_process() -> None:
     )
 
     assert completed.returncode == 0, completed.stderr
-    # five task definitions, three services, one cluster and one task set
-    assert json.loads(completed.stdout)["summary"]["resources"] == 10
+    # five task definitions, three services, one cluster, one task set and three standalone tasks
+    assert json.loads(completed.stdout)["summary"]["resources"] == 13
+
+
+def test_scan_describe_tasks_output_judges_each_task_on_its_overrides_and_task_definition(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN DescribeTasks output (one task whose override holds a plaintext password, one without overrides) and
+    # the task definition both run, in another file
+    planted = "Describe-Tasks-pw-6n2"
+    clean = task_definition("worker", 2)
+    write(tmp_path / "worker.json", {"taskDefinition": clean})
+    base = {"clusterArn": f"{ARN}:cluster/prod", "taskDefinitionArn": clean["taskDefinitionArn"], "launchType": "EC2"}
+    overridden = {
+        **base,
+        "taskArn": f"{ARN}:task/prod/{'a' * 32}",
+        "overrides": {
+            "containerOverrides": [{"name": "app", "environment": [{"name": "DB_PASSWORD", "value": planted}]}]
+        },
+    }
+    plain = {**base, "taskArn": f"{ARN}:task/prod/{'b' * 32}", "overrides": {"containerOverrides": []}}
+    write(tmp_path / "tasks.json", {"tasks": [overridden, plain], "failures": []})
+
+    # WHEN the folder is scanned
+    status, document, err = scan_json(capsys, "--pack", "all", str(tmp_path))
+
+    # THEN each task is a resource of its own; the overridden one fails at the override, the value never shown
+    secrets = {
+        r["resource"]["id"]: (r["status"], [e["path"] for e in r["evidence"]])
+        for r in document["results"]
+        if r["policy_id"] == "ecs-secrets-managed"
+    }
+    assert secrets == {
+        clean["taskDefinitionArn"]: ("PASS", []),
+        overridden["taskArn"]: ("FAIL", ["overrides.containerOverrides[0].environment[0]"]),
+        plain["taskArn"]: ("PASS", []),
+    }
+    assert {r["resource"]["type"] for r in document["results"] if r["resource"]["id"] == plain["taskArn"]} == {
+        "AWS::ECS::Task"
+    }
+    assert status == 1
+    assert planted not in json.dumps(document) + err

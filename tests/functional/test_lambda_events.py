@@ -95,6 +95,9 @@ REPORTS_SERVICE = service_arn("reports")
 REPORTS_SPOT_SERVICE = service_arn("reports-spot")
 ANALYTICS_CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/analytics"
 GREEN_TASK_SET = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-set/prod/checkout/ecs-svc/1234567890123456789"
+RECONCILE_TASK = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/prod/0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+REPORTS_TASK = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/prod/1b2c3d4e5f60718293a4b5c6d7e8f90a"
+PROXY_TASK = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/batch/2c3d4e5f60718293a4b5c6d7e8f90a1b"
 
 
 def states(resource_arn: str, compliance: dict[str, str], record_state: str = "ACTIVE") -> tuple[FindingState, ...]:
@@ -146,6 +149,18 @@ def register_as_requested(event_name: str) -> Callable[[Aws], None]:
 
 def sample_task_definitions(aws: Aws) -> None:
     register_sample_task_definitions(aws.ecs)
+
+
+def task_definitions_of_the_events(aws: Aws) -> None:
+    """The task definitions the task samples run, registered as the sample events register them:
+    payments-api:1, reports-efs:3 and legacy-proxy:12."""
+    for event_name, revision in (
+        ("ecs-register-task-definition.json", 1),
+        ("ecs-register-task-definition-efs.json", 3),
+        ("ecs-register-task-definition-non-ecr-image.json", 12),
+    ):
+        for _ in range(revision):
+            register_as_requested(event_name)(aws)
 
 
 def registered_at(family: str, revision: int, when: datetime) -> None:
@@ -326,8 +341,13 @@ EXPECTED: dict[str, Expected] = {
             action="evaluated",
             resource=GREEN_TASK_SET,
             failed_policies=(TASK_SET_PUBLIC_IP,),
-            findings=states(GREEN_TASK_SET, {TASK_SET_PUBLIC_IP: "FAILED"}),
+            # It runs payments-api:1, which mounts no EFS: the EFS policy, which judges task sets too, does not apply.
+            findings=(
+                *states(GREEN_TASK_SET, {TASK_SET_PUBLIC_IP: "FAILED"}),
+                *archived(GREEN_TASK_SET, SERVICE_POLICIES),
+            ),
             messages=((GREEN_TASK_SET, (TASK_SET_PUBLIC_IP,), "HIGH", (TASK_SET_PUBLIC_IP,)),),
+            arrange=sample_task_definitions,
         )
         for name in (
             "ecs-create-task-set.json",
@@ -336,7 +356,46 @@ EXPECTED: dict[str, Expected] = {
         )
     },
     "ecs-delete-task-set.json": Expected(
-        action="archived", resource=GREEN_TASK_SET, findings=archived(GREEN_TASK_SET, TASK_SET_POLICIES)
+        action="archived",
+        resource=GREEN_TASK_SET,
+        findings=archived(GREEN_TASK_SET, (*SERVICE_POLICIES, *TASK_SET_POLICIES)),
+    ),
+    # Standalone tasks, judged on the task definition they run with their overrides, and on their launch: only
+    # what the launch added is notified (a failure wholly in the task definition is that definition's finding's).
+    "ecs-run-task.json": Expected(
+        action="evaluated",
+        resource=RECONCILE_TASK,
+        failed_policies=(SECRETS,),
+        findings=(
+            *states(RECONCILE_TASK, {ECR: "PASSED", NETWORK: "PASSED", SECRETS: "FAILED"}),
+            *archived(RECONCILE_TASK, SERVICE_POLICIES),
+        ),
+        messages=((RECONCILE_TASK, (SECRETS,), "HIGH", (SECRETS,)),),
+        arrange=task_definitions_of_the_events,
+    ),
+    "ecs-run-task-fargate-efs-1.3.0.json": Expected(
+        action="evaluated",
+        resource=REPORTS_TASK,
+        failed_policies=(EFS,),
+        findings=states(REPORTS_TASK, {EFS: "FAILED", ECR: "PASSED", NETWORK: "PASSED", SECRETS: "PASSED"}),
+        messages=((REPORTS_TASK, (EFS,), "HIGH", (EFS,)),),
+        arrange=task_definitions_of_the_events,
+    ),
+    "ecs-start-task.json": Expected(
+        action="evaluated",
+        resource=PROXY_TASK,
+        failed_policies=(ECR, NETWORK, SECRETS),
+        findings=(
+            *states(PROXY_TASK, {ECR: "FAILED", NETWORK: "FAILED", SECRETS: "FAILED"}),
+            *archived(PROXY_TASK, SERVICE_POLICIES),
+        ),
+        messages=((PROXY_TASK, (SECRETS,), "HIGH", (SECRETS,)),),
+        arrange=task_definitions_of_the_events,
+    ),
+    "ecs-task-state-change-stopped.json": Expected(
+        action="archived",
+        resource=RECONCILE_TASK,
+        findings=archived(RECONCILE_TASK, (*TASK_DEFINITION_POLICIES, *SERVICE_POLICIES)),
     ),
 }
 
@@ -379,6 +438,8 @@ def policy_of(finding: FindingState) -> str:
 def resource_type_of(arn: str) -> ResourceType:
     if ":task-set/" in arn:
         return ResourceType.TASK_SET
+    if ":task/" in arn:
+        return ResourceType.TASK
     if ":cluster/" in arn:
         return ResourceType.CLUSTER
     return ResourceType.TASK_DEFINITION if ":task-definition/" in arn else ResourceType.SERVICE

@@ -172,7 +172,7 @@ def test_sweep_cli_text_lists_each_resource_with_verdicts_and_a_summary_per_regi
         ["FAIL", "MEDIUM", "ecs-network-awsvpc"],
         ["FAIL", "HIGH", EFS_POLICY],
     ]
-    assert "        - platformVersion: the service runs on Fargate platform version 1.3.0" in completed.stdout
+    assert "        - platformVersion: it runs on Fargate platform version 1.3.0" in completed.stdout
     assert "5 resources, 11 results: 2 failed, 0 errors, 8 passed, 1 not applicable; 2 at or above LOW" in lines
     assert lines[-1] == f"{REGION}: {json.dumps(region_summary())}"
     assert planted.findings() == {}

@@ -38,7 +38,7 @@ from cfn_template import (
 
 from ecsguard import observability
 from ecsguard.adapters import sqs as sqs_adapter
-from ecsguard.events import DELETION_CALLS, EVALUATED_CALLS
+from ecsguard.events import DELETION_CALLS, EVALUATED_CALLS, TASK_STATE_CHANGE
 from ecsguard.settings import PREFIX, Settings
 
 FUNCTIONS = ("ScannerFunction", "SweepFunction")
@@ -65,6 +65,9 @@ NO_RESOURCE_LEVEL_PERMISSIONS = frozenset(
         "ecs:ListClusters",
         "ecs:ListServices",
         "ecs:ListTaskDefinitions",
+        # Its resource (a container instance) is not what a Fargate cluster's list names: granted on "*" with
+        # the ecs:cluster condition.
+        "ecs:ListTasks",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
     }
@@ -292,11 +295,24 @@ def test_event_rules_match_exactly_the_calls_the_scanner_evaluates_or_archives()
         if "EventPattern" in rule["Properties"]
     }
 
+    stopped_tasks = {
+        "template.yaml:TaskStoppedRule",
+        "template.yaml:OwnAccountTaskStoppedRule",
+        "member-account.yaml:ForwardTaskStoppedRule",
+    }
     assert set(rules) == {
         "template.yaml:EcsApiCallsRule",
         "template.yaml:OwnAccountEcsApiCallsRule",
         "member-account.yaml:ForwardEcsApiCallsRule",
+        *stopped_tasks,
     }
+    for name in stopped_tasks:
+        # ECS's own event, for standalone tasks that stopped: a service's tasks are judged through the service.
+        assert rules.pop(name)["EventPattern"] == {
+            "source": ["aws.ecs"],
+            "detail-type": [TASK_STATE_CHANGE],
+            "detail": {"lastStatus": ["STOPPED"], "group": [{"anything-but": {"prefix": "service:"}}]},
+        }, name
     for name, rule in rules.items():
         pattern = json.loads(json.dumps(rule["EventPattern"]))
         event_names = pattern["detail"].pop("eventName")
@@ -536,6 +552,7 @@ FAILURE_QUEUES = [
 FORWARDING = frozenset(
     {
         "ForwardEcsApiCallsRule",
+        "ForwardTaskStoppedRule",
         "ForwardingRole",
         "ForwardingDeadLetterQueue",
         "ForwardingDeadLetterQueuePolicy",

@@ -18,6 +18,7 @@ from ecsguard.events import (
     EvaluateCluster,
     EvaluateService,
     EvaluateTaskDefinition,
+    EvaluateTasks,
     EvaluateTaskSet,
     EventContext,
     MalformedEvent,
@@ -39,6 +40,11 @@ PLANTED = "PLANTED-s3cr3t-9c2e"
 
 def request(name: str) -> dict[str, Any]:
     value: dict[str, Any] = load(name)["detail"]["requestParameters"]
+    return value
+
+
+def tasks(name: str) -> list[dict[str, Any]]:
+    value: list[dict[str, Any]] = load(name)["detail"]["responseElements"]["tasks"]
     return value
 
 
@@ -87,6 +93,17 @@ CONTEXTS = {
         "000000000028", "UpdateServicePrimaryTaskSet", "2026-11-20T14:10:00Z"
     ),
     "ecs-delete-task-set.json": context("000000000029", "DeleteTaskSet", "2026-11-21T08:10:00Z"),
+    # EventBridge Scheduler starts the nightly report under its own role.
+    "ecs-run-task.json": replace(
+        context("000000000040", "RunTask", "2026-11-20T02:00:01Z"),
+        actor="arn:aws:sts::123456789012:assumed-role/ReconciliationScheduler/a1b2c3d4e5f6",
+    ),
+    "ecs-run-task-fargate-efs-1.3.0.json": context("000000000041", "RunTask", "2026-11-20T14:10:00Z"),
+    "ecs-start-task.json": context("000000000042", "StartTask", "2026-11-20T15:30:00Z"),
+    # ECS's own event names no caller; its time is the task's stoppedAt.
+    "ecs-task-state-change-stopped.json": replace(
+        context("000000000043", "ECS Task State Change", "2026-11-20T02:09:40.511Z"), actor=None
+    ),
 }
 CHECKOUT = "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout"
 GREEN_TASK_SET = "arn:aws:ecs:us-east-1:123456789012:task-set/prod/checkout/ecs-svc/1234567890123456789"
@@ -167,6 +184,21 @@ def expected_action(name: str) -> Action:
             for name in ("ecs-update-task-set.json", "ecs-update-service-primary-task-set.json")
         },
         "ecs-delete-task-set.json": ArchiveResource(ctx, ResourceType.TASK_SET, GREEN_TASK_SET),
+        # Each task as the response gives it, with the launch settings of the request: its network configuration.
+        **{
+            name: EvaluateTasks(
+                ctx,
+                tuple({**task, "networkConfiguration": request(name)["networkConfiguration"]} for task in tasks(name)),
+                CLUSTER_ARN,
+            )
+            for name in ("ecs-run-task.json", "ecs-run-task-fargate-efs-1.3.0.json")
+        },
+        "ecs-start-task.json": EvaluateTasks(
+            ctx, tuple(tasks("ecs-start-task.json")), "arn:aws:ecs:us-east-1:123456789012:cluster/batch"
+        ),
+        "ecs-task-state-change-stopped.json": ArchiveResource(
+            ctx, ResourceType.TASK, "arn:aws:ecs:us-east-1:123456789012:task/prod/0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+        ),
     }
     return expected[name]
 
@@ -291,7 +323,7 @@ def test_interpret_detail_type_not_cloudtrail_skips_not_failed() -> None:
     )
 
 
-@pytest.mark.parametrize("call", ["ListServices", "RunTask", "PutAccountSetting"])
+@pytest.mark.parametrize("call", ["ListServices", "StopTask", "PutAccountSetting"])
 def test_interpret_unknown_ecs_call_skips_not_failed(call: str) -> None:
     event = load("ecs-update-service.json")
     event["detail"]["eventName"] = call
@@ -639,7 +671,12 @@ def test_interpret_event_version_checked_for_events_it_would_skip_too() -> None:
 
 
 def test_event_fixtures_all_carry_a_major_1_event_version() -> None:
-    versions = {name: load(name)["detail"].get("eventVersion") for name in CONTEXTS}
+    # CloudTrail records carry a version; ECS's own Task State Change events have none.
+    versions = {
+        name: load(name)["detail"].get("eventVersion")
+        for name in CONTEXTS
+        if load(name)["detail-type"] == "AWS API Call via CloudTrail"
+    }
 
     assert {name for name, version in versions.items() if not str(version).startswith("1.")} == set()
 

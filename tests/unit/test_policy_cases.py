@@ -35,6 +35,7 @@ from ecsguard.core.resources import (
     Unresolved,
     build_cluster,
     build_service,
+    build_task,
     build_task_definition,
     build_task_set,
     normalise,
@@ -51,6 +52,8 @@ class Scenario(BaseModel):
 
     description: str = Field(min_length=1)
     expect: Status
+    # The resource's type, when it is one the policy also judges (also_judges) rather than its own.
+    type: ResourceType | None = None
     resource: dict[str, Any]
     task_definition: dict[str, Any] | None = None
     cluster: dict[str, Any] | None = None
@@ -169,6 +172,9 @@ def policy_set_for(policy_id: str, parameters: Mapping[str, Any]) -> PolicySet:
 
 
 def build_resource(resource_type: ResourceType, scenario: Scenario, fallback_id: str) -> Resource:
+    """The scenario's resource, of its own ``type`` when it names one (a type the policy also judges), else of
+    ``resource_type``, the policy's."""
+    resource_type = scenario.type or resource_type
     if resource_type is ResourceType.TASK_DEFINITION:
         assert scenario.task_definition is None, "task_definition is only for policies on services"
         assert scenario.cluster is None, "cluster is only for policies on services"
@@ -177,12 +183,9 @@ def build_resource(resource_type: ResourceType, scenario: Scenario, fallback_id:
         assert scenario.task_definition is None, "task_definition is only for policies on services"
         assert scenario.cluster is None, "cluster is only for policies on services: a cluster policy's is the resource"
         return build_cluster(scenario.resource, fallback_id)
-    if resource_type is ResourceType.TASK_SET:
-        assert scenario.task_definition is None, "task_definition is only for policies on services"
-        assert scenario.cluster is None, "cluster is only for policies on services"
-        return build_task_set(scenario.resource, fallback_id)
-    assert resource_type is ResourceType.SERVICE, resource_type
-    task_definition_ref = scenario.resource.get("taskDefinition", "(none)")
+    # A service, a task set or a task: with the task definition it runs and its cluster (an omitted one unresolved).
+    reference_field = "taskDefinitionArn" if resource_type is ResourceType.TASK else "taskDefinition"
+    task_definition_ref = scenario.resource.get(reference_field, "(none)")
     cluster_ref = scenario.resource.get("clusterArn") or scenario.resource.get("cluster", "(none)")
     task_definition = (
         normalise(TaskDefinition, scenario.task_definition)
@@ -194,7 +197,12 @@ def build_resource(resource_type: ResourceType, scenario: Scenario, fallback_id:
         if scenario.cluster is not None
         else Unresolved(f"cluster {cluster_ref} was not found")
     )
-    return build_service(scenario.resource, fallback_id, task_definition, cluster)
+    builders = {
+        ResourceType.SERVICE: build_service,
+        ResourceType.TASK_SET: build_task_set,
+        ResourceType.TASK: build_task,
+    }
+    return builders[resource_type](scenario.resource, fallback_id, task_definition, cluster)
 
 
 def sensitive_values(model: BaseModel) -> Iterator[str]:

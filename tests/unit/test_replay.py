@@ -105,6 +105,17 @@ def test_recognise_eventbridge_event_yields_the_event_and_its_error_code() -> No
     )
 
 
+def test_recognise_task_state_change_event_yields_it_for_replay() -> None:
+    # ECS's own event of a stopped task reaches the scanner too (its second rule); a failed one is replayed alike.
+    event = load("ecs-task-state-change-stopped.json")
+
+    recognised = recognise(json.dumps(event))
+
+    assert recognised == Recognised(
+        Kind.EVENTBRIDGE_EVENT, event, "00000000-0000-0000-0000-000000000043", "ECS Task State Change", None, None
+    )
+
+
 @pytest.mark.parametrize(
     ("document", "described"),
     [([{"id": PLANTED}], "an array"), (PLANTED, "a string"), (42, "a number"), (True, "a boolean"), (None, "null")],

@@ -10,13 +10,16 @@ from typing import Any
 import pytest
 
 from ecsguard.core.resources import Unresolved
+from ecsguard.core.results import Status
 from ecsguard.resolution import (
     MAX_REGISTRATION_DESCRIBES,
     REGISTRATION_TOLERANCE,
     cluster_reference,
     registered_revision,
     service_cluster,
+    service_resource,
 )
+from policy_catalog import narrowed
 
 FAMILY = "payments-api"
 TD_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/"
@@ -341,3 +344,49 @@ def test_service_cluster_asks_for_the_service_s_own_cluster_by_arn() -> None:
     assert resolver.calls == [OWN_PROD]
     assert isinstance(found, dict)
     assert found["clusterArn"] == OWN_PROD
+
+
+# --- services that deploy through task sets ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("controller", ["EXTERNAL", "CODE_DEPLOY"])
+def test_service_deploying_through_task_sets_is_not_applicable_to_what_it_runs_and_asks_nothing(
+    controller: str,
+) -> None:
+    # GIVEN a Fargate service of the EXTERNAL or CODE_DEPLOY controller (CODE_DEPLOY's still names a task
+    # definition, which its task sets replace)
+    service = {
+        "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout",
+        "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
+        "deploymentController": {"type": controller},
+        "taskDefinition": f"{TD_ARN}reports-efs:3",
+        "launchType": "FARGATE",
+        "platformVersion": "1.3.0",
+    }
+    resolver = TableResolver()
+
+    # WHEN it is resolved and judged by the EFS policy, which reads its task definition
+    resource = service_resource(service, "fallback", "prod", resolver)
+    (result,) = narrowed(["ecs-efs-fargate-platform"]).evaluate([resource])
+
+    # THEN nothing was described, and the policy does not apply, saying why: never an ERROR
+    assert resolver.calls == []
+    assert result.status is Status.NOT_APPLICABLE
+    assert result.reason is not None
+    assert f"deployment controller {controller}" in result.reason
+    assert "task set" in result.reason
+
+
+def test_ecs_deployment_controller_service_is_judged_on_its_task_definition() -> None:
+    service = {
+        "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/prod/reports",
+        "deploymentController": {"type": "ECS"},
+        "taskDefinition": f"{TD_ARN}reports:1",
+        "launchType": "FARGATE",
+    }
+    resolver = TableResolver({f"{TD_ARN}reports:1": {"family": "reports", "revision": 1, "containerDefinitions": []}})
+
+    resource = service_resource(service, "fallback", "prod", resolver)
+
+    assert resolver.calls == [f"{TD_ARN}reports:1"]
+    assert resource.related["taskDefinition"] == {"family": "reports", "revision": 1, "containerDefinitions": []}

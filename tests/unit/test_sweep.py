@@ -32,6 +32,7 @@ PREFIX = f"arn:aws:ecs:{REGION}:{ACCOUNT}:"
 ECR_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/app:1"
 TD_POLICIES = ("ecs-images-ecr-only", "ecs-network-awsvpc", "ecs-secrets-managed")
 EFS_POLICY = "ecs-efs-fargate-platform"
+SECRETS_POLICY = "ecs-secrets-managed"
 DENIED = "User: arn:aws:sts::123456789012:assumed-role/ecsguard/sweep is not authorized"
 
 
@@ -135,6 +136,7 @@ class FakeInventory:
     # What DescribeClusters answers per cluster ARN; a cluster not here is described with its ARN and name only.
     cluster_details: dict[str, dict[str, Any]] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)
+    tasks_of: dict[str, list[str]] = field(default_factory=dict)  # the tasks each cluster runs
     failures: dict[str, AwsCallFailed] = field(default_factory=dict)
     calls: list[tuple[str, ...]] = field(default_factory=list)
 
@@ -154,6 +156,10 @@ class FakeInventory:
     def services(self, cluster: str) -> list[str]:
         self._record(f"ListServices {cluster}", "ListServices", cluster)
         return [s["serviceArn"] for s in self.services_of[cluster]] + self.missing.get(cluster, [])
+
+    def running_tasks(self, cluster: str) -> list[str]:
+        self._record(f"ListTasks {cluster}", "ListTasks", cluster)
+        return list(self.tasks_of.get(cluster, []))
 
     def describe_clusters(self, clusters: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
         self._record("DescribeClusters", "DescribeClusters", *clusters)
@@ -661,6 +667,49 @@ def test_sweep_publish_finding_of_unknown_resource_type_is_kept() -> None:
 
     assert report.archived == []
     assert odd["Id"] not in sweep.publisher.imported()
+
+
+def task_arn(cluster: str, name: str) -> str:
+    return f"{PREFIX}task/{cluster}/{name}"
+
+
+def test_sweep_publish_keeps_findings_of_running_tasks_and_archives_those_of_stopped_ones() -> None:
+    # GIVEN findings on two standalone tasks of prod, of which one still runs
+    running, stopped = task_arn("prod", "a" * 32), task_arn("prod", "b" * 32)
+    active = [existing(SECRETS_POLICY, running), existing(SECRETS_POLICY, stopped)]
+    sweep = rig(
+        ["web:1"],
+        [fargate("prod", "live", "web:1")],
+        inventory={"tasks_of": {cluster_arn("prod"): [running]}},
+        publisher={"active": active},
+    )
+
+    # WHEN the account is swept
+    report = sweep.sweep(publish=True)
+
+    # THEN the stopped task's finding is archived; the running one's stays as its RunTask event left it
+    assert report.archived == [fid(SECRETS_POLICY, stopped)]
+    assert fid(SECRETS_POLICY, running) not in sweep.publisher.imported()
+    assert ("ListTasks", cluster_arn("prod")) in sweep.inventory.calls
+
+
+def test_sweep_publish_keeps_findings_of_tasks_in_a_cluster_whose_tasks_could_not_be_listed() -> None:
+    # GIVEN a finding on a task of prod, whose tasks cannot be listed
+    task = task_arn("prod", "c" * 32)
+    failures = {f"ListTasks {cluster_arn('prod')}": denied("ecs:ListTasks", cluster_arn("prod"))}
+    sweep = rig(
+        ["web:1"],
+        [fargate("prod", "live", "web:1")],
+        inventory={"failures": failures},
+        publisher={"active": [existing(SECRETS_POLICY, task)]},
+    )
+
+    # WHEN
+    report = sweep.sweep(publish=True)
+
+    # THEN the task may still run: its finding stays, and the call that failed is reported
+    assert report.archived == []
+    assert any("ecs:ListTasks" in problem for problem in report.problems)
 
 
 @pytest.mark.parametrize("call", ["ListServices", "DescribeServices"])

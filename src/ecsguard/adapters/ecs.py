@@ -20,6 +20,7 @@ IAM_ACTIONS = frozenset(
         "ecs:ListTaskDefinitions",
         "ecs:ListClusters",
         "ecs:ListServices",
+        "ecs:ListTasks",
     }
 )
 DESCRIBE_SERVICES_BATCH = 10  # DescribeServices takes at most 10 services per call
@@ -198,6 +199,17 @@ class EcsInventory:
         # 100 a page (ECS's maximum) rather than the default 10.
         return self._pages(
             "list_services", "serviceArns", f"cluster {cluster}", cluster=cluster, PaginationConfig={"PageSize": 100}
+        )
+
+    def running_tasks(self, cluster: str) -> list[str]:
+        """The ARNs of the tasks the cluster runs or is starting (desired status RUNNING), 100 a page."""
+        return self._pages(
+            "list_tasks",
+            "taskArns",
+            f"cluster {cluster}",
+            cluster=cluster,
+            desiredStatus="RUNNING",
+            PaginationConfig={"PageSize": 100},
         )
 
     def describe_clusters(self, clusters: list[str]) -> tuple[list[dict[str, Any]], list[str]]:

@@ -20,7 +20,7 @@ from ecsguard.core.models import MODEL_BY_RESOURCE_TYPE, ResourceType, Severity
 from ecsguard.core.operators import OPERATORS, ArgumentError, OperandError, Operator
 from ecsguard.core.parameters import CompileProblem, Location, check_parameter_value, effective_parameters
 from ecsguard.core.policy import AllOf, AnyOf, Compare, Condition, ForAny, ForEach, Not, PolicyDocument
-from ecsguard.core.resources import RELATED_TYPES
+from ecsguard.core.resources import RELATED_TYPES, VIEWS
 from ecsguard.core.schema import MAP_ENTRY, PathError, SchemaNode, parse_path, resolve_schema, schema_for_model
 from ecsguard.core.tree import (
     ROOT,
@@ -60,6 +60,7 @@ class CompiledPolicy:
     description: str
     severity: Severity
     resource_type: ResourceType
+    judges: tuple[ResourceType, ...]  # resource_type first, then the other types it judges (also_judges)
     document: PolicyDocument
     parameters: Mapping[str, Any]
     applies_when: Node | None
@@ -273,19 +274,35 @@ class _Compiler:
         return Template(tuple(parts), self.parameters)
 
 
+def _scope(resource_type: ResourceType) -> _Scope:
+    variables = {ROOT: schema_for_model(MODEL_BY_RESOURCE_TYPE[resource_type])}
+    related = RELATED_TYPES[resource_type]
+    variables.update({name: schema_for_model(model) for name, model in related.items()})
+    return _Scope(variables, frozenset(related), ROOT)
+
+
 def compile_policy(document: PolicyDocument, overrides: Mapping[str, Any], source: str) -> CompiledPolicy:
     """Compile one policy with its parameters; raise PolicyCompileError listing every problem."""
     parameters, problems = effective_parameters(document, overrides)
     compiler = _Compiler(document, parameters)
     compiler.problems.extend(problems)
-    variables = {ROOT: schema_for_model(MODEL_BY_RESOURCE_TYPE[document.resource])}
-    related = RELATED_TYPES[document.resource]
-    variables.update({name: schema_for_model(model) for name, model in related.items()})
-    scope = _Scope(variables, frozenset(related), ROOT)
+    scope = _scope(document.resource)
     applies_when = None
     if document.applies_when is not None:
         applies_when = compiler.condition(document.applies_when, scope, ("applies_when",), explain=False)
     check = compiler.condition(document.check, scope, ("check",), explain=True)
+    for other in document.also_judges:
+        if document.resource in VIEWS.get(other, ()):
+            continue  # judged as a resource of the policy's own type (a task as its task definition)
+        # Judged through the same fields: each must be one of the other type's, with the same meaning.
+        checker = _Compiler(document, parameters)
+        if document.applies_when is not None:
+            checker.condition(document.applies_when, _scope(other), ("applies_when",), explain=False)
+        checker.condition(document.check, _scope(other), ("check",), explain=True)
+        compiler.problems.extend(
+            CompileProblem(("also_judges", other.value, *problem.location), problem.message)
+            for problem in checker.problems
+        )
     if compiler.problems:
         raise PolicyCompileError(compiler.problems)
     return CompiledPolicy(
@@ -294,6 +311,7 @@ def compile_policy(document: PolicyDocument, overrides: Mapping[str, Any], sourc
         description=document.description,
         severity=document.severity,
         resource_type=document.resource,
+        judges=(document.resource, *document.also_judges),
         document=document,
         parameters=parameters,
         applies_when=applies_when,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ecsguard.core.compiler import CompiledPolicy
 from ecsguard.core.models import ResourceType
-from ecsguard.core.resources import Resource
+from ecsguard.core.resources import VIEWS, Resource, Unresolved
 from ecsguard.core.results import Evidence, ResourceRef, Result, Status
-from ecsguard.core.tree import ROOT, Env, EvaluationError, Trace
+from ecsguard.core.tasks import TASK_DEFINITION_VIEW, origin_of
+from ecsguard.core.tree import ROOT, Env, EvaluationError, NotJudgedHere, Trace
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class PolicySet:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {policy.id: policy for policy in self.policies})
-        by_type = {t: tuple(p for p in self.policies if p.resource_type is t) for t in ResourceType}
+        by_type = {t: tuple(p for p in self.policies if t in p.judges) for t in ResourceType}
         object.__setattr__(self, "by_type", by_type)
 
     def for_type(self, resource_type: ResourceType) -> tuple[CompiledPolicy, ...]:
@@ -35,12 +36,35 @@ class PolicySet:
         by_type = self.by_type
         results: list[Result] = []
         for resource in resources:
-            # One reference per resource, shared by its results (each would otherwise validate its own).
             # One reference and one environment per resource, shared by its policies.
             reference = ResourceRef(resource.type, resource.id)
+            if resource.type in VIEWS:
+                results.extend(_judge_views(by_type[resource.type], resource, reference))
+                continue
             env = _environment(resource)
             results.extend(_judge(policy, resource, reference, env) for policy in by_type[resource.type])
         return results
+
+
+def _judge_views(policies: Sequence[CompiledPolicy], resource: Resource, reference: ResourceRef) -> Iterator[Result]:
+    """A resource judged also as another type (a task as the task definition it runs): each policy on the view of its
+    own type when the resource has one, and evidence named where each value came from (the task's overrides)."""
+    environments: dict[ResourceType | None, Env | None] = {}
+    origins = resource.origins
+    views = VIEWS.get(resource.type, frozenset())
+    for policy in policies:
+        view = policy.resource_type if policy.resource_type in views else None
+        seen = resource.views.get(view) if view is not None else None
+        if isinstance(seen, Unresolved):  # the task definition a task runs could not be found
+            yield _result(policy, reference, Status.ERROR, reason=seen.reason)
+            continue
+        if view not in environments:
+            environments[view] = _environment(resource, view)
+        result = _judge(policy, resource, reference, environments[view])
+        if origins and result.evidence:
+            evidence = tuple(Evidence(origin_of(item.path, origins), item.message) for item in result.evidence)
+            result = result._replace(evidence=evidence)
+        yield result
 
 
 def _result(
@@ -56,18 +80,23 @@ def _result(
 def evaluate_policy(policy: CompiledPolicy, resource: Resource, reference: ResourceRef | None = None) -> Result:
     """One evaluation decides the verdict and, for a FAIL, collects its evidence; ``reference`` names the
     resource in the result."""
-    if resource.type is not policy.resource_type:
+    if resource.type not in policy.judges:
         raise ValueError(f"policy {policy.id} applies to {policy.resource_type.value}, not {resource.type.value}")
-    return _judge(policy, resource, reference or ResourceRef(resource.type, resource.id), _environment(resource))
+    reference = reference or ResourceRef(resource.type, resource.id)
+    return next(_judge_views([policy], resource, reference))
 
 
-def _environment(resource: Resource) -> Env | None:
-    """The resource and its related resources bound for evaluation; None when the resource could not be read.
+def _environment(resource: Resource, view: ResourceType | None = None) -> Env | None:
+    """The resource (or its ``view`` as another type) and its related resources bound for evaluation; None when the
+    resource could not be read.
 
     A check restores every loop variable it binds before it returns, and the compiler lets a policy read only
     variables it has bound, so one environment serves every policy of the resource."""
     if resource.model is None:
         return None
+    if view is not None:
+        # The view's paths start at the variable a launch policy reads it by, so both name a value alike.
+        return Env({ROOT: resource.views[view], **resource.related}, {ROOT: TASK_DEFINITION_VIEW})
     values: dict[str, object] = {ROOT: resource.model, **resource.related}
     paths = {ROOT: "", **{name: f"${name}" for name in resource.related}}
     return Env(values, paths)
@@ -80,6 +109,8 @@ def _judge(policy: CompiledPolicy, resource: Resource, ref: ResourceRef, env: En
         if policy.in_scope is not None and not policy.in_scope(env):
             return _result(policy, ref, Status.NOT_APPLICABLE, reason=policy.document.not_applicable_reason)
         traces = policy.verdict(env)
+    except NotJudgedHere as elsewhere:
+        return _result(policy, ref, Status.NOT_APPLICABLE, reason=str(elsewhere))
     except EvaluationError as error:
         return _result(policy, ref, Status.ERROR, reason=str(error))
     except Exception as error:  # noqa: BLE001 - a bug in one operator must not hide the other results

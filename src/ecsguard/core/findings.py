@@ -24,6 +24,7 @@ ASFF_RESOURCE_TYPES = {
     ResourceType.CLUSTER: "AwsEcsCluster",
     # ASFF has no task set type: AWS's ASFF reference says to use Other for a resource that matches none.
     ResourceType.TASK_SET: "Other",
+    ResourceType.TASK: "AwsEcsTask",
 }
 # An exempted failure is still a failure: Security Hub keeps it FAILED (its workflow says it is accepted).
 COMPLIANCE = {Status.PASS: "PASSED", Status.FAIL: "FAILED", Status.EXEMPT: "FAILED", Status.ERROR: "NOT_AVAILABLE"}

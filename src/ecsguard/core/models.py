@@ -59,6 +59,7 @@ class ResourceType(StrEnum):
     SERVICE = "AWS::ECS::Service"
     CLUSTER = "AWS::ECS::Cluster"
     TASK_SET = "AWS::ECS::TaskSet"
+    TASK = "AWS::ECS::Task"
 
 
 class EcsModel(BaseModel):
@@ -440,6 +441,55 @@ class TaskSet(EcsModel):
     tags: list[Tag] | None = None
 
 
+class ContainerOverride(EcsModel):
+    """What RunTask and StartTask change of one container, by its name: values ECS applies on top of the task
+    definition (a variable of the same name replaced, others added; the command replaced)."""
+
+    name: str | None = None
+    command: SensitiveList = None
+    environment: list[KeyValuePair] | None = None
+    environmentFiles: list[EnvironmentFile] | None = None
+    cpu: Scalar = None
+    memory: Scalar = None
+    memoryReservation: Scalar = None
+    resourceRequirements: list[ResourceRequirement] | None = None
+
+
+class TaskOverride(EcsModel):
+    containerOverrides: list[ContainerOverride] | None = None
+    cpu: Scalar = None
+    memory: Scalar = None
+    taskRoleArn: str | None = None
+    executionRoleArn: str | None = None
+    ephemeralStorage: EphemeralStorage | None = None
+
+
+class Task(EcsModel):
+    """A task started by RunTask or StartTask (a response's tasks[], DescribeTasks, an ECS Task State Change event),
+    with the launch settings of its request: judged on them by the launch policies, and on its task definition with
+    ``overrides`` applied by the task definition policies."""
+
+    taskArn: str | None = None
+    clusterArn: str | None = None
+    taskDefinitionArn: str | None = None
+    group: str | None = None
+    startedBy: str | None = None
+    lastStatus: str | None = None
+    desiredStatus: str | None = None
+    launchType: str | None = None
+    capacityProviderName: str | None = None
+    capacityProviderStrategy: list[CapacityProviderStrategyItem] | None = None
+    platformVersion: str | None = None
+    platformFamily: str | None = None
+    networkConfiguration: NetworkConfiguration | None = None  # the request's: a task's description has none
+    enableExecuteCommand: bool | None = None
+    overrides: TaskOverride | None = None
+    createdAt: Timestamp = None
+    startedAt: Timestamp = None
+    stoppedAt: Timestamp = None
+    tags: list[Tag] | None = None
+
+
 class ClusterSetting(EcsModel):
     name: str | None = None
     value: str | None = None
@@ -483,4 +533,5 @@ MODEL_BY_RESOURCE_TYPE: dict[ResourceType, type[EcsModel]] = {
     ResourceType.SERVICE: Service,
     ResourceType.CLUSTER: Cluster,
     ResourceType.TASK_SET: TaskSet,
+    ResourceType.TASK: Task,
 }

@@ -187,6 +187,9 @@ class PolicyDocument(BaseModel):
     description: str = Field(min_length=1)
     severity: Severity
     resource: ResourceType
+    # Other types the policy judges: a task definition policy judges a task (AWS::ECS::Task) as the task definition
+    # it runs; a service policy judges a task set or a task through the same launch fields, which must be theirs.
+    also_judges: list[ResourceType] = []
     # The packs a deployment selects policies by (mission, fsbp, control-tower, hardening, or a team's own).
     packs: list[Annotated[str, Field(pattern=POLICY_ID.pattern)]] = Field(min_length=1)
     parameters: dict[str, Parameter] = {}
@@ -196,6 +199,14 @@ class PolicyDocument(BaseModel):
     # Why a resource that applies_when leaves out is not judged, shown with its NOT_APPLICABLE result.
     not_applicable_reason: str | None = Field(default=None, min_length=1, max_length=512)
     check: Condition
+
+    @model_validator(mode="after")
+    def _other_types(self) -> PolicyDocument:
+        if self.resource in self.also_judges:
+            raise ValueError(f"also_judges repeats the policy's own resource {self.resource.value}")
+        if len(set(self.also_judges)) != len(self.also_judges):
+            raise ValueError("also_judges lists a resource type twice")
+        return self
 
     @field_validator("packs")
     @classmethod

@@ -11,13 +11,14 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from ecsguard.core.models import Cluster, EcsModel, ResourceType, Service, TaskDefinition, TaskSet
+from ecsguard.core.models import Cluster, EcsModel, ResourceType, Service, Task, TaskDefinition, TaskSet
+from ecsguard.core.tasks import effective_task_definition
 
 Document = dict[str, Any]
 
@@ -25,6 +26,15 @@ Document = dict[str, Any]
 @dataclass(frozen=True)
 class Unresolved:
     """A related resource that could not be found, and why."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class JudgedElsewhere:
+    """A related resource that this resource does not have, because another resource holds it and is judged on it:
+    a service deploying through task sets (EXTERNAL, CODE_DEPLOY controllers) runs the task definitions of its task
+    sets. A policy that reads it is NOT_APPLICABLE, for ``reason``."""
 
     reason: str
 
@@ -43,7 +53,12 @@ class Resource:
     id: str
     model: Document | None
     problem: str | None = None
-    related: Mapping[str, Document | Unresolved] = field(default_factory=dict)
+    related: Mapping[str, Document | Unresolved | JudgedElsewhere] = field(default_factory=dict)
+    # What the resource is judged as by policies written for another type: a task is judged by the task definition
+    # policies as the task definition it runs, its overrides applied.
+    views: Mapping[ResourceType, Document | Unresolved] = field(default_factory=dict)
+    # Where parts of a view came from (core.tasks.origin_of): evidence names the task's override, not the definition.
+    origins: Mapping[str, str] = field(default_factory=dict)
 
 
 @cache
@@ -104,7 +119,7 @@ def field_names(*models: type[BaseModel]) -> frozenset[str]:
 
 
 def _ecs_field_names() -> frozenset[str]:
-    return field_names(TaskDefinition, Service, Cluster)
+    return field_names(TaskDefinition, Service, Cluster, TaskSet, Task)
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -159,6 +174,15 @@ CLUSTER_ARN = re.compile(r"arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za
 TASK_SET_ARN = re.compile(
     r"arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}:task-set/[A-Za-z0-9_-]{1,255}/[A-Za-z0-9_-]{1,255}/[A-Za-z0-9_/-]{1,255}"
 )
+
+
+# task/<cluster>/<id>, or task/<id> in the old ARN format.
+TASK_ARN = re.compile(r"arn:[a-z0-9-]+:ecs:[a-z0-9-]+:[0-9]{12}:task/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9]{1,64}")
+
+
+def task_id(model: Mapping[str, Any], fallback: str) -> str:
+    arn = model.get("taskArn")
+    return arn if isinstance(arn, str) and TASK_ARN.fullmatch(arn) else fallback
 
 
 def task_set_id(model: Mapping[str, Any], fallback: str) -> str:
@@ -220,6 +244,9 @@ _CLUSTER = _Kind(ResourceType.CLUSTER, Cluster, "clusterArn", CLUSTER_ARN, "clus
 _TASK_SET = _Kind(ResourceType.TASK_SET, TaskSet, "taskSetArn", TASK_SET_ARN, "task set", task_set_id)
 
 
+_TASK = _Kind(ResourceType.TASK, Task, "taskArn", TASK_ARN, "task", task_id)
+
+
 def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource:
     return _build(_TASK_DEFINITION, data, fallback_id)
 
@@ -227,10 +254,40 @@ def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource
 def build_service(
     data: Mapping[str, Any],
     fallback_id: str,
+    task_definition: Document | Unresolved | JudgedElsewhere,
+    cluster: Document | Unresolved | JudgedElsewhere,
+) -> Resource:
+    return _build(_SERVICE, data, fallback_id, {"taskDefinition": task_definition, "cluster": cluster})
+
+
+def build_task(
+    data: Mapping[str, Any],
+    fallback_id: str,
     task_definition: Document | Unresolved,
     cluster: Document | Unresolved,
 ) -> Resource:
-    return _build(_SERVICE, data, fallback_id, {"taskDefinition": task_definition, "cluster": cluster})
+    """A standalone task: judged by the launch policies on its own settings, with ``$taskDefinition`` the definition
+    it runs (its overrides applied), and by the task definition policies on that definition. ``task_definition`` is
+    the definition as registered (normalised); the overrides are the task's."""
+    resource = _build(_TASK, data, fallback_id)
+    if resource.model is None:
+        return resource
+    if isinstance(task_definition, Unresolved):
+        # Every policy reading it reports the reason; a task definition policy has nothing else to read.
+        related = {"taskDefinition": task_definition, "cluster": cluster}
+        return replace(resource, related=related, views={ResourceType.TASK_DEFINITION: task_definition})
+    effective, origins = effective_task_definition(task_definition, resource.model.get("overrides"))
+    try:
+        runs = normalise(TaskDefinition, effective)
+    except ValidationError as error:
+        problem = f"not a readable task: its overrides: {describe_validation_error(error)}"
+        return Resource(type=ResourceType.TASK, id=resource.id, model=None, problem=problem)
+    return replace(
+        resource,
+        related={"taskDefinition": runs, "cluster": cluster},
+        views={ResourceType.TASK_DEFINITION: runs},
+        origins=origins,
+    )
 
 
 def build_cluster(data: Mapping[str, Any], fallback_id: str) -> Resource:
@@ -239,15 +296,25 @@ def build_cluster(data: Mapping[str, Any], fallback_id: str) -> Resource:
     return _build(_CLUSTER, data, fallback_id)
 
 
-def build_task_set(data: Mapping[str, Any], fallback_id: str) -> Resource:
-    """A task set as DescribeTaskSets or a DescribeServices item's taskSets[] gives it, judged on its own settings."""
-    return _build(_TASK_SET, data, fallback_id)
+def build_task_set(
+    data: Mapping[str, Any],
+    fallback_id: str,
+    task_definition: Document | Unresolved,
+    cluster: Document | Unresolved,
+) -> Resource:
+    """A task set as DescribeTaskSets or a DescribeServices item's taskSets[] gives it, judged on its own launch
+    settings with the task definition it runs (``$taskDefinition``) and its cluster (``$cluster``)."""
+    return _build(_TASK_SET, data, fallback_id, {"taskDefinition": task_definition, "cluster": cluster})
 
+
+# The types a resource of one type is also judged as, by the policies written for them (Resource.views).
+VIEWS: Mapping[ResourceType, frozenset[ResourceType]] = {ResourceType.TASK: frozenset({ResourceType.TASK_DEFINITION})}
 
 # Variables each resource type offers to policies, besides the resource itself ($resource).
 RELATED_TYPES: Mapping[ResourceType, Mapping[str, type[EcsModel]]] = {
     ResourceType.TASK_DEFINITION: {},
     ResourceType.SERVICE: {"taskDefinition": TaskDefinition, "cluster": Cluster},
     ResourceType.CLUSTER: {},
-    ResourceType.TASK_SET: {},
+    ResourceType.TASK_SET: {"taskDefinition": TaskDefinition, "cluster": Cluster},
+    ResourceType.TASK: {"taskDefinition": TaskDefinition, "cluster": Cluster},
 }

@@ -25,13 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ecsguard.core.operators import OperandError, Operator
-from ecsguard.core.resources import Unresolved
+from ecsguard.core.resources import JudgedElsewhere, Unresolved
 
 ROOT: Final = "resource"
 
 
 class EvaluationError(Exception):
     """A comparison that could not be made; becomes an ERROR result. Never carries a secret value."""
+
+
+class NotJudgedHere(Exception):
+    """The policy reads what another resource holds and is judged on (``JudgedElsewhere``): NOT_APPLICABLE."""
 
 
 @dataclass(slots=True)
@@ -118,8 +122,11 @@ class Getter:
 
     def _start(self, env: Env) -> Any:
         value = env.values[self.variable]
-        if self.relation and type(value) is Unresolved:
-            raise EvaluationError(value.reason)
+        if self.relation:
+            if type(value) is Unresolved:
+                raise EvaluationError(value.reason)
+            if type(value) is JudgedElsewhere:
+                raise NotJudgedHere(value.reason)
         return value
 
     def one(self, env: Env) -> Any:
