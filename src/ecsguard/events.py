@@ -59,7 +59,8 @@ class CloudTrailDetail(BaseModel):
 class _Envelope(BaseModel):
     """What EventBridge puts around every event."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # Each kind of envelope below is built when the first event of its kind arrives (the cold start pays less).
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
     id: str
     detail_type: str = Field(alias="detail-type")
     source: str
@@ -75,7 +76,8 @@ class EventEnvelope(_Envelope):
 class TaskStateDetail(BaseModel):
     """What ECS Task State Change says of a task: enough to archive a stopped one (its overrides are not read)."""
 
-    model_config = ConfigDict(extra="allow")
+    # Built when the first such event arrives: most invocations are CloudTrail events.
+    model_config = ConfigDict(extra="allow", defer_build=True)
     taskArn: str
     lastStatus: str | None = None
     group: str | None = None
