@@ -455,13 +455,17 @@ def _task_launch(context: EventContext, request: dict[str, Any], response: dict[
     started = response.get("tasks")
     if not isinstance(started, list):
         raise MalformedEvent(
-            f"{context.api_call} event has no responseElements.tasks, so the tasks it started are unknown; the sweep "
-            "judges running tasks"
+            f"{context.api_call} event has no responseElements.tasks, so the tasks it started are unknown"
         )
     tasks = []
     for index, task in enumerate(started):
         if not isinstance(task, dict) or not isinstance(task.get("taskArn"), str):
             raise MalformedEvent(f"{context.api_call} event's responseElements.tasks[{index}] has no taskArn")
+        if not TASK_ARN.fullmatch(task["taskArn"]):
+            # Not shown: a text that is not a task ARN is the input's own.
+            raise MalformedEvent(
+                f"{context.api_call} event's responseElements.tasks[{index}].taskArn is not a task ARN"
+            )
         launched = dict(task)
         for key in _LAUNCH_REQUEST_FIELDS:
             if request.get(key) is not None:

@@ -218,12 +218,14 @@ def workflow_update(result: Result, previous: Mapping[str, Any] | None, product_
     return None
 
 
-def _inherited(result: Result) -> bool:
-    """A task's failure that lies wholly in the task definition it runs, overrides aside: the task definition's own
-    finding tells of it, so the task's finding (on every dashboard) is not notified again for each task started."""
+def _inherited(result: Result, policies: Mapping[str, CompiledPolicy]) -> bool:
+    """A task's failure, under a task definition policy, that lies wholly in the task definition it runs, overrides
+    aside: the task definition's own finding tells of it, so the task's finding (on every dashboard) is not
+    notified again for each task started."""
     return (
         result.resource.type is ResourceType.TASK
         and result.status is Status.FAIL
+        and policies[result.policy_id].resource_type is ResourceType.TASK_DEFINITION
         and bool(result.evidence)
         and all(item.path.startswith(TASK_DEFINITION_VIEW) for item in result.evidence)
     )
@@ -358,7 +360,7 @@ def plan(
     by_resource: dict[str, list[Result]] = {}
     for result in results:
         identifier = finding_id(result.policy_id, result.resource.id)
-        if result.status not in alerting or identifier in older or _inherited(result):
+        if result.status not in alerting or identifier in older or _inherited(result, context.policies):
             continue
         if existing is None or is_news(result, known.get(identifier)):
             by_resource.setdefault(result.resource.id, []).append(result)

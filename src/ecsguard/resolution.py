@@ -214,12 +214,14 @@ def service_resource(service: Mapping[str, Any], fallback_id: str, cluster: str,
     """The service ready for evaluation, with its task definition and (when it applies) its cluster.
 
     The task definition is asked for first, then the cluster; what the resolver raises (AwsCallFailed from a live
-    one) reaches the caller. A service deploying through task sets is not judged on a task definition: its task
-    sets are, each on its own (a policy reading it is NOT_APPLICABLE to the service), and its cluster is described
-    only for ECS Exec.
+    one) reaches the caller. A service deploying through task sets that names no task definition (EXTERNAL) is not
+    judged on one: its task sets are, each on its own (a policy reading it is NOT_APPLICABLE to the service), and
+    its cluster is described only for ECS Exec. One that names its primary task set's (CODE_DEPLOY) is judged on
+    it as well, so that its ECS Exec logging, a setting of the service, is judged.
     """
     controller = deploys_through_task_sets(service)
-    if controller is not None:
+    reference = service.get("taskDefinition")
+    if controller is not None and not (isinstance(reference, str) and reference):
         elsewhere = JudgedElsewhere(
             f"the service deploys through task sets (deployment controller {controller}): each task set is judged "
             "on the task definition and launch settings it runs"
@@ -228,7 +230,6 @@ def service_resource(service: Mapping[str, Any], fallback_id: str, cluster: str,
         if service.get("enableExecuteCommand") is True:
             in_cluster = described_cluster(cluster_reference(service, cluster), resolver)
         return build_service(service, fallback_id, elsewhere, in_cluster)
-    reference = service.get("taskDefinition")
     task_definition: Document | Unresolved
     if isinstance(reference, str) and reference:
         task_definition = task_definition_model(reference, resolver.task_definition(reference))

@@ -274,3 +274,20 @@ def test_a_task_set_on_fargate_1_3_0_with_efs_fails_and_its_external_service_has
     assert answer["error_policies"] == []
     assert EFS not in answer["failed_policies"]
     assert answer["results"].get("ERROR", 0) == 0
+
+
+def test_a_stopped_event_handled_before_the_run_task_event_leaves_no_active_finding(
+    aws: Aws, configure: Callable[..., None]
+) -> None:
+    # GIVEN a short task: ECS's STOPPED event arrives before CloudTrail's RunTask event
+    task_definition = register_payments_api(aws.ecs)
+    stopped = load_event("ecs-task-state-change-stopped.json")
+    handler(stopped, None)
+
+    # WHEN the late RunTask event is handled
+    answer = handler(run_task_with_planted_password(task_definition), None)
+
+    # THEN what it observed is older than the stop: the findings stay archived, and nothing is notified
+    assert answer["older_than_known"] > 0
+    assert {finding["RecordState"] for finding in findings_on(aws, RUN_TASK).values()} == {"ARCHIVED"}
+    assert aws.messages() == []

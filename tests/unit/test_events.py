@@ -1007,3 +1007,59 @@ def test_interpret_delete_task_set_naming_no_task_set_is_malformed() -> None:
         interpret(event)
 
     assert "DeleteTaskSet event names no task set" in str(raised.value)
+
+
+# --- standalone tasks -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "task_arn",
+    [
+        f"arn:aws:ecs:us-east-1:123456789012:task/prod/x --password={PLANTED}",
+        PLANTED,
+        f"arn:aws:ecs:us-east-1:123456789012:service/prod/{PLANTED}",
+    ],
+)
+def test_interpret_run_task_whose_task_arn_is_not_one_is_malformed_without_it(task_arn: str) -> None:
+    event = load("ecs-run-task.json")
+    event["detail"]["responseElements"]["tasks"][0]["taskArn"] = task_arn
+
+    with pytest.raises(MalformedEvent, match=r"tasks\[0\]\.taskArn is not a task ARN") as raised:
+        interpret(event)
+
+    assert PLANTED not in str(raised.value)
+
+
+def test_interpret_run_task_without_its_response_is_malformed() -> None:
+    event = load("ecs-run-task.json")
+    event["detail"]["responseElements"] = None
+
+    with pytest.raises(MalformedEvent, match=r"no responseElements\.tasks"):
+        interpret(event)
+
+
+def test_interpret_run_task_that_started_no_task_is_a_failed_call() -> None:
+    event = load("ecs-run-task.json")
+    event["detail"]["responseElements"] = {"tasks": [], "failures": [{"reason": "RESOURCE:MEMORY"}]}
+
+    action = interpret(event)
+
+    assert action == Skip(CONTEXTS["ecs-run-task.json"], "RunTask started no task", failed_call=True)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"lastStatus": "RUNNING"}, "the task has not stopped"),
+        ({"group": "service:payments-api"}, "the task belongs to a service, which is judged instead of its tasks"),
+    ],
+)
+def test_interpret_task_state_change_of_a_running_or_service_task_is_skipped(
+    changes: dict[str, str], reason: str
+) -> None:
+    event = load("ecs-task-state-change-stopped.json")
+    event["detail"].update(changes)
+
+    action = interpret(event)
+
+    assert action == Skip(CONTEXTS["ecs-task-state-change-stopped.json"], reason)

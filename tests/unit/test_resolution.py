@@ -353,13 +353,11 @@ def test_service_cluster_asks_for_the_service_s_own_cluster_by_arn() -> None:
 def test_service_deploying_through_task_sets_is_not_applicable_to_what_it_runs_and_asks_nothing(
     controller: str,
 ) -> None:
-    # GIVEN a Fargate service of the EXTERNAL or CODE_DEPLOY controller (CODE_DEPLOY's still names a task
-    # definition, which its task sets replace)
+    # GIVEN a Fargate service of the EXTERNAL (or CODE_DEPLOY) controller that names no task definition
     service = {
         "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout",
         "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
         "deploymentController": {"type": controller},
-        "taskDefinition": f"{TD_ARN}reports-efs:3",
         "launchType": "FARGATE",
         "platformVersion": "1.3.0",
     }
@@ -377,10 +375,13 @@ def test_service_deploying_through_task_sets_is_not_applicable_to_what_it_runs_a
     assert "task set" in result.reason
 
 
-def test_ecs_deployment_controller_service_is_judged_on_its_task_definition() -> None:
+@pytest.mark.parametrize("controller", ["ECS", "CODE_DEPLOY"])
+def test_service_naming_a_task_definition_is_judged_on_it(controller: str) -> None:
+    # CODE_DEPLOY's service names its primary task set's task definition: judged on it, so that its ECS Exec
+    # logging (a setting of the service) is judged too
     service = {
         "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/prod/reports",
-        "deploymentController": {"type": "ECS"},
+        "deploymentController": {"type": controller},
         "taskDefinition": f"{TD_ARN}reports:1",
         "launchType": "FARGATE",
     }
