@@ -137,7 +137,7 @@ def _scan_files(args: argparse.Namespace) -> int:
         sources.extend([source] * len(evaluated))
     fail_on = Severity(args.fail_on)
     summary = report.summary(results, inputs.problems, inputs.skipped, inputs.files, fail_on)
-    print(report.FORMATS[args.format](results, sources, summary))
+    print(report.FORMATS[args.format](results, sources, summary, policy_set.by_id))
     for problem in inputs.problems:
         print(f"ecsguard: error: {problem}", file=sys.stderr)
     if inputs.problems:
@@ -294,7 +294,7 @@ def _sweep(args: argparse.Namespace) -> int:
     summary = report.summary(results, [], [], 0, fail_on)
     summary["regions"] = [sweep_report.summary() for sweep_report in reports]
     summary["input_errors"] = failures
-    print(report.FORMATS[args.format](results, [""] * len(results), summary))
+    print(report.FORMATS[args.format](results, [""] * len(results), summary, sweeper.policies))
     for failure in failures:
         print(f"ecsguard: sweep failed in {failure}", file=sys.stderr)
     for sweep_report in reports:

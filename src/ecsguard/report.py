@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ecsguard.core.compiler import CompiledPolicy
 from ecsguard.core.exemptions import exemption_document
 from ecsguard.core.models import Severity
 from ecsguard.core.results import Result, Status
@@ -150,14 +151,51 @@ def render_text(results: Sequence[Result], summary_document: Mapping[str, Any]) 
     return "\n".join(lines).lstrip("\n")
 
 
-Renderer = Callable[[Sequence[Result], Sequence[str], Mapping[str, Any]], str]
+# results, the source of each, the summary, and the policies evaluated (by id)
+Renderer = Callable[[Sequence[Result], Sequence[str], Mapping[str, Any], Mapping[str, CompiledPolicy]], str]
 
 
-def _table(results: Sequence[Result], sources: Sequence[str], summary_document: Mapping[str, Any]) -> str:
+def _table(
+    results: Sequence[Result],
+    sources: Sequence[str],
+    summary_document: Mapping[str, Any],
+    policies: Mapping[str, CompiledPolicy],
+) -> str:
     """The text format: the table, then a line per Region when the summary is a sweep's."""
     regions = [f"{region['region']}: {json.dumps(region)}" for region in summary_document.get("regions", ())]
     return "\n".join([render_text(results, summary_document), *regions])
 
 
+def _json(
+    results: Sequence[Result],
+    sources: Sequence[str],
+    summary_document: Mapping[str, Any],
+    policies: Mapping[str, CompiledPolicy],
+) -> str:
+    return render_json(results, sources, summary_document)
+
+
+def _sarif(
+    results: Sequence[Result],
+    sources: Sequence[str],
+    summary_document: Mapping[str, Any],
+    policies: Mapping[str, CompiledPolicy],
+) -> str:
+    from ecsguard.ci_reports import render_sarif  # only a SARIF report pays for its imports
+
+    return render_sarif(results, sources, summary_document, policies)
+
+
+def _junit(
+    results: Sequence[Result],
+    sources: Sequence[str],
+    summary_document: Mapping[str, Any],
+    policies: Mapping[str, CompiledPolicy],
+) -> str:
+    from ecsguard.ci_reports import render_junit  # only a JUnit report pays for its imports
+
+    return render_junit(results, sources, summary_document, policies)
+
+
 # The output formats of `scan` and `sweep`, by name: adding one is one entry.
-FORMATS: Mapping[str, Renderer] = {"text": _table, "json": render_json}
+FORMATS: Mapping[str, Renderer] = {"text": _table, "json": _json, "sarif": _sarif, "junit": _junit}
