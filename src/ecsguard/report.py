@@ -175,27 +175,27 @@ def _json(
     return render_json(results, sources, summary_document)
 
 
-def _sarif(
-    results: Sequence[Result],
-    sources: Sequence[str],
-    summary_document: Mapping[str, Any],
-    policies: Mapping[str, CompiledPolicy],
-) -> str:
-    from ecsguard.ci_reports import render_sarif  # only a SARIF report pays for its imports
+def _ci_report(name: str) -> Renderer:
+    """A renderer of ``ci_reports``, imported only when its format is asked for."""
 
-    return render_sarif(results, sources, summary_document, policies)
+    def render(
+        results: Sequence[Result],
+        sources: Sequence[str],
+        summary_document: Mapping[str, Any],
+        policies: Mapping[str, CompiledPolicy],
+    ) -> str:
+        from ecsguard import ci_reports
 
+        renderer: Renderer = getattr(ci_reports, name)
+        return renderer(results, sources, summary_document, policies)
 
-def _junit(
-    results: Sequence[Result],
-    sources: Sequence[str],
-    summary_document: Mapping[str, Any],
-    policies: Mapping[str, CompiledPolicy],
-) -> str:
-    from ecsguard.ci_reports import render_junit  # only a JUnit report pays for its imports
-
-    return render_junit(results, sources, summary_document, policies)
+    return render
 
 
 # The output formats of `scan` and `sweep`, by name: adding one is one entry.
-FORMATS: Mapping[str, Renderer] = {"text": _table, "json": _json, "sarif": _sarif, "junit": _junit}
+FORMATS: Mapping[str, Renderer] = {
+    "text": _table,
+    "json": _json,
+    "sarif": _ci_report("render_sarif"),
+    "junit": _ci_report("render_junit"),
+}
