@@ -11,7 +11,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 SAM_ENV ?= default
 
-.PHONY: demo test lint typecheck unit bench clean sam-build sam-validate sam-deploy
+.PHONY: demo test browser lint typecheck unit bench clean sam-build sam-validate sam-deploy
 
 $(STAMP): requirements.txt src/requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: $(SAM_STAMP) lint typecheck unit
+# The HTML report's tests open it in headless Chromium; a fresh Debian machine (CI runs as root) lacks it.
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: $(SAM_STAMP) browser lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py

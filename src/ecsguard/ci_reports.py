@@ -87,8 +87,9 @@ def _locations(result: Result, source: str) -> list[dict[str, Any]]:
     }
     location: dict[str, Any] = {"logicalLocations": [logical]}
     if source:
-        # The file is named; where in it is not known for an API document (a template's line is, once read).
-        location["physicalLocation"] = {"artifactLocation": {"uri": source}, "region": {"startLine": 1}}
+        # The line of the first evidence a template gives; an API document's lines say nothing, so it is line 1.
+        line = next((e.line for e in result.evidence if e.line is not None), 1)
+        location["physicalLocation"] = {"artifactLocation": {"uri": source}, "region": {"startLine": line}}
     return [location]
 
 
@@ -185,7 +186,10 @@ def render_junit(
             element = ElementTree.SubElement(case, tag, message=_junit_message(result))
             if tag == "failure":
                 element.set("type", result.severity.value)
-                element.text = "\n".join(f"{e.path or '(resource)'}: {e.message}" for e in result.evidence)
+                element.text = "\n".join(
+                    f"{e.path or '(resource)'}{'' if e.line is None else f' (line {e.line})'}: {e.message}"
+                    for e in result.evidence
+                )
             counts[result.policy_id][key] += 1
         counts[result.policy_id]["tests"] += 1
     for policy_id, suite in suites.items():

@@ -29,7 +29,7 @@ from ecsguard.core.exemptions import ExemptionSet
 from ecsguard.core.models import Severity
 from ecsguard.core.packs import DEFAULT_PACKS, EVERY_PACK
 from ecsguard.exemptions_file import DEFAULT_MAX_LIFETIME_DAYS, exemptions_in_effect
-from ecsguard.scan import read_inputs
+from ecsguard.scan import locate, read_inputs
 
 if TYPE_CHECKING:
     from ecsguard.settings import Settings
@@ -129,10 +129,10 @@ def _scan_files(args: argparse.Namespace) -> int:
     policy_set = _load(args)
     exemptions = _exemptions(args)
     today = _today()
-    inputs = read_inputs(Path(p) for p in args.paths)
+    inputs = read_inputs((Path(p) for p in args.paths), skip_unrecognised=args.skip_unrecognised)
     results, sources = [], []
-    for resource, source in zip(inputs.resources, inputs.sources, strict=True):
-        evaluated = exemptions.apply(policy_set.evaluate([resource]), today)
+    for resource, source, locator in zip(inputs.resources, inputs.sources, inputs.locators, strict=True):
+        evaluated = exemptions.apply(locate(policy_set.evaluate([resource]), locator), today)
         results.extend(evaluated)
         sources.extend([source] * len(evaluated))
     fail_on = Severity(args.fail_on)
@@ -454,8 +454,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     scan = commands.add_parser("scan", help="evaluate task definitions, services and ECS CloudTrail events in files")
-    scan.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (.json, .yaml)")
+    scan.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files or folders (.json, .yaml, .yml): API shapes, events, templates"
+    )
     scan.add_argument("--format", choices=list(report.FORMATS), default="text")
+    scan.add_argument(
+        "--skip-unrecognised",
+        action="store_true",
+        help="list a file that holds no ECS document, template or plan as skipped, not as an input error (for "
+        "pre-commit, which passes every YAML and JSON file of a commit)",
+    )
     scan.add_argument(
         "--fail-on",
         choices=SEVERITY_NAMES,

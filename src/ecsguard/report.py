@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -10,7 +11,7 @@ from typing import Any
 from ecsguard.core.compiler import CompiledPolicy
 from ecsguard.core.exemptions import exemption_document
 from ecsguard.core.models import Severity
-from ecsguard.core.results import Result, Status
+from ecsguard.core.results import Evidence, Result, Status
 from ecsguard.scan import InputProblem, Skipped
 
 FAILING = (Status.FAIL, Status.ERROR)
@@ -45,6 +46,13 @@ def summary(
     }
 
 
+def _evidence_document(evidence: Evidence) -> dict[str, Any]:
+    document: dict[str, Any] = {"path": evidence.path, "message": evidence.message}
+    if evidence.line is not None:
+        document["line"] = evidence.line
+    return document
+
+
 def result_document(result: Result, source: str | None) -> dict[str, Any]:
     document: dict[str, Any] = {
         "policy_id": result.policy_id,
@@ -52,7 +60,7 @@ def result_document(result: Result, source: str | None) -> dict[str, Any]:
         "status": result.status.value,
         "severity": result.severity.value,
         "title": result.title,
-        "evidence": [{"path": e.path, "message": e.message} for e in result.evidence],
+        "evidence": [_evidence_document(e) for e in result.evidence],
     }
     if result.reason is not None:
         document["reason"] = result.reason
@@ -72,7 +80,9 @@ def _result_json(result: Result, source: str | None) -> str:
     """``result_document(result, source)`` as ``json.dumps(..., indent=2)`` writes it inside the results list."""
     if result.evidence:
         items = ",\n".join(
-            f'        {{\n          "path": {_quote(e.path)},\n          "message": {_quote(e.message)}\n        }}'
+            f'        {{\n          "path": {_quote(e.path)},\n          "message": {_quote(e.message)}'
+            + ("" if e.line is None else f',\n          "line": {e.line}')
+            + "\n        }"
             for e in result.evidence
         )
         evidence = f"[\n{items}\n      ]"
@@ -136,7 +146,8 @@ def render_text(results: Sequence[Result], summary_document: Mapping[str, Any]) 
                 f"{exempted.reason}"
             )
         for evidence in result.evidence:
-            lines.append(f"        - {evidence.path or '(resource)'}: {evidence.message}")
+            at = "" if evidence.line is None else f" (line {evidence.line})"
+            lines.append(f"        - {evidence.path or '(resource)'}{at}: {evidence.message}")
     counts = summary_document["by_status"]
     exempt = f", {counts['EXEMPT']} exempt" if counts.get("EXEMPT") else ""
     lines.append("")
@@ -175,8 +186,8 @@ def _json(
     return render_json(results, sources, summary_document)
 
 
-def _ci_report(name: str) -> Renderer:
-    """A renderer of ``ci_reports``, imported only when its format is asked for."""
+def _ci_report(name: str, module: str = "ecsguard.ci_reports") -> Renderer:
+    """A renderer of ``module`` (``ci_reports`` by default), imported only when its format is asked for."""
 
     def render(
         results: Sequence[Result],
@@ -184,9 +195,7 @@ def _ci_report(name: str) -> Renderer:
         summary_document: Mapping[str, Any],
         policies: Mapping[str, CompiledPolicy],
     ) -> str:
-        from ecsguard import ci_reports
-
-        renderer: Renderer = getattr(ci_reports, name)
+        renderer: Renderer = getattr(importlib.import_module(module), name)
         return renderer(results, sources, summary_document, policies)
 
     return render
@@ -198,4 +207,5 @@ FORMATS: Mapping[str, Renderer] = {
     "json": _json,
     "sarif": _ci_report("render_sarif"),
     "junit": _ci_report("render_junit"),
+    "html": _ci_report("render_html", "ecsguard.html_report"),
 }

@@ -27,6 +27,7 @@ from ecsguard.core.resources import (
     normalise,
 )
 from ecsguard.core.times import parse_time
+from ecsguard.core.unknowns import Unknown
 
 # How far ECS's registeredAt of the revision a RegisterTaskDefinition call made may lie from the CloudTrail record's
 # eventTime. eventTime is when the request completed, to the second (CloudTrail writes no fraction), so the
@@ -176,16 +177,19 @@ def needs_cluster(launch: Mapping[str, Any]) -> bool:
     return takes_default or launch.get("enableExecuteCommand") is True
 
 
-def service_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved:
+def service_cluster(service: Mapping[str, Any], cluster: str, resolver: Resolver) -> Document | Unresolved | Unknown:
     """The service's cluster (``$cluster``), described only when a policy reads it (``needs_cluster``).
 
     It is asked for by ARN (``cluster_reference``), so a cluster of the same name in another account or Region is
-    never taken for it.
+    never taken for it. A template's service may name it by a value known only at deploy: then it is unknown.
     """
     if not needs_cluster(service):
         return Unresolved(
             "no policy reads this service's cluster: it sets its launch type or strategy, without ECS Exec"
         )
+    named = service.get("cluster")
+    if isinstance(named, Unknown):
+        return named
     return described_cluster(cluster_reference(service, cluster), resolver)
 
 
@@ -230,9 +234,11 @@ def service_resource(service: Mapping[str, Any], fallback_id: str, cluster: str,
         if service.get("enableExecuteCommand") is True:
             in_cluster = described_cluster(cluster_reference(service, cluster), resolver)
         return build_service(service, fallback_id, elsewhere, in_cluster)
-    task_definition: Document | Unresolved
+    task_definition: Document | Unresolved | Unknown
     if isinstance(reference, str) and reference:
         task_definition = task_definition_model(reference, resolver.task_definition(reference))
+    elif isinstance(reference, Unknown):  # a template's !ImportValue: what the policies read of it is unknown
+        task_definition = reference
     else:
         task_definition = Unresolved("the service names no task definition")
     return build_service(service, fallback_id, task_definition, service_cluster(service, cluster, resolver))
@@ -240,13 +246,15 @@ def service_resource(service: Mapping[str, Any], fallback_id: str, cluster: str,
 
 def launch_related(
     launch: Mapping[str, Any], reference_field: str, cluster: str, resolver: Resolver
-) -> tuple[Document | Unresolved, Document | Unresolved]:
+) -> tuple[Document | Unresolved | Unknown, Document | Unresolved]:
     """The task definition (named by ``reference_field``) and, when a policy reads it, the cluster of a task set or
     a task: what ``$taskDefinition`` and ``$cluster`` are for its launch policies."""
     reference = launch.get(reference_field)
-    task_definition: Document | Unresolved
+    task_definition: Document | Unresolved | Unknown
     if isinstance(reference, str) and reference:
         task_definition = task_definition_model(reference, resolver.task_definition(reference))
+    elif isinstance(reference, Unknown):
+        task_definition = reference
     else:
         task_definition = Unresolved(f"it names no task definition ({reference_field})")
     in_cluster: Document | Unresolved
@@ -268,4 +276,6 @@ def task_resource(task: Mapping[str, Any], fallback_id: str, cluster: str, resol
     """A standalone task ready for evaluation: its task definition (as registered; the task's overrides are applied
     by ``build_task``) and (when it applies) its cluster."""
     task_definition, in_cluster = launch_related(task, "taskDefinitionArn", cluster, resolver)
+    if isinstance(task_definition, Unknown):  # a task is never read from a template, so this is only for the types
+        task_definition = Unresolved("its task definition is known only at deploy")
     return build_task(task, fallback_id, task_definition, in_cluster)

@@ -7,10 +7,16 @@ Recognised documents, alone, in a list, or in a folder:
   or a CreateService request;
 - a cluster: a DescribeClusters item or output, used only to resolve a service's
   default capacity provider strategy;
-- an EventBridge "AWS API Call via CloudTrail" event from ECS, or a bare CloudTrail record.
+- an EventBridge "AWS API Call via CloudTrail" event from ECS, or a bare CloudTrail record;
+- a CloudFormation or SAM template (YAML or JSON), and the templates of a CDK cloud assembly (cdk.out/), whose
+  task definitions, services, clusters and task sets are judged as what they deploy (``ecsguard.templates``);
+- a Terraform plan (``terraform show -json``), whose ECS task definitions, services and clusters are judged as they
+  will be once it applies;
+- a CloudFormation Lambda hook's request (the resource it proposes).
 
 A service's task definition and cluster are resolved from the other inputs of the
-same scan; what cannot be resolved makes the policies that need it report ERROR.
+same scan (in a template, the resources it names with !Ref); what cannot be resolved
+makes the policies that need it report ERROR.
 """
 
 from __future__ import annotations
@@ -19,11 +25,11 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ecsguard import events
+from ecsguard import events, templates
 from ecsguard.core.models import Cluster, ResourceType, Service, Task, TaskDefinition, TaskSet
 from ecsguard.core.resources import (
     ECS_NAME,
@@ -35,6 +41,8 @@ from ecsguard.core.resources import (
     field_names,
     service_id,
 )
+from ecsguard.core.results import Evidence, Result
+from ecsguard.core.unknowns import contains_unknown
 from ecsguard.resolution import service_resource, shown_cluster, task_resource, task_set_resource
 
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
@@ -60,6 +68,12 @@ class InputProblem:
 
 
 @dataclass(frozen=True)
+class Unrecognised(InputProblem):
+    """A document of no shape ecsguard reads (a workflow file, a package.json): an input error, or skipped when the
+    scan is told to pass over such files (a pre-commit hook sees every YAML and JSON file of a commit)."""
+
+
+@dataclass(frozen=True)
 class Skipped:
     source: str
     reason: str
@@ -72,12 +86,43 @@ class _Found:
     source: str
     problem: str | None = None  # known unreadable: every policy reports ERROR with this reason
     cluster: str | None = None  # a service's cluster as its event names it (an ARN), when the service has no ARN
+    template: templates.TemplateResource | None = None  # the template resource it was read from
+    identifier: str | None = None  # its id, for a resource without an ARN whose input names it (a hook request)
+
+
+class Locator:
+    """The line of an evidence path in the template a resource was read from; a path into its task definition
+    (``$taskDefinition.``) is looked up in that resource when the same file defines it."""
+
+    def __init__(self, own: templates.TemplateResource, related: Mapping[str, templates.TemplateResource]) -> None:
+        self.own = own
+        self.related = related
+
+    def line(self, path: str) -> int | None:
+        if path.startswith("$"):
+            variable, _, rest = path[1:].partition(".")
+            other = self.related.get(variable)
+            return templates.line_of(other.properties, rest) if other is not None else None
+        return templates.line_of(self.own.properties, path)
+
+
+def locate(results: list[Result], locator: Locator | None) -> list[Result]:
+    """``results`` with each evidence's line in the template, when the resource came from one."""
+    if locator is None:
+        return results
+    return [
+        result._replace(evidence=tuple(Evidence(e.path, e.message, locator.line(e.path)) for e in result.evidence))
+        if result.evidence
+        else result
+        for result in results
+    ]
 
 
 @dataclass
 class ScanInputs:
     resources: list[Resource] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # the file each resource came from, in the same order
+    locators: list[Locator | None] = field(default_factory=list)  # where a template resource's properties are
     problems: list[InputProblem] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     files: int = 0
@@ -86,14 +131,22 @@ class ScanInputs:
 def _input_files(folder: Path) -> Iterator[Path]:
     """The input files under ``folder``, as ``rglob("*")`` finds them (symlinked folders not followed).
 
-    scandir answers from the directory listing what rglob asks of every file with a stat call.
+    scandir answers from the directory listing what rglob asks of every file with a stat call. In a CDK cloud
+    assembly (a folder with a ``cdk.out`` file), only the synthesised templates are inputs: its manifests and the
+    assets it bundles (the application's own files) are not.
     """
     with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
+        listed = list(entries)
+    assembly = any(entry.name == "cdk.out" and entry.is_file() for entry in listed)
+    for entry in listed:
+        if entry.is_dir(follow_symlinks=False):
+            if not assembly or entry.name.startswith("assembly-"):
                 yield from _input_files(Path(entry.path))
-            elif os.path.splitext(entry.name)[1] in INPUT_SUFFIXES and entry.is_file():
+        elif assembly:
+            if entry.name.endswith(".template.json") and entry.is_file():
                 yield Path(entry.path)
+        elif os.path.splitext(entry.name)[1] in INPUT_SUFFIXES and entry.is_file():
+            yield Path(entry.path)
 
 
 def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[InputProblem]]:
@@ -220,11 +273,66 @@ def _from_event(event: Mapping[str, Any], source: str) -> Iterator[_Found | Skip
         yield _Found(ResourceType.SERVICE, {"serviceName": action.service}, source, problem=reason)
 
 
+def _from_hook_request(document: Mapping[str, Any], source: str) -> Iterator[_Found | Skipped | InputProblem]:
+    """A CloudFormation Lambda hook's request: the resource it proposes, judged as the hook judges it."""
+    from ecsguard import hook
+
+    try:
+        request = hook.read_request(document)
+    except hook.MalformedRequest as problem:
+        yield InputProblem(source, f"malformed CloudFormation hook request: {problem}")
+        return
+    target = hook.target_of(request)
+    if target is None:
+        yield Skipped(source, "a CloudFormation hook request for a resource type ecsguard does not judge")
+    elif request.actionInvocationPoint == "DELETE_PRE_PROVISION":
+        yield Skipped(source, "a CloudFormation hook request to delete a resource: nothing to evaluate")
+    else:
+        yield _Found(target.resource_type, target.properties, source, identifier=target.resource_id)
+
+
 def _created(request: dict[str, Any] | None) -> dict[str, Any] | None:
     """What a create request (RegisterTaskDefinition, CreateService) made: a resource with exactly its tags."""
     if request is None:
         return None
     return request if "tags" in request else {**request, "tags": []}
+
+
+def _from_template(path: Path, source: str) -> Iterator[_Found | Skipped | InputProblem]:
+    try:
+        template = templates.decode_template(path)
+    except templates.TemplateError as error:
+        yield InputProblem(source, str(error))
+        return
+    found = False
+    for resource in templates.template_resources(template, source):
+        found = True
+        yield _Found(resource.kind, resource.data, source, template=resource)
+    if not found:
+        yield Skipped(source, "a CloudFormation template with no ECS task definition, service, cluster or task set")
+
+
+def _read_file(path: Path, source: str) -> list[_Found | Skipped | InputProblem]:
+    """What one input file holds: a template's ECS resources, or the ECS API shapes and events of any other file."""
+    if path.suffix in (".yaml", ".yml") and templates.yaml_is_template(path.read_bytes()):
+        return list(_from_template(path, source))
+    document = _load(path)
+    if templates.is_template(document):
+        return list(_from_template(path, source))
+    if templates.is_terraform_plan(document):
+        return list(_from_plan(document, source))
+    return list(_classify(document, source))
+
+
+def _from_plan(plan: Mapping[str, Any], source: str) -> Iterator[_Found | Skipped]:
+    found = False
+    for resource in templates.plan_resources(plan, source):
+        found = True
+        yield _Found(resource.kind, resource.data, source, template=resource)
+    if not found:
+        yield Skipped(
+            source, "a Terraform plan that creates, updates or keeps no ECS task definition, service or cluster"
+        )
 
 
 def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputProblem]:
@@ -233,11 +341,13 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
             yield from _classify(item, source)
         return
     if not isinstance(document, dict):
-        yield InputProblem(source, f"expected a JSON object or list, found {type(document).__name__}")
+        yield Unrecognised(source, f"expected a JSON object or list, found {type(document).__name__}")
         return
     event = _as_event(document)
     if event is not None:
         yield from _from_event(event, source)
+    elif "requestData" in document and "actionInvocationPoint" in document:
+        yield from _from_hook_request(document, source)
     elif isinstance(document.get("taskDefinition"), dict):
         # describe-task-definition --include TAGS gives the tags beside the task definition.
         tags = document.get("tags")
@@ -276,7 +386,7 @@ def _classify(document: Any, source: str) -> Iterator[_Found | Skipped | InputPr
         known = sorted(key for key in document if key in _KNOWN_KEYS)
         others = len(document) - len(known)
         keys = ", ".join(known[:8] + ([f"{others} other(s)"] if others else [])) or "none"
-        yield InputProblem(
+        yield Unrecognised(
             source,
             f"not a task definition, service, task set, task, cluster or ECS event (top-level keys: {keys})",
         )
@@ -333,7 +443,8 @@ class InputResolver:
     def add_task_definition(self, model: Document, data: Mapping[str, Any]) -> None:
         """``model`` is ``data`` normalised (its revision an int); the resolver answers with ``data`` as ECS would."""
         described = dict(data)
-        arn, family, revision = model.get("taskDefinitionArn"), model.get("family"), model.get("revision")
+        arn, family = _text(model.get("taskDefinitionArn")), _text(model.get("family"))
+        revision = model.get("revision") if isinstance(model.get("revision"), int) else None
         if arn:
             self._task_definitions[arn] = described
         if family and revision is not None:
@@ -343,8 +454,16 @@ class InputResolver:
             if current is None or (revision or 0) >= current[0]:
                 self._latest[family] = (revision or 0, described)
 
+    def add_reference(self, reference: str, data: Mapping[str, Any]) -> None:
+        """A template's task definition, by the reference another resource of the template names it with."""
+        self._task_definitions[reference] = dict(data)
+
+    def add_cluster_reference(self, reference: str, data: Mapping[str, Any]) -> None:
+        """A template's cluster, by the reference another resource of the template names it with."""
+        self._cluster_names.setdefault(reference, {})[None] = dict(data)
+
     def add_cluster(self, model: Document, data: Mapping[str, Any]) -> None:
-        arn, name = model.get("clusterArn") or None, model.get("clusterName") or None
+        arn, name = _text(model.get("clusterArn")), _text(model.get("clusterName"))
         if arn is not None and not arn.startswith("arn:"):
             arn, name = None, name or arn  # a name where the ARN belongs
         described = dict(data)
@@ -416,20 +535,25 @@ class InputResolver:
         return None in self._cluster_names.get(_cluster_name(arn), {})
 
 
+def _text(value: object) -> str | None:
+    """A name or ARN the input gives as text; None for none, or for one known only at deploy (a template's)."""
+    return value if isinstance(value, str) and value else None
+
+
 def _cluster_name(arn: str) -> str:
     return arn.rsplit(":cluster/", 1)[-1]
 
 
-def read_inputs(paths: Iterable[Path]) -> ScanInputs:
-    """Read every input; problems with one file are recorded and the others still load."""
+def read_inputs(paths: Iterable[Path], skip_unrecognised: bool = False) -> ScanInputs:
+    """Read every input; problems with one file are recorded and the others still load. ``skip_unrecognised``: a
+    document of no shape ecsguard reads is listed as skipped, not as an input error."""
     files, problems = collect_files(paths)
     inputs = ScanInputs(problems=problems, files=len(files))
     found: list[_Found] = []
     for path in files:
         source = str(path)
         try:
-            document = _load(path)
-            items = list(_classify(document, source))
+            items = _read_file(path, source)
         except UnicodeDecodeError as error:
             where = f"byte {error.start}"
             message = f"not UTF-8, UTF-16 or UTF-32 text (cannot decode {where} as {error.encoding})"
@@ -452,59 +576,111 @@ def read_inputs(paths: Iterable[Path]) -> ScanInputs:
                 found.append(item)
             elif isinstance(item, Skipped):
                 inputs.skipped.append(item)
+            elif skip_unrecognised and isinstance(item, Unrecognised):
+                inputs.skipped.append(Skipped(item.source, f"not read: {item.message}"))
             else:
                 inputs.problems.append(item)
 
     resolver = InputResolver()
+    # Template resources by their reference (template.yaml#TaskDefinition), for the lines of a service's evidence.
+    in_templates = {item.template.reference: item.template for item in found if item.template is not None}
+
+    def add(resource: Resource, item: _Found) -> None:
+        template = item.template
+        locator: Locator | None = None
+        if template is not None:
+            related = {
+                name: in_templates[reference]
+                for name, reference in _linked(item.data).items()
+                if reference in in_templates and reference.startswith(f"{item.source}#")
+            }
+            locator = Locator(template, related)
+            if resource.model is not None and _uncertain(resource):
+                resource = replace(resource, uncertain=True)
+        inputs.resources.append(resource)
+        inputs.sources.append(item.source)
+        inputs.locators.append(locator)
+
     for item in found:
         if item.kind is ResourceType.TASK_DEFINITION:
-            fallback = f"{item.source}#{_name(item.data.get('family'), 'task-definition')}"
+            fallback = _fallback(item, _name(item.data.get("family"), "task-definition"))
             resource = build_task_definition(item.data, fallback)
             if resource.model is not None:
                 resolver.add_task_definition(resource.model, item.data)
+                if item.template is not None:
+                    resolver.add_reference(item.template.reference, item.data)
             else:  # an input that cannot be read: its policies report ERROR, and the scan exits 2 naming it
                 inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable task definition"))
-            inputs.resources.append(resource)
-            inputs.sources.append(item.source)
+            add(resource, item)
         elif item.kind is ResourceType.CLUSTER:
-            fallback = f"{item.source}#{_name(item.data.get('clusterName'), 'cluster')}"
+            fallback = _fallback(item, _name(item.data.get("clusterName"), "cluster"))
             if item.problem is not None:
                 resource = Resource(type=ResourceType.CLUSTER, id=fallback, model=None, problem=item.problem)
             else:
                 resource = build_cluster(item.data, fallback)
                 if resource.model is not None:
                     resolver.add_cluster(resource.model, item.data)
+                    if item.template is not None:
+                        resolver.add_cluster_reference(item.template.reference, item.data)
                 else:
                     inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable cluster"))
-            inputs.resources.append(resource)
-            inputs.sources.append(item.source)
+            add(resource, item)
     launches = {ResourceType.TASK_SET: (task_set_resource, "task set"), ResourceType.TASK: (task_resource, "task")}
     for item in found:
         if item.kind not in launches:
             continue
         build, named = launches[item.kind]
-        fallback = f"{item.source}#{_task_set_name(item.data) if item.kind is ResourceType.TASK_SET else 'task'}"
+        default = _task_set_name(item.data) if item.kind is ResourceType.TASK_SET else "task"
+        fallback = _fallback(item, default)
         if item.problem is not None:
             resource = Resource(type=item.kind, id=fallback, model=None, problem=item.problem)
         else:
-            in_cluster = item.cluster or str(item.data.get("clusterArn") or "default")
+            in_cluster = item.cluster or _cluster_named(item.data, "clusterArn")
             resource = build(item.data, fallback, in_cluster, resolver)
             if resource.model is None:
                 inputs.problems.append(InputProblem(item.source, resource.problem or f"not a readable {named}"))
-        inputs.resources.append(resource)
-        inputs.sources.append(item.source)
+        add(resource, item)
     for item in found:
         if item.kind is not ResourceType.SERVICE:
             continue
         data = item.data
-        fallback = f"{item.source}#{_name(data.get('serviceName'), service_id(data, 'service'))}"
+        fallback = _fallback(item, _name(data.get("serviceName"), service_id(data, "service")))
         if item.problem is not None:
             resource = Resource(type=ResourceType.SERVICE, id=fallback, model=None, problem=item.problem)
         else:
-            cluster = item.cluster or str(data.get("cluster") or "default")
+            cluster = item.cluster or _cluster_named(data, "cluster")
             resource = service_resource(data, fallback, cluster, resolver)
             if resource.model is None:
                 inputs.problems.append(InputProblem(item.source, resource.problem or "not a readable service"))
-        inputs.resources.append(resource)
-        inputs.sources.append(item.source)
+        add(resource, item)
     return inputs
+
+
+def _fallback(item: _Found, name: str) -> str:
+    """The id of a resource without an ARN: its template and logical id, the id its input names, or its file and
+    name."""
+    if item.template is not None:
+        return item.template.reference
+    return item.identifier or f"{item.source}#{name}"
+
+
+def _cluster_named(data: Mapping[str, Any], field_name: str) -> str:
+    named = data.get(field_name) or data.get("cluster")
+    return named if isinstance(named, str) and named else "default"
+
+
+def _linked(data: Mapping[str, Any]) -> dict[str, str]:
+    """The related resources a template resource names in the same template: variable -> reference."""
+    linked = {}
+    for variable, field_name in (("taskDefinition", "taskDefinition"), ("cluster", "cluster")):
+        value = data.get(field_name)
+        if isinstance(value, str) and "#" in value:
+            linked[variable] = value
+    return linked
+
+
+def _uncertain(resource: Resource) -> bool:
+    """Whether a policy may read a value known only at deploy in the resource or its related ones."""
+    if contains_unknown(resource.model):
+        return True
+    return any(type(value) is not Unresolved and contains_unknown(value) for value in resource.related.values())

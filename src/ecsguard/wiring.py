@@ -1,4 +1,4 @@
-"""Wiring in one place: settings -> AWS clients -> ports -> Scanner and Sweeper.
+"""Wiring in one place: settings -> AWS clients -> ports -> Scanner, Sweeper and Hook.
 
 The Lambda handlers and the CLI build what they run here, and nowhere else. Importing this module costs
 little: the adapters (and so boto3), the policy catalog and the sweep are imported when something is built,
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the adapters import boto3
     from ecsguard.adapters.securityhub import SecurityHubPublisher
     from ecsguard.adapters.sns import SnsNotifier
     from ecsguard.core.exemptions import ExemptionSet
+    from ecsguard.hook import Hook
     from ecsguard.sweep import Sweeper
 
 
@@ -142,3 +143,20 @@ def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False
     return Sweeper(
         policy_set, inventory, ports.resolver, ports.findings, ports.notifier, options, exemptions=exemptions
     )
+
+
+def build_hook(settings: Settings) -> Hook:
+    """The CloudFormation hook for these settings: the scanner's policy set (the same folder, parameters and packs),
+    and a service's task definition described in this Region (ecs:DescribeTaskDefinition, its only AWS call),
+    the client built on the first service that needs it."""
+    from ecsguard.catalog import load_policy_set
+    from ecsguard.hook import Hook
+
+    def task_definitions() -> EcsResolver:
+        from ecsguard.adapters import aws
+        from ecsguard.adapters.ecs import EcsResolver
+
+        return EcsResolver(lambda: aws.client("ecs", max_attempts=settings.aws_max_attempts))
+
+    policy_set = load_policy_set(settings.policy_dir, settings.parameters, settings.selected_packs())
+    return Hook(policy_set, task_definitions)

@@ -143,6 +143,12 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
         *task_verdicts(f"{ARN}:task/batch/2c3d4e5f60718293a4b5c6d7e8f90a1b", "NOT_APPLICABLE", "FAIL", "FAIL", "FAIL"),
         # The task set runs payments-api:1, which mounts no EFS.
         ("ecs-efs-fargate-platform", f"{ARN}:task-set/prod/checkout/ecs-svc/1234567890123456789", "NOT_APPLICABLE"),
+        # The CloudFormation hook's requests (events/hook/): a task definition with a plaintext password, and a
+        # service on Fargate 1.3.0 running reports-efs:3, found among the other inputs.
+        ("ecs-images-ecr-only", "billing#BillingWorkerTaskDefinition", "PASS"),
+        ("ecs-network-awsvpc", "billing#BillingWorkerTaskDefinition", "PASS"),
+        ("ecs-secrets-managed", "billing#BillingWorkerTaskDefinition", "FAIL"),
+        ("ecs-efs-fargate-platform", "reports#ReportsService", "FAIL"),
     }
     assert verdicts(document, SAMPLE) == expected
     # every policy of the catalog ran on every resource of its type: prod/reports twice (created, then updated),
@@ -160,7 +166,10 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
     assert results_per_policy_and_resource(document) == catalog_results(
         {
             resource_id: (
-                next((kind for marker, kind in kinds.items() if marker in resource_id), ResourceType.TASK_DEFINITION),
+                next(
+                    (kind for marker, kind in kinds.items() if marker in resource_id),
+                    ResourceType.SERVICE if resource_id.endswith("Service") else ResourceType.TASK_DEFINITION,
+                ),
                 count,
             )
             for resource_id, count in evaluations.items()
@@ -181,6 +190,8 @@ def test_scan_bundled_events_gives_expected_verdicts_and_hides_planted_secrets(
         ("ecs-network-awsvpc", f"{td}/legacy-proxy:12", "networkMode"),
         ("ecs-efs-fargate-platform", f"{service}/reports", "platformVersion"),
         ("ecs-efs-fargate-platform", f"{service}/reports-spot", "platformVersion"),
+        ("ecs-secrets-managed", "billing#BillingWorkerTaskDefinition", "containerDefinitions[0].environment[1]"),
+        ("ecs-efs-fargate-platform", "reports#ReportsService", "platformVersion"),
         # A task's evidence names the override where the launch put the value, or the task definition it runs.
         (
             "ecs-secrets-managed",
@@ -757,8 +768,9 @@ def test_console_script_runs_in_a_fresh_process() -> None:
     )
 
     assert completed.returncode == 0, completed.stderr
-    # five task definitions, three services, one cluster, one task set and three standalone tasks
-    assert json.loads(completed.stdout)["summary"]["resources"] == 13
+    # five task definitions, three services, one cluster, one task set and three standalone tasks, and the hook
+    # requests' task definition and service
+    assert json.loads(completed.stdout)["summary"]["resources"] == 15
 
 
 def test_scan_describe_tasks_output_judges_each_task_on_its_overrides_and_task_definition(

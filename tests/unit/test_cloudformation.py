@@ -1,5 +1,5 @@
 """CloudFormation's ECS property names against the ECS API's, property by property: every property of the resource
-schemas cfn-lint ships for AWS::ECS::TaskDefinition and AWS::ECS::Service maps to a member of the matching API
+schemas cfn-lint ships for AWS::ECS::TaskDefinition, Service, Cluster and TaskSet maps to a member of the matching API
 request (botocore's ECS model), a map of the user's own keys stays a map, and nothing is left unexplained."""
 
 from __future__ import annotations
@@ -17,8 +17,15 @@ from ecsguard.core.cloudformation import RENAMED, VERBATIM_MAPS, api_name, is_in
 NOT_IN_THE_REQUEST = {
     "AWS::ECS::TaskDefinition": {"TaskDefinitionArn"},
     "AWS::ECS::Service": {"ServiceArn", "Name", "ForceNewDeployment"},
+    "AWS::ECS::Cluster": {"Arn"},
+    "AWS::ECS::TaskSet": {"Id"},
 }
-REQUESTS = {"AWS::ECS::TaskDefinition": "RegisterTaskDefinitionRequest", "AWS::ECS::Service": "CreateServiceRequest"}
+REQUESTS = {
+    "AWS::ECS::TaskDefinition": "RegisterTaskDefinitionRequest",
+    "AWS::ECS::Service": "CreateServiceRequest",
+    "AWS::ECS::Cluster": "CreateClusterRequest",
+    "AWS::ECS::TaskSet": "CreateTaskSetRequest",
+}
 
 
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +67,7 @@ def test_every_cloudformation_property_maps_to_the_api_request(resource_type: st
 
     assert found["unmapped"] == []
     assert set(found["maps"]) <= VERBATIM_MAPS
-    assert len(found["checked"]) > 50  # the walk reached nested properties, so it checked something
+    assert len(found["checked"]) > 20  # the walk reached nested properties, so it checked something
 
 
 def test_renamed_and_verbatim_maps_are_all_used_by_the_schemas() -> None:

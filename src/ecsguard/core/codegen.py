@@ -35,22 +35,28 @@ from ecsguard.core.tree import (
     Traces,
     join_path,
 )
+from ecsguard.core.unknowns import NO_ANSWER, Unknown
 
 Check = Callable[[Env], Traces | None]
 Decide = Callable[[Env], bool]
 
 
 class _Writer:
-    def __init__(self) -> None:
+    def __init__(self, hope: bool | None = None) -> None:
         self.lines: list[str] = []
         self.namespace: dict[str, Any] = {
             "Trace": Trace,
             "EvaluationError": EvaluationError,
             "OperandError": OperandError,
             "join_path": join_path,
+            "Unknown": Unknown,
+            "NO_ANSWER": NO_ANSWER,
         }
         self.counter = 0
         self.locals: dict[str, str] = {}  # policy variable -> local holding its bound value
+        # None: the resource holds no unknown value. True: a comparison with no answer (core.unknowns) answers as
+        # the policy would like; False: against it, and the unknown it read is noted in env.unknowns.
+        self.hope = hope
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -149,17 +155,26 @@ class _Writer:
             self.emit(depth, f"{prefix} = join_path(paths[{items.variable!r}], {dotted!r})")
             self.emit(depth, f"if {listed} is None:")
             self.emit(depth + 1, f"{listed} = ()")
+            if self.hope is not None:  # an unknown list is one unknown item, named by the list's path
+                self.emit(depth, f"elif type({listed}) is Unknown:")
+                self.emit(depth + 1, f"{listed} = ({listed},)")
             self.emit(depth, f"elif type({listed}) is not list:")
             self.emit(depth + 1, f"raise EvaluationError(({prefix} or {items.text!r}) + ' is not a list')")
             self.emit(depth, f"for {index}, {item} in enumerate({listed}):")
-            self.emit(depth + 1, f"{path} = f'{{{prefix}}}[{{{index}}}]'")
+            if self.hope is not None:
+                self.emit(depth + 1, f"{path} = {prefix} if type({listed}) is tuple else f'{{{prefix}}}[{{{index}}}]'")
+            else:
+                self.emit(depth + 1, f"{path} = f'{{{prefix}}}[{{{index}}}]'")
         else:
             getter = self.constant(items, "g")
             self.emit(depth, f"for {item}, {path} in {getter}.located(env):")
         return depth + 1
 
-    def _loop(self, node: ForEachNode, depth: int, body: Callable[[str, str, int], None]) -> None:
-        """The loop over a for_each's items with its variable bound, restored afterwards."""
+    def _loop(
+        self, node: ForEachNode, depth: int, body: Callable[[str, str, int], None], where_favor: bool = True
+    ) -> None:
+        """The loop over a for_each's items with its variable bound, restored afterwards. ``where_favor``: what the
+        policy would like its ``where`` to answer (selecting fewer items, or more), for a resource with unknowns."""
         variable, bound = node.variable, self.local(node.variable)
         previous = self.name("s")
         item, path = self.name("x"), self.name("q")
@@ -172,7 +187,7 @@ class _Writer:
         self.emit(inner, f"paths[{variable!r}] = {path}")
         if node.where is not None:
             selected = self.name("b")
-            self.decide(node.where, selected, inner)
+            self.decide(node.where, selected, inner, where_favor)
             self.emit(inner, f"if not {selected}:")
             self.emit(inner + 1, "continue")
         body(item, path, inner)
@@ -207,23 +222,25 @@ class _Writer:
                 self.emit(inner, f"if {mismatched}:")
                 self.emit(inner + 1, f"{out} = {collected} or {owner}.default_traces(env{render})")
 
-        self._loop(node, depth, body)
+        # Selecting fewer items helps an every-item condition to hold, more helps a some-item one.
+        self._loop(node, depth, body, where_favor=want is not node.need_all)
 
     # --- deciding: out is the condition's truth value --------------------------------------------
 
-    def decide(self, node: Node, out: str, depth: int) -> None:
+    def decide(self, node: Node, out: str, depth: int, favor: bool = False) -> None:
+        """``favor``: the answer that helps the resource pass (false for applies_when: out of scope)."""
         if isinstance(node, Constant):
             self.emit(depth, f"{out} = {node.value}")
         elif isinstance(node, NotNode):
             inner = self.name("b")
-            self.decide(node.child, inner, depth)
+            self.decide(node.child, inner, depth, not favor)
             self.emit(depth, f"{out} = not {inner}")
         elif isinstance(node, AllNode | AnyNode):
             stop = isinstance(node, AnyNode)  # any stops at the first true child, all at the first false
             self.emit(depth, f"{out} = {not stop}")
             for child in node.children:
                 found = self.name("b")
-                self.decide(child, found, depth)
+                self.decide(child, found, depth, favor)
                 self.emit(depth, f"if {found} is {stop}:")
                 self.emit(depth + 1, f"{out} = {stop}")
                 self.emit(depth, "else:")
@@ -235,21 +252,31 @@ class _Writer:
 
             def body(item: str, path: str, inner: int) -> None:
                 holds = self.name("b")
-                self.decide(node.require, holds, inner)
+                self.decide(node.require, holds, inner, favor)
                 self.emit(inner, f"if {holds} is not {need_all}:")
                 self.emit(inner + 1, f"{out} = {not need_all}")
                 self.emit(inner + 1, "break")
 
-            self._loop(node, depth, body)
+            self._loop(node, depth, body, where_favor=favor is not need_all)
         elif isinstance(node, CompareNode):
-            self._compare(node, True, out, depth, explain=False)
+            self._compare(node, True, out, depth, explain=False, favor=favor)
         else:
             raise TypeError(f"cannot generate code for {type(node).__name__}")
 
     # --- comparisons ---------------------------------------------------------------------------------
 
-    def _compare(self, node: CompareNode, want: bool, out: str, depth: int, explain: bool, quiet: bool = False) -> None:
-        """Set ``out``: with explain, None or the traces; otherwise the comparison's truth value."""
+    def _compare(
+        self,
+        node: CompareNode,
+        want: bool,
+        out: str,
+        depth: int,
+        explain: bool,
+        quiet: bool = False,
+        favor: bool = True,
+    ) -> None:
+        """Set ``out``: with explain, None or the traces; otherwise the comparison's truth value (``favor``: the one
+        that helps the resource pass)."""
         owner = self.constant(node, "n")
         result = self.name("r")
         render = "" if not quiet else ", render=False"
@@ -262,16 +289,42 @@ class _Writer:
             else:
                 self.emit(at, f"{out} = {owner}.traces(env, False, {outcome}{render}) if {outcome} else None")
 
+        def unanswered(at: int) -> None:
+            """A comparison with an unknown value and no answer: as the policy would like, or noted and against."""
+            if self.hope:
+                self.emit(at, f"{out} = {favor}" if not explain else f"{out} = None")
+            elif not explain:
+                self.emit(at, f"{owner}.note_unknown(env)")
+                self.emit(at, f"{out} = {not favor}")
+            else:
+                self.emit(at, f"{out} = {owner}.unknown_traces(env)")
+
+        def concluded(at: int, outcome: str) -> None:
+            if self.hope is None:
+                conclude(at, outcome)
+                return
+            self.emit(at, f"if {outcome} is NO_ANSWER:")
+            unanswered(at + 1)
+            self.emit(at, "else:")
+            conclude(at + 1, outcome)
+
         getter, operator = node.getter, node.operator
         # A path of fields (no '[]') read from a bound variable is read inline, as Getter.one and
         # CompareNode._value read it: field by field while set, then the default for an unset field.
         simple = None not in getter.steps and not getter.relation and node.capture is None
         if not simple:
-            self.emit(depth, f"{result} = {owner}.outcome(env)")
-            conclude(depth, result)
+            outcome = "outcome" if self.hope is None else "outcome_unknown"
+            self.emit(depth, f"{result} = {owner}.{outcome}(env)")
+            concluded(depth, result)
             return
         value = self.name("u")
         self._read(value, self.local(getter.variable), getter.steps, depth)
+        if self.hope is not None:
+            self.emit(depth, f"if type({value}) is Unknown:")
+            self.emit(depth + 1, f"{result} = {owner}.unknown_outcome(env, {value})")
+            concluded(depth + 1, result)
+            self.emit(depth, "else:")
+            depth += 1
         if node.default is not None:
             self.emit(depth, f"if {value} is None: {value} = {self.constant(node.default)}")
         shortcut = operator.on_strings(node.argument) if operator.on_strings is not None else None
@@ -318,18 +371,21 @@ def _function(writer: _Writer, name: str, body: list[str]) -> Callable[[Env], An
     return function
 
 
-def build_check(node: Node, want: bool = True) -> Check:
-    """A function answering None when ``node`` is ``want`` for the bound resource, else the evidence."""
-    writer = _Writer()
+def build_check(node: Node, want: bool = True, hope: bool | None = None) -> Check:
+    """A function answering None when ``node`` is ``want`` for the bound resource, else the evidence. ``hope``: for a
+    resource with unknown values, answer a comparison that has none as the policy would like (True) or against it
+    (False, noting what was unknown in ``env.unknowns``)."""
+    writer = _Writer(hope)
     writer.local(ROOT)
     writer.explain(node, want, "out", 1)
     writer.emit(1, "return out")
     return _function(writer, "check", list(writer.lines))
 
 
-def build_decision(node: Node) -> Decide:
-    """A function answering whether ``node`` holds for the bound resource (no evidence)."""
-    writer = _Writer()
+def build_decision(node: Node, hope: bool | None = None) -> Decide:
+    """A function answering whether ``node`` holds for the bound resource (no evidence); ``hope`` as for
+    ``build_check``, where the answer the policy would like is false (out of scope)."""
+    writer = _Writer(hope)
     writer.local(ROOT)
     writer.decide(node, "out", 1)
     writer.emit(1, "return out")

@@ -13,6 +13,7 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ecsguard.core.codegen import Check, Decide, build_check, build_decision
@@ -66,6 +67,9 @@ class CompiledPolicy:
     applies_when: Node | None
     check: Node
     source: str
+    # The related resources its conditions and messages read ($taskDefinition, $cluster): what must be looked up
+    # before it is evaluated; a resource's own fields are always there.
+    reads: frozenset[str] = frozenset()
     # Generated once from the nodes: whether the resource is in scope; None when it passes, else why not.
     in_scope: Decide | None = field(init=False, repr=False, compare=False)
     verdict: Check = field(init=False, repr=False, compare=False)
@@ -74,6 +78,21 @@ class CompiledPolicy:
         in_scope = build_decision(self.applies_when) if self.applies_when is not None else None
         object.__setattr__(self, "in_scope", in_scope)
         object.__setattr__(self, "verdict", build_check(self.check))
+
+    @cached_property
+    def hopeful(self) -> tuple[Decide | None, Check]:
+        """Scope and verdict over a resource with unknown values, each unanswerable comparison answered as the
+        policy would like: a FAIL here is one no deployed value avoids. Written only when such a resource comes."""
+        return self._over_unknowns(hope=True)
+
+    @cached_property
+    def doubtful(self) -> tuple[Decide | None, Check]:
+        """As ``hopeful``, answered against the policy, noting what was unknown: a PASS here no value breaks."""
+        return self._over_unknowns(hope=False)
+
+    def _over_unknowns(self, hope: bool) -> tuple[Decide | None, Check]:
+        in_scope = build_decision(self.applies_when, hope) if self.applies_when is not None else None
+        return in_scope, build_check(self.check, hope=hope)
 
 
 @dataclass
@@ -88,6 +107,7 @@ class _Compiler:
         self.document = document
         self.parameters = parameters
         self.problems: list[CompileProblem] = []
+        self.relations_read: set[str] = set()
 
     def fail(self, location: Location, message: str) -> None:
         self.problems.append(CompileProblem(location, message))
@@ -136,6 +156,8 @@ class _Compiler:
                 walk = walk.fields.get(step.name, SchemaNode(kind="scalar", sensitive=walk.sensitive))
             sensitive = sensitive or walk.sensitive
         getter = Getter(variable, tuple(steps), text, sensitive or node.sensitive, variable in scope.relations)
+        if getter.relation:
+            self.relations_read.add(variable)
         return getter, node
 
     def argument(self, value: Any, location: Location) -> tuple[Any, str] | None:
@@ -317,4 +339,5 @@ def compile_policy(document: PolicyDocument, overrides: Mapping[str, Any], sourc
         applies_when=applies_when,
         check=check,
         source=source,
+        reads=frozenset(compiler.relations_read),
     )

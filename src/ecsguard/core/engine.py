@@ -11,6 +11,7 @@ from ecsguard.core.resources import VIEWS, Resource, Unresolved
 from ecsguard.core.results import Evidence, ResourceRef, Result, Status
 from ecsguard.core.tasks import TASK_DEFINITION_VIEW, origin_of
 from ecsguard.core.tree import ROOT, Env, EvaluationError, NotJudgedHere, Trace
+from ecsguard.core.unknowns import UnknownRead, unknown_reason
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class PolicySet:
                 results.extend(_judge_views(by_type[resource.type], resource, reference))
                 continue
             env = _environment(resource)
-            results.extend(_judge(policy, resource, reference, env) for policy in by_type[resource.type])
+            judge = _judge_over_unknowns if resource.uncertain else _judge
+            results.extend(judge(policy, resource, reference, env) for policy in by_type[resource.type])
         return results
 
 
@@ -60,7 +62,8 @@ def _judge_views(policies: Sequence[CompiledPolicy], resource: Resource, referen
             continue
         if view not in environments:
             environments[view] = _environment(resource, view)
-        result = _judge(policy, resource, reference, environments[view])
+        judge = _judge_over_unknowns if resource.uncertain else _judge
+        result = judge(policy, resource, reference, environments[view])
         if origins and result.evidence:
             evidence = tuple(Evidence(origin_of(item.path, origins), item.message) for item in result.evidence)
             result = result._replace(evidence=evidence)
@@ -120,6 +123,39 @@ def _judge(policy: CompiledPolicy, resource: Resource, ref: ResourceRef, env: En
     if traces is None:
         return _result(policy, ref, Status.PASS)
     return _result(policy, ref, Status.FAIL, evidence=_evidence(policy, traces))
+
+
+def _judge_over_unknowns(policy: CompiledPolicy, resource: Resource, ref: ResourceRef, env: Env | None) -> Result:
+    """A resource holding values known only at deploy (core.unknowns): FAIL when the policy fails whatever they
+    are, PASS (or NOT_APPLICABLE) when it holds whatever they are, and otherwise the policy's ``when_unknown``,
+    naming what it needed."""
+    if env is None:
+        return _judge(policy, resource, ref, env)
+    try:
+        in_scope, verdict = policy.hopeful
+        if in_scope is None or in_scope(env):
+            traces = verdict(env)
+            if traces is not None:
+                return _result(policy, ref, Status.FAIL, evidence=_evidence(policy, traces))
+        in_scope, verdict = policy.doubtful
+        reads: list[UnknownRead] = []
+        env.unknowns = reads
+        try:
+            if in_scope is not None and not in_scope(env):
+                return _result(policy, ref, Status.NOT_APPLICABLE, reason=policy.document.not_applicable_reason)
+            if verdict(env) is None:
+                return _result(policy, ref, Status.PASS)
+        finally:
+            env.unknowns = None
+    except NotJudgedHere as elsewhere:
+        return _result(policy, ref, Status.NOT_APPLICABLE, reason=str(elsewhere))
+    except EvaluationError as error:
+        return _result(policy, ref, Status.ERROR, reason=str(error))
+    except Exception as error:  # noqa: BLE001 - as in _judge: one operator's bug must not hide the other results
+        reason = f"internal error ({type(error).__name__}) while evaluating; please report this policy and input"
+        return _result(policy, ref, Status.ERROR, reason=reason)
+    status = Status.ERROR if policy.document.when_unknown == "error" else Status.NOT_APPLICABLE
+    return _result(policy, ref, status, reason=unknown_reason(reads))
 
 
 def _evidence(policy: CompiledPolicy, traces: Sequence[Trace]) -> tuple[Evidence, ...]:

@@ -191,9 +191,10 @@ class ContainerDefinition(EcsModel):
     name: str | None = None
     image: str | None = None
     repositoryCredentials: RepositoryCredentials | None = None
-    cpu: Scalar = None
-    memory: Scalar = None
-    memoryReservation: Scalar = None
+    # Integers in the API; CloudFormation sends a hook (and a template may write) their text, read as the number.
+    cpu: int | None = None
+    memory: int | None = None
+    memoryReservation: int | None = None
     links: list[str] | None = None
     portMappings: list[PortMapping] | None = None
     essential: bool | None = None
@@ -449,9 +450,9 @@ class ContainerOverride(EcsModel):
     command: SensitiveList = None
     environment: list[KeyValuePair] | None = None
     environmentFiles: list[EnvironmentFile] | None = None
-    cpu: Scalar = None
-    memory: Scalar = None
-    memoryReservation: Scalar = None
+    cpu: int | None = None
+    memory: int | None = None
+    memoryReservation: int | None = None
     resourceRequirements: list[ResourceRequirement] | None = None
 
 

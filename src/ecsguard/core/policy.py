@@ -198,6 +198,9 @@ class PolicyDocument(BaseModel):
     applies_when: Condition | None = None
     # Why a resource that applies_when leaves out is not judged, shown with its NOT_APPLICABLE result.
     not_applicable_reason: str | None = Field(default=None, min_length=1, max_length=512)
+    # What a resource gets when the policy needs a value known only at deploy (a template's !Ref) to judge it:
+    # NOT_APPLICABLE, or ERROR for a policy whose readers would rather stop than let it through unjudged.
+    when_unknown: Literal["not_applicable", "error"] = "not_applicable"
     check: Condition
 
     @model_validator(mode="after")

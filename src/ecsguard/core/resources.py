@@ -12,13 +12,14 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
-from typing import Any
+from functools import cache, partial
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, InstanceOf, TypeAdapter, ValidationError
 
 from ecsguard.core.models import Cluster, EcsModel, ResourceType, Service, Task, TaskDefinition, TaskSet
 from ecsguard.core.tasks import effective_task_definition
+from ecsguard.core.unknowns import Unknown, contains_unknown
 
 Document = dict[str, Any]
 
@@ -39,6 +40,11 @@ class JudgedElsewhere:
     reason: str
 
 
+# What a policy reads through a variable ($taskDefinition, $cluster): the related resource, why it could not be
+# found, that another resource is judged on it, or (in a template) that it is known only at deploy.
+Related = Document | Unresolved | JudgedElsewhere | Unknown
+
+
 @dataclass(frozen=True)
 class Resource:
     """One resource ready for evaluation.
@@ -53,19 +59,22 @@ class Resource:
     id: str
     model: Document | None
     problem: str | None = None
-    related: Mapping[str, Document | Unresolved | JudgedElsewhere] = field(default_factory=dict)
+    related: Mapping[str, Related] = field(default_factory=dict)
     # What the resource is judged as by policies written for another type: a task is judged by the task definition
     # policies as the task definition it runs, its overrides applied.
     views: Mapping[ResourceType, Document | Unresolved] = field(default_factory=dict)
     # Where parts of a view came from (core.tasks.origin_of): evidence names the task's override, not the definition.
     origins: Mapping[str, str] = field(default_factory=dict)
+    # Whether the resource or a related one holds values known only at deploy (a template's !Ref): core.unknowns.
+    uncertain: bool = False
 
 
 @cache
-def _plain(model: type[EcsModel]) -> Any:
-    """A TypedDict with the model's fields and types, nested models made TypedDicts too."""
-    fields = {name: _plain_annotation(info.annotation) for name, info in model.model_fields.items()}
-    plain: Any = _typed_dict(model.__name__, fields)
+def _plain(model: type[EcsModel], tolerant: bool = False) -> Any:
+    """A TypedDict with the model's fields and types, nested models made TypedDicts too; ``tolerant``: every field
+    and item may also be an ``Unknown`` (a template's value known only at deploy)."""
+    fields = {name: _plain_annotation(info.annotation, tolerant) for name, info in model.model_fields.items()}
+    plain: Any = _typed_dict(f"{model.__name__}{'Template' if tolerant else ''}", fields)
     plain.__pydantic_config__ = ConfigDict(extra="allow")
     return plain
 
@@ -77,26 +86,55 @@ def _typed_dict(name: str, fields: dict[str, Any]) -> Any:
     return TypedDict(name, fields, total=False)  # type: ignore[operator]
 
 
-def _plain_annotation(annotation: Any) -> Any:
+def _plain_annotation(annotation: Any, tolerant: bool = False) -> Any:
+    mirrored = _mirrored(annotation, tolerant)
+    if not tolerant:
+        return mirrored
+    # An unknown's candidate texts are read as the field reads its value ("512" as a container's memory, 512).
+    unknown = Annotated[InstanceOf[Unknown], AfterValidator(partial(_candidates_as, TypeAdapter(mirrored)))]
+    return typing.Union[mirrored, unknown]  # noqa: UP007 - built from types
+
+
+def _candidates_as(field_type: TypeAdapter[Any], value: Unknown) -> Unknown:
+    """``value`` with its candidates read as the field's type; none when one of them cannot be (a deploy would
+    fail on it, so it says nothing of what would deploy)."""
+    if not value.candidates:
+        return value
+    try:
+        candidates = [field_type.validate_python(candidate) for candidate in value.candidates]
+        return Unknown(value.description, candidates, per_world=value.per_world)
+    except ValidationError:
+        return Unknown(value.description)
+
+
+def _mirrored(annotation: Any, tolerant: bool) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, EcsModel):
-        return _plain(annotation)
+        return _plain(annotation, tolerant)
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is None or not arguments:
         return annotation
-    mirrored = tuple(_plain_annotation(argument) for argument in arguments)
+    mirrored = tuple(_plain_annotation(argument, tolerant) for argument in arguments)
     if origin in (typing.Union, types.UnionType):
         return typing.Union[mirrored]  # noqa: UP007 - built from a tuple of members
     return origin[mirrored]
 
 
 @cache
-def _validator(model: type[EcsModel]) -> TypeAdapter[Document]:
-    return TypeAdapter(_plain(model))
+def _validator(model: type[EcsModel], tolerant: bool = False) -> TypeAdapter[Document]:
+    return TypeAdapter(_plain(model, tolerant))
 
 
 def normalise(model: type[EcsModel], data: Mapping[str, Any]) -> Document:
-    """``data`` checked against ``model`` as a plain dict; raise pydantic's ValidationError when it is not one."""
-    return _validator(model).validate_python(data)
+    """``data`` checked against ``model`` as a plain dict; raise pydantic's ValidationError when it is not one.
+
+    A template's resource may hold values known only at deploy (``Unknown``) in any field: those are checked by a
+    validator that lets them stand, built only for such a resource."""
+    try:
+        return _validator(model).validate_python(data)
+    except ValidationError:
+        if not contains_unknown(data):
+            raise
+    return _validator(model, tolerant=True).validate_python(data)
 
 
 @cache
@@ -162,7 +200,7 @@ def task_definition_id(model: Mapping[str, Any], fallback: str) -> str:
     arn, family, revision = model.get("taskDefinitionArn"), model.get("family"), model.get("revision")
     if isinstance(arn, str) and TASK_DEFINITION_ARN.fullmatch(arn):
         return arn
-    if isinstance(family, str) and ECS_NAME.fullmatch(family) and revision is not None:
+    if isinstance(family, str) and ECS_NAME.fullmatch(family) and isinstance(revision, int):
         return f"{family}:{revision}"
     return fallback
 
@@ -254,8 +292,8 @@ def build_task_definition(data: Mapping[str, Any], fallback_id: str) -> Resource
 def build_service(
     data: Mapping[str, Any],
     fallback_id: str,
-    task_definition: Document | Unresolved | JudgedElsewhere,
-    cluster: Document | Unresolved | JudgedElsewhere,
+    task_definition: Related,
+    cluster: Related,
 ) -> Resource:
     return _build(_SERVICE, data, fallback_id, {"taskDefinition": task_definition, "cluster": cluster})
 
@@ -299,8 +337,8 @@ def build_cluster(data: Mapping[str, Any], fallback_id: str) -> Resource:
 def build_task_set(
     data: Mapping[str, Any],
     fallback_id: str,
-    task_definition: Document | Unresolved,
-    cluster: Document | Unresolved,
+    task_definition: Related,
+    cluster: Related,
 ) -> Resource:
     """A task set as DescribeTaskSets or a DescribeServices item's taskSets[] gives it, judged on its own launch
     settings with the task definition it runs (``$taskDefinition``) and its cluster (``$cluster``)."""

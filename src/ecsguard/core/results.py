@@ -26,6 +26,7 @@ class Evidence(NamedTuple):
 
     path: str
     message: str
+    line: int | None = None  # the line of a scanned file (a template) the path is at, when known
 
 
 class Exempted(NamedTuple):

@@ -19,6 +19,7 @@ dicts that ``core.resources`` validated against the models, so every step is a `
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,10 @@ from typing import Any, Final
 
 from ecsguard.core.operators import OperandError, Operator
 from ecsguard.core.resources import JudgedElsewhere, Unresolved
+from ecsguard.core.unknowns import NO_ANSWER, Unknown, UnknownRead, answer
 
 ROOT: Final = "resource"
+MAX_COMBINATIONS: Final = 64  # of unknown values' candidate texts, for a comparison of all values at once
 
 
 class EvaluationError(Exception):
@@ -48,13 +51,17 @@ class Trace:
 
 
 class Env:
-    """Variable bindings during evaluation, and the concrete path of each bound value."""
+    """Variable bindings during evaluation, and the concrete path of each bound value. ``unknowns`` collects the
+    comparisons that had no answer, when a check written to note them runs (core.unknowns)."""
 
-    __slots__ = ("paths", "values")
+    __slots__ = ("paths", "unknowns", "values")
 
-    def __init__(self, values: dict[str, Any], paths: dict[str, str]) -> None:
+    def __init__(
+        self, values: dict[str, Any], paths: dict[str, str], unknowns: list[UnknownRead] | None = None
+    ) -> None:
         self.values = values
         self.paths = paths
+        self.unknowns = unknowns
 
 
 Traces = list[Trace]
@@ -146,6 +153,9 @@ class Getter:
                 if value is None:
                     continue
                 if step is None:
+                    if type(value) is Unknown:  # an unknown list: one unknown item, named by the list's path
+                        following.append((value, path))
+                        continue
                     if isinstance(value, dict):  # a map's entries, named by position: a key is the input's text
                         entries = ({"key": key, "value": item} for key, item in value.items())
                         following.extend((entry, f"{path}[{index}]") for index, entry in enumerate(entries))
@@ -157,6 +167,28 @@ class Getter:
                     following.append((value.get(step), join_path(path, step)))
             current = following
         return current
+
+    def unknowns(self, env: Env) -> list[tuple[Unknown, str]]:
+        """The unknown values (core.unknowns) the path runs into, each with the concrete path where it stands: a
+        field read of an unknown object is named by the object's own path."""
+        found: list[tuple[Unknown, str]] = []
+        current: list[tuple[Any, str]] = [(self._start(env), env.paths[self.variable])]
+        for step in self.steps:
+            following: list[tuple[Any, str]] = []
+            for value, path in current:
+                if type(value) is Unknown:
+                    found.append((value, path))
+                elif value is None:
+                    continue
+                elif step is not None:
+                    following.append((value.get(step) if isinstance(value, dict) else None, join_path(path, step)))
+                elif isinstance(value, dict):
+                    following.extend((item, f"{path}[{index}]") for index, item in enumerate(value.values()))
+                elif isinstance(value, list):
+                    following.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
+            current = following
+        found.extend((value, path) for value, path in current if type(value) is Unknown)
+        return found
 
     def concrete(self, env: Env) -> str:
         """The concrete path of a single-valued getter, whether or not the field is set."""
@@ -188,6 +220,8 @@ class Template:
                 value = getter.one(env)
                 if value is None:
                     out.append("(unset)")
+                elif type(value) is Unknown:
+                    out.append(value.description)
                 else:
                     out.append(str(value) if showable(value, False) else HIDDEN_TEXT)
             elif special == "match":
@@ -325,6 +359,8 @@ class CompareNode(Node):
     def _value(self, env: Env) -> Any:
         value = self.getter.one(env)
         if self.capture is not None and value is not None:
+            if type(value) is Unknown:
+                return self._captured_unknown(value)
             if not isinstance(value, str):
                 raise EvaluationError(f"{self.getter.text}: cannot capture from a {type(value).__name__}")
             match = self.capture.search(value)
@@ -350,6 +386,74 @@ class CompareNode(Node):
             return False
         return self._apply(env, value)
 
+    # --- over values known only at deploy (core.unknowns) ---
+
+    def _captured_unknown(self, value: Unknown) -> Unknown:
+        """The captured part of each candidate text, when every one has it."""
+        assert self.capture is not None
+        captured = []
+        for candidate in value.candidates:
+            match = self.capture.search(candidate) if isinstance(candidate, str) else None
+            if match is None:
+                return Unknown(value.description)
+            captured.append(match.group(1))
+        return Unknown(value.description, captured)
+
+    def unknown_outcome(self, env: Env, value: Unknown) -> object:
+        """The operator's answer for every candidate text of ``value`` when they agree, else NO_ANSWER; a
+        candidate it cannot compare is an error, as the value itself would be."""
+        return answer(value, lambda candidate: self._apply(env, candidate))
+
+    def outcome_unknown(self, env: Env) -> object:
+        """``outcome`` where a value may be unknown: NO_ANSWER when the unknowns decide it."""
+        if self.iterates:
+            found = self.getter.many(env)
+            if self.operator.over_items == "collect":
+                return self._collected_unknown(env, found)
+            answers = [
+                self.unknown_outcome(env, value) if type(value) is Unknown else self._apply(env, value)
+                for value in found
+            ]
+            some = self.operator.over_items == "some"
+            if any(a is not NO_ANSWER and bool(a) is some for a in answers):
+                return some
+            return NO_ANSWER if any(a is NO_ANSWER for a in answers) else not some
+        value = self._value(env)
+        if value is _MISSING_IS_FALSE:
+            return False
+        if type(value) is Unknown:
+            return self.unknown_outcome(env, value)
+        return self._apply(env, value)
+
+    def _collected_unknown(self, env: Env, found: list[Any]) -> object:
+        """A comparison of every value at once (includes_all) where some are unknown: its answer for every
+        combination of their candidate texts when they agree (up to MAX_COMBINATIONS), else NO_ANSWER."""
+        choices: list[tuple[Any, ...]] = [(v,) if type(v) is not Unknown else v.candidates for v in found]
+        combinations = 1
+        for options in choices:
+            combinations *= len(options)
+        if combinations == 0 or combinations > MAX_COMBINATIONS:
+            return NO_ANSWER
+        answers = {bool(self._apply(env, list(combination))) for combination in itertools.product(*choices)}
+        return answers.pop() if len(answers) == 1 else NO_ANSWER
+
+    def note_unknown(self, env: Env) -> Traces:
+        """Note in ``env.unknowns`` the unknown values this comparison read; their traces."""
+        traces: Traces = []
+        for value, path in self.getter.unknowns(env):
+            if env.unknowns is not None:
+                env.unknowns.append(UnknownRead(path, value.description, id(value)))
+            traces.append(Trace(path, f"{path or self.getter.text} is {value.description}"))
+        if not traces:  # a captured part of a text known only at deploy
+            path = self.getter.concrete(env)
+            if env.unknowns is not None:
+                env.unknowns.append(UnknownRead(path, "known only at deploy"))
+            traces.append(Trace(path, f"{path or self.getter.text} is known only at deploy"))
+        return traces
+
+    def unknown_traces(self, env: Env) -> Traces:
+        return self.note_unknown(env)
+
     def _apply(self, env: Env, value: Any) -> object:
         try:
             return self.operator.apply(value, self.argument)
@@ -374,6 +478,8 @@ class CompareNode(Node):
             value = self.default
         if value is None:
             details["value"] = "(unset)"
+        elif type(value) is Unknown:  # a template's value, named by its function (names only, never a text)
+            details["value"] = value.description
         elif showable(value, self.getter.sensitive):
             details["value"] = str(value)
         if not render:
@@ -382,6 +488,8 @@ class CompareNode(Node):
             return [Trace(path, self.message.render(env, details, path), details)]
         if value is None:
             shown = "is not set and"
+        elif type(value) is Unknown:
+            shown = f"is {value.description} and"
         elif showable(value, self.getter.sensitive):
             shown = f"is {value!r} and"
         else:
