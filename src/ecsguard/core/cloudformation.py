@@ -92,6 +92,7 @@ _NAME_PROPERTIES: Mapping[str, str] = {
     "AWS::IAM::Role": "RoleName",
     "AWS::SecretsManager::Secret": "Name",
 }
+PSEUDO_PARAMETERS = frozenset({"AWS::StackName", "AWS::StackId", "AWS::NotificationARNs", "AWS::NoValue"})
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 # The intrinsic functions CloudFormation has: another "Fn::" key is a short-form tag the YAML happened to hold (an
 # unquoted value beginning with "!", such as a password), so its name is the input's text and is never shown.
@@ -164,8 +165,13 @@ class Intrinsics:
     def _named(self, name: object) -> str:
         """A name the template defines (a parameter, a resource, a condition) or a pseudo parameter, as written;
         any other text in a reference is the input's own, and is not shown."""
-        defined = isinstance(name, str) and (
-            name in self.parameters or name in self.resources or name in self.conditions or name in WORLDS[0]
+        text = name.split(".", 1)[0] if isinstance(name, str) and not name.startswith("AWS::") else name
+        defined = isinstance(text, str) and (
+            text in self.parameters
+            or text in self.resources
+            or text in self.conditions
+            or text in WORLDS[0]
+            or text in PSEUDO_PARAMETERS
         )
         return named(name) if defined else "a name the template does not define"
 
@@ -196,7 +202,7 @@ class Intrinsics:
             return _ABSENT
         if target in WORLDS[0]:
             return Unknown(f"!Ref {target}", [world[target] for world in WORLDS], per_world=True)
-        if target in ("AWS::StackName", "AWS::StackId", "AWS::NotificationARNs"):
+        if target in PSEUDO_PARAMETERS:
             return Unknown(f"!Ref {target}, known only at deploy")
         if target in self.linked:
             return self.linked[target]

@@ -91,17 +91,24 @@ def _plain_annotation(annotation: Any, tolerant: bool = False) -> Any:
     if not tolerant:
         return mirrored
     # An unknown's candidate texts are read as the field reads its value ("512" as a container's memory, 512).
-    unknown = Annotated[InstanceOf[Unknown], AfterValidator(partial(_candidates_as, TypeAdapter(mirrored)))]
+    unknown = Annotated[InstanceOf[Unknown], AfterValidator(partial(_candidates_as, mirrored))]
     return typing.Union[mirrored, unknown]  # noqa: UP007 - built from types
 
 
-def _candidates_as(field_type: TypeAdapter[Any], value: Unknown) -> Unknown:
+@cache
+def _field_validator(field_type: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(field_type)
+
+
+def _candidates_as(field_type: Any, value: Unknown) -> Unknown:
     """``value`` with its candidates read as the field's type; none when one of them cannot be (a deploy would
-    fail on it, so it says nothing of what would deploy)."""
+    fail on it, so it says nothing of what would deploy). The field's validator is built on first use: a template
+    reaches few of the models' fields."""
     if not value.candidates:
         return value
     try:
-        candidates = [field_type.validate_python(candidate) for candidate in value.candidates]
+        validator = _field_validator(field_type)
+        candidates = [validator.validate_python(candidate) for candidate in value.candidates]
         return Unknown(value.description, candidates, per_world=value.per_world)
     except ValidationError:
         return Unknown(value.description)
