@@ -18,7 +18,7 @@ from typing import Any
 
 from ecsguard.core.cloudformation import Intrinsics
 from ecsguard.core.models import ResourceType
-from ecsguard.core.unknowns import Unknown, contains_unknown
+from ecsguard.core.unknowns import ACCOUNT_SETTINGS, Unknown, contains_unknown
 
 # The CloudFormation types a scan judges, and the part of the API shape each becomes.
 TEMPLATE_TYPES: Mapping[str, ResourceType] = {
@@ -34,8 +34,6 @@ _TEMPLATE_KEY = re.compile(rb"(?m)^(?:AWSTemplateFormatVersion|Resources|Transfo
 # A value quoted in a parser's message may be the input's own text (a secret): the message keeps the rest.
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _LOGICAL_ID = re.compile(r"[A-Za-z0-9]{1,255}")
-# A cluster that sets no containerInsights takes the account's default (PutAccountSettingDefault), known at deploy.
-ACCOUNT_SETTINGS = Unknown("the account's default settings, which a cluster that sets none takes")
 # A parser's own position, in a message cfn-lint reports at line 1 (an undefined alias, a duplicate anchor).
 _POSITION = re.compile(r"line (\d+), column (\d+)")
 
@@ -55,6 +53,20 @@ class TemplateResource:
     uncertain: bool  # holds values known only at deploy
     properties: Any  # the decoded Properties node, for the line of a property (line_of)
     line: int | None  # the line of the resource's logical id
+
+    @classmethod
+    def of(
+        cls,
+        kind: ResourceType,
+        logical_id: str,
+        source: str,
+        data: dict[str, Any],
+        properties: Any = None,
+        line: int | None = None,
+    ) -> TemplateResource:
+        """The resource ``logical_id`` (a template's logical id, a plan's address) of the file ``source``."""
+        uncertain = contains_unknown(data)
+        return cls(kind, logical_id, f"{source}#{logical_id}", data, uncertain, properties, line)
 
 
 def yaml_is_template(data: bytes) -> bool:
@@ -139,15 +151,7 @@ def template_resources(template: Mapping[str, Any], source: str) -> Iterator[Tem
             data.setdefault("tags", Unknown("the stack's tags, which CloudFormation adds at deploy"))
         if kind is ResourceType.CLUSTER:
             data.setdefault("settings", ACCOUNT_SETTINGS)
-        yield TemplateResource(
-            kind=kind,
-            logical_id=shown,
-            reference=f"{source}#{shown}",
-            data=data,
-            uncertain=contains_unknown(data),
-            properties=properties,
-            line=_mark_line(logical_id),
-        )
+        yield TemplateResource.of(kind, shown, source, data, properties, _mark_line(logical_id))
 
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -255,15 +259,7 @@ def plan_resources(plan: Mapping[str, Any], source: str) -> Iterator[TemplateRes
                 if target in addresses:
                     data[field_name] = f"{source}#{target}"
                     break
-        yield TemplateResource(
-            kind=kind,
-            logical_id=shown,
-            reference=f"{source}#{shown}",
-            data=data,
-            uncertain=contains_unknown(data),
-            properties=None,
-            line=None,
-        )
+        yield TemplateResource.of(kind, shown, source, data)
 
 
 def _configured(address: str) -> str:

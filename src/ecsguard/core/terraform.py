@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ecsguard.core.models import ResourceType
-from ecsguard.core.unknowns import Unknown
+from ecsguard.core.unknowns import ACCOUNT_SETTINGS, Unknown
 
 TERRAFORM_TYPES: Mapping[str, ResourceType] = {
     "aws_ecs_task_definition": ResourceType.TASK_DEFINITION,
@@ -197,6 +197,5 @@ def to_api(resource_type: str, after: Mapping[str, Any], after_unknown: Any) -> 
     if resource_type == "aws_ecs_service":
         return _service(document)
     if resource_type == "aws_ecs_cluster" and not document.get("settings"):
-        # A cluster that sets no containerInsights takes the account's default, known when it applies.
-        document["settings"] = Unknown("the account's default settings, which a cluster that sets none takes")
+        document["settings"] = ACCOUNT_SETTINGS
     return document

@@ -71,6 +71,11 @@ class Unknown:
         return f"Unknown({self.description!r})"
 
 
+# A cluster that sets no containerInsights takes the account's default (PutAccountSettingDefault), known at deploy:
+# what a template's or a plan's cluster that names no settings has.
+ACCOUNT_SETTINGS = Unknown("the account's default settings, which a cluster that sets none takes")
+
+
 class _NoAnswer:
     __slots__ = ()
 
