@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses auto
 
 # The HTML report's tests open it in headless Chromium; a fresh Debian machine (CI runs as root) lacks it.
 browser:

@@ -63,8 +63,8 @@ def record(outcome: Outcome) -> None:
 
 def record_sweep(report: Any) -> None:
     """Metrics for one Region's sweep; ``report`` is an ecsguard.sweep.RegionReport."""
-    metrics.add_metric(name="SweptResources", unit=MetricUnit.Count, value=report.summary()["resources"])
-    metrics.add_metric(name="Evaluations", unit=MetricUnit.Count, value=len(report.results))
+    metrics.add_metric(name="SweptResources", unit=MetricUnit.Count, value=report.resources)
+    metrics.add_metric(name="Evaluations", unit=MetricUnit.Count, value=sum(report.tally.values()))
     metrics.add_metric(name="FindingsImported", unit=MetricUnit.Count, value=report.findings_imported)
     metrics.add_metric(name="FindingsArchived", unit=MetricUnit.Count, value=len(report.archived))
     metrics.add_metric(name="SweepProblems", unit=MetricUnit.Count, value=len(report.problems))
@@ -73,14 +73,27 @@ def record_sweep(report: Any) -> None:
     metrics.add_metric(name="ExemptionsUnused", unit=MetricUnit.Count, value=len(report.unused_exemptions))
     for state, count in report.exemption_states.items():  # ExemptionsActive, ExemptionsExpiring, ExemptionsExpired
         metrics.add_metric(name=f"Exemptions{state.title()}", unit=MetricUnit.Count, value=count)
-    _record_results(report.results)
+    _record_tally(report.tally)
+
+
+_COUNTED = {
+    Status.FAIL.value: "Failures",
+    Status.EXEMPT.value: "ExemptFailures",
+    Status.ERROR.value: "EvaluationErrors",
+}
 
 
 def _record_results(results: Sequence[Result]) -> None:
+    _record_tally(Counter((r.status.value, r.policy_id, r.severity.value) for r in results))
+
+
+def _record_tally(tally: Counter[tuple[str, str, str]]) -> None:
     """Failures, exempted failures and evaluation errors, one metric line per policy and severity (not one per
-    result)."""
-    names = {Status.FAIL: "Failures", Status.EXEMPT: "ExemptFailures", Status.ERROR: "EvaluationErrors"}
-    counts = Counter((names[r.status], r.policy_id, r.severity.value) for r in results if r.status in names)
+    result), from results counted by (status, policy id, severity)."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for (status, policy_id, severity), count in tally.items():
+        if status in _COUNTED:
+            counts[(_COUNTED[status], policy_id, severity)] += count
     for (name, policy_id, severity), count in sorted(counts.items()):
         with single_metric(name=name, unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
             metric.add_dimension(name="service", value=SERVICE)
@@ -94,3 +107,10 @@ def record_failure(kind: str) -> None:
     with single_metric(name="FailedEvents", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
         metric.add_dimension(name="service", value=SERVICE)
         metric.add_dimension(name="reason", value=kind)
+
+
+def record_sweep_task(swept: bool) -> None:
+    """One account and Region of the organization sweep: swept, or not swept after its retries."""
+    metrics.add_metric(
+        name="AccountRegionsSwept" if swept else "AccountRegionsNotSwept", unit=MetricUnit.Count, value=1
+    )

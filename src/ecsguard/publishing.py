@@ -7,13 +7,14 @@ publisher and notifier it is given, and everything else only builds documents.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ecsguard.core.compiler import CompiledPolicy
 from ecsguard.core.findings import (
+    ACCOUNT_COVERAGE,
     COMPLIANCE,
     COVERAGE,
     NOTE_AUTHOR,
@@ -110,6 +111,90 @@ class Plan:
     older: list[str] = field(default_factory=list)  # ids not imported: Security Hub holds a newer observation
     # workflows to set once the findings are imported: exempted failures SUPPRESSED, ended exemptions NEW
     workflows: list[WorkflowUpdate] = field(default_factory=list)
+
+
+# What a plan reads of a finding Security Hub holds (is_news, is_older, workflow_update, _carry_first_observation):
+# the rest of a stored finding is not kept while a sweep runs.
+_KEPT = ("RecordState", "CreatedAt", "FirstObservedAt", "LastObservedAt")
+
+
+class KnownFindings:
+    """What Security Hub holds of a Region's ecsguard findings, grouped by resource, in little memory.
+
+    A sweep reads every finding of its Region before it evaluates anything, then plans one batch of resources at a
+    time: ``take`` hands over a batch's findings and forgets them. Each finding keeps only what a plan compares
+    with, as one shared tuple: findings imported by the same sweep are alike, so a Region of 100,000 findings
+    costs little more than its resources' ARNs. Findings that a plan may archive as they stand (a policy no
+    longer in the set, a coverage finding) are kept whole; there are few.
+    """
+
+    def __init__(self, policies: Collection[str]) -> None:
+        self._policies = policies
+        self._by_resource: dict[str, dict[str, tuple[Any, ...] | dict[str, Any]]] = {}
+        self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.count = 0
+
+    def add(self, finding: Mapping[str, Any]) -> None:
+        parsed = parse_finding_id(str(finding.get("Id", "")))
+        if parsed is None:
+            return
+        policy_id, arn = parsed
+        if policy_id == ACCOUNT_COVERAGE:
+            return  # the organization sweep's, about another account: no sweep of this Region archives it
+        kept: tuple[Any, ...] | dict[str, Any]
+        if policy_id == COVERAGE or policy_id not in self._policies:
+            kept = {key: finding[key] for key in (*_REQUIRED_FINDING_FIELDS, *_KEPT) if key in finding}
+        else:
+            workflow = finding.get("Workflow") or {}
+            note = finding.get("Note") or {}
+            provided = (finding.get("FindingProviderFields") or {}).get("Severity") or finding.get("Severity") or {}
+            compact = (
+                *(finding.get(key) for key in _KEPT),
+                _compliance(finding),
+                provided.get("Label"),
+                workflow.get("Status"),
+                note.get("UpdatedBy"),
+                note.get("Text"),
+            )
+            kept = self._shared.setdefault(compact, compact)
+        policies = self._by_resource.setdefault(arn, {})
+        if policy_id not in policies:
+            self.count += 1
+        policies[policy_id] = kept
+
+    def resources(self) -> list[str]:
+        return list(self._by_resource)
+
+    def take(self, arns: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The findings of ``arns`` by id, finding-shaped, as a plan reads them; they are no longer kept here."""
+        taken: dict[str, dict[str, Any]] = {}
+        for arn in arns:
+            for policy_id, kept in self._by_resource.pop(arn, {}).items():
+                identifier = finding_id(policy_id, arn)
+                taken[identifier] = (
+                    {"Id": identifier, **kept} if isinstance(kept, dict) else _finding_of(identifier, kept)
+                )
+                self.count -= 1
+        return taken
+
+
+def _finding_of(identifier: str, kept: tuple[Any, ...]) -> dict[str, Any]:
+    record_state, created, first, last, compliance, severity, workflow, note_by, note_text = kept
+    finding: dict[str, Any] = {"Id": identifier}
+    for key, value in (("RecordState", record_state), ("CreatedAt", created), ("FirstObservedAt", first)):
+        if value is not None:
+            finding[key] = value
+    if last is not None:
+        finding["LastObservedAt"] = last
+    if compliance is not None:
+        finding["Compliance"] = {"Status": compliance}
+    if severity is not None:
+        finding["FindingProviderFields"] = {"Severity": {"Label": severity}}
+    if workflow is not None:
+        finding["Workflow"] = {"Status": workflow}
+    if note_by is not None or note_text is not None:
+        finding["Note"] = {"UpdatedBy": note_by, "Text": note_text}
+    return finding
 
 
 def now() -> str:
@@ -279,6 +364,8 @@ def _stale(
         if identifier in current or parsed is None:
             continue
         policy_id, arn = parsed
+        if policy_id == ACCOUNT_COVERAGE:
+            continue  # the organization sweep's, about another account: it archives it itself
         if policy_id == COVERAGE:  # a blind spot: gone once the cluster can be listed, or is gone itself
             if arn not in blind:
                 archived.append(_archived_as_it_stands(finding, context))

@@ -33,6 +33,10 @@ class Settings(BaseModel):
     parameters: dict[str, dict[str, Any]] = {}
     aws_max_attempts: int = Field(default=5, ge=1, le=20)
     sweep_regions: list[str] = []
+    # The organization sweep (Step Functions): a fixed list of accounts, else every ACTIVE account of the
+    # organization; and how many accounts are swept at once.
+    sweep_accounts: list[str] = []
+    sweep_concurrency: int = Field(default=20, ge=1, le=1000)
     member_role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
     packs: list[str] = list(DEFAULT_PACKS)  # the policy packs to load; "all" loads every pack
     exemptions: Path | None = None  # the exemptions file; None: the policy folder's exemptions.yaml, if any
@@ -71,6 +75,17 @@ class Settings(BaseModel):
                 if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
                     raise ValueError(f"'{region}' is not a Region name")
             return regions
+        return value
+
+    @field_validator("sweep_accounts", mode="before")
+    @classmethod
+    def _accounts(cls, value: object) -> object:
+        if isinstance(value, str):
+            accounts = [part.strip() for part in value.split(",") if part.strip()]
+            for position, account in enumerate(accounts, start=1):
+                if not re.fullmatch(r"[0-9]{12}", account):
+                    raise ValueError(f"account {position} is not a 12-digit account id")
+            return accounts
         return value
 
     @field_validator("packs", mode="before")

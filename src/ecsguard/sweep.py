@@ -1,19 +1,29 @@
 """Account-wide sweep: evaluate every ACTIVE task definition and every service, as the event path does.
 
-Reuses the event path's pieces: the same resolution (``resolution.service_resource``, over a resolver that
-describes each revision once per sweep, however many services use it), the same engine and the same
-publishing plan and finding ids, so a sweep and an event never duplicate a finding. Findings of resources
-that no longer exist are archived. A failure on one resource is an ERROR result for it and a line in the
-report; a sweep that cannot list fails loudly.
+Reuses the event path's pieces: the same resolution (``resolution.service_resource``), the same engine and the same
+publishing plan and finding ids, so a sweep and an event never duplicate a finding. Findings of resources that no
+longer exist are archived. A failure on one resource is an ERROR result for it and a line in the report; a sweep
+that cannot list fails loudly.
+
+Memory does not grow with the account: what Security Hub holds is read first into a compact index
+(``publishing.KnownFindings``), then resources are evaluated and published in batches (a page of task
+definitions, a cluster's services a page at a time) and dropped. Only ARNs and counts stay for the whole Region,
+and the results themselves when the caller keeps them (the CLI prints them; the Lambda does not).
+
+A sweep may cover only some clusters of a Region (``clusters``): the continuation of one that stopped, between
+two clusters, because its invocation was running out of time (``time_left``). It then names the clusters it left
+in ``RegionReport.remaining``, and nothing of theirs is archived.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Callable, Sequence
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol
 
 from ecsguard.core.engine import PolicySet
@@ -28,6 +38,7 @@ from ecsguard.publishing import (
     Census,
     Context,
     FindingsPublisher,
+    KnownFindings,
     Notifier,
     Options,
     deliver,
@@ -40,6 +51,12 @@ from ecsguard.resolution import Resolver, service_resource, task_set_resource
 _REVISION = re.compile(r"task-definition/(?P<family>[^:/]+):(?P<revision>\d+)$")
 DESCRIBE_SERVICES_BATCH = 10
 DESCRIBE_CLUSTERS_BATCH = 100
+# Resources evaluated and published together: a page of task definitions, or of one cluster's services.
+BATCH = 100
+# Task definitions a sweep remembers for the services that share them (a bounded cache, most recent kept).
+REMEMBERED_TASK_DEFINITIONS = 256
+# The least time a sweep keeps in hand when it starts a cluster: what is left is for the findings of gone resources.
+RESERVE_SECONDS = 60.0
 # A sweep notifies new FAILs only; its ERRORs are in its report (and in Security Hub, NOT_AVAILABLE).
 SWEEP_ALERTING = frozenset({Status.FAIL})
 
@@ -59,8 +76,11 @@ class Inventory(Protocol):
 
 
 class SweepPublisher(FindingsPublisher, Protocol):
-    def known_findings(self, account: str, region: str, since: str) -> list[dict[str, Any]]:
-        """Every ACTIVE ecsguard finding of the account and Region, and those archived since ``since``."""
+    def known_findings(
+        self, account: str, region: str, since: str, resources: Sequence[str] = ()
+    ) -> Iterable[dict[str, Any]]:
+        """Every ACTIVE ecsguard finding of the account and Region, and those archived since ``since``; with
+        ``resources`` (ARN prefixes), only the findings of those."""
         ...
 
 
@@ -72,16 +92,20 @@ class SweepOptions:
     publish: bool = False  # False: read-only, Security Hub and SNS are not even asked
     concurrency: int = 8
     publishing: Options = field(default_factory=Options)
+    # Keep every result, finding and notification in the report (the CLI prints them). False: counts only, so a
+    # sweep's memory does not grow with the account (the Lambda function).
+    keep: bool = True
+    batch: int = BATCH
 
 
 @dataclass
 class RegionReport:
     account: str
     region: str
-    results: list[Result] = field(default_factory=list)
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)  # with SweepOptions.keep
+    findings: list[dict[str, Any]] = field(default_factory=list)  # with SweepOptions.keep
+    notifications: list[Notification] = field(default_factory=list)  # with SweepOptions.keep
     archived: list[str] = field(default_factory=list)
-    notifications: list[Notification] = field(default_factory=list)
     older: list[str] = field(default_factory=list)  # left alone: an event observed them after the sweep started
     blind: dict[str, str] = field(default_factory=dict)  # clusters whose services could not be listed: why
     problems: list[str] = field(default_factory=list)
@@ -90,13 +114,28 @@ class RegionReport:
     notifications_sent: int = 0
     unused_exemptions: list[str] = field(default_factory=list)  # in effect, and selecting nothing this sweep judged
     exemption_states: dict[str, int] = field(default_factory=dict)  # how many are active, expiring, expired
+    # Results by (status, policy id, severity), kept whether or not the results are.
+    tally: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    resources: int = 0  # resources evaluated
+    clusters: list[str] | None = None  # the clusters this sweep was asked to cover; None: the whole Region
+    remaining: list[str] = field(default_factory=list)  # clusters left for the next invocation (time ran short)
+    seconds: float = 0.0
+
+    def count(self, results: Sequence[Result]) -> None:
+        self.tally.update((r.status.value, r.policy_id, r.severity.value) for r in results)
+
+    def statuses(self) -> dict[str, int]:
+        counted: Counter[str] = Counter()
+        for (status, _, _), number in self.tally.items():
+            counted[status] += number
+        return dict(counted)
 
     def summary(self) -> dict[str, Any]:
-        return {
+        summary = {
             "account": self.account,
             "region": self.region,
-            "resources": len({(r.resource.type, r.resource.id) for r in self.results}),
-            "results": dict(Counter(result.status.value for result in self.results)),
+            "resources": self.resources,
+            "results": self.statuses(),
             "archived": len(self.archived),
             "older_than_known": len(self.older),
             "clusters_not_listed": sorted(self.blind),
@@ -105,6 +144,10 @@ class RegionReport:
             "notifications_sent": self.notifications_sent,
             "problems": self.problems,
         }
+        if self.clusters is not None or self.remaining:
+            summary["clusters_swept"] = self.clusters
+            summary["clusters_remaining"] = self.remaining
+        return summary
 
 
 def latest_revisions(arns: Sequence[str]) -> list[str]:
@@ -127,9 +170,10 @@ def _task_definition_resource(reference: str, found: dict[str, Any] | Unresolved
     return build_task_definition(found, reference)
 
 
-def _may_be_in(arn: str, clusters: set[str]) -> bool:
+def _may_be_in(arn: str, clusters: Iterable[str]) -> bool:
     """Whether a service, task set or task may belong to one of ``clusters``; an old-format ARN (no cluster in it)
     to any."""
+    clusters = list(clusters)
     if not clusters:
         return False
     if ":task-set/" in arn:
@@ -147,17 +191,28 @@ def _may_be_in(arn: str, clusters: set[str]) -> bool:
     return any(arn.startswith(cluster.replace(":cluster/", ":service/") + "/") for cluster in clusters)
 
 
+def cluster_scope(cluster_arn: str) -> list[str]:
+    """The ARN prefixes of what belongs to a cluster: itself, and its services, task sets and tasks."""
+    return [
+        cluster_arn,
+        *(cluster_arn.replace(":cluster/", f":{kind}/") + "/" for kind in ("service", "task-set", "task")),
+    ]
+
+
 class PrefetchedResolver:
-    """A sweep's resolver: task definitions described up front, in parallel, then served from memory.
+    """A sweep's resolver: a batch's task definitions described up front, in parallel, then served from memory.
 
     Anything else (a cluster, a task definition not prefetched) goes to the live resolver. A call that fails
-    (AwsCallFailed) becomes Unresolved, so an ERROR result for what needed it, and a line in ``problems``.
+    (AwsCallFailed) becomes Unresolved, so an ERROR result for what needed it, and a line in ``problems``. It
+    remembers the most recent task definitions only, so that services sharing one describe it once, and a large
+    account does not fill the memory.
     """
 
-    def __init__(self, live: Resolver, problems: list[str]) -> None:
+    def __init__(self, live: Resolver, problems: list[str], remembered: int = REMEMBERED_TASK_DEFINITIONS) -> None:
         self._live = live
         self._problems = problems
-        self._task_definitions: dict[str, dict[str, Any] | Unresolved] = {}
+        self._remembered = remembered
+        self._task_definitions: OrderedDict[str, dict[str, Any] | Unresolved] = OrderedDict()
         self._clusters: dict[str, dict[str, Any] | Unresolved] = {}
 
     def _recorded(self, lookup: Callable[[], dict[str, Any] | Unresolved]) -> dict[str, Any] | Unresolved:
@@ -167,19 +222,30 @@ class PrefetchedResolver:
             self._problems.append(str(error))
             return Unresolved(str(error))
 
+    def _remember(self, reference: str, found: dict[str, Any] | Unresolved) -> None:
+        self._task_definitions[reference] = found
+        self._task_definitions.move_to_end(reference)
+        while len(self._task_definitions) > self._remembered:
+            self._task_definitions.popitem(last=False)
+
     def prefetch(self, references: Sequence[str], concurrency: int) -> None:
-        """Describe each of ``references`` once, ``concurrency`` at a time."""
+        """Describe each of ``references`` not remembered already, ``concurrency`` at a time."""
+        wanted = [reference for reference in dict.fromkeys(references) if reference not in self._task_definitions]
 
         def describe(reference: str) -> dict[str, Any] | Unresolved:
             return self._recorded(lambda: self._live.task_definition(reference))
 
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            self._task_definitions.update(zip(references, pool.map(describe, references), strict=True))
+            for reference, found in zip(wanted, pool.map(describe, wanted), strict=True):
+                self._remember(reference, found)
 
     def task_definition(self, reference: str) -> dict[str, Any] | Unresolved:
-        if reference not in self._task_definitions:
-            self._task_definitions[reference] = self._recorded(lambda: self._live.task_definition(reference))
-        return self._task_definitions[reference]
+        if reference in self._task_definitions:
+            self._task_definitions.move_to_end(reference)
+            return self._task_definitions[reference]
+        found = self._recorded(lambda: self._live.task_definition(reference))
+        self._remember(reference, found)
+        return found
 
     def service(self, cluster: str, service: str) -> dict[str, Any] | Unresolved:
         return self._recorded(lambda: self._live.service(cluster, service))
@@ -191,10 +257,31 @@ class PrefetchedResolver:
         """A cluster the sweep described already: the services that take its default strategy ask for it."""
         self._clusters[arn] = described
 
+    def forget_clusters(self) -> None:
+        self._clusters.clear()
+
     def cluster(self, cluster: str) -> dict[str, Any] | Unresolved:
         if cluster in self._clusters:
             return self._clusters[cluster]
         return self._recorded(lambda: self._live.cluster(cluster))
+
+
+@dataclass
+class _Run:
+    """One sweep in progress: its report, ports and what it knows of the whole Region so far."""
+
+    report: RegionReport
+    inventory: Inventory
+    resolver: PrefetchedResolver
+    context: Context
+    publisher: SweepPublisher | None
+    known: KnownFindings | None  # None: nothing to compare with (no Security Hub, or it could not be read)
+    census_alive: set[str]  # resources that exist though no batch evaluated them (older revisions, running tasks)
+    unknown_clusters: set[str]  # clusters whose services or tasks could not be listed, or were not reached
+    judged: set[str]  # the task definitions evaluated so far
+    today: date
+    unused: set[str]
+    publishing: bool  # False: read-only, or Security Hub could not be read (then nothing is archived or imported)
 
 
 class Sweeper:
@@ -219,175 +306,279 @@ class Sweeper:
         self.clock = clock
         self.policies = {policy.id: policy for policy in policy_set.policies}
 
-    def sweep(self, account: str, region: str) -> RegionReport:
-        """Sweep one account and Region; raise AwsCallFailed when the inventory cannot be listed at all."""
-        report = RegionReport(account, region)
+    def sweep(
+        self,
+        account: str,
+        region: str,
+        clusters: Sequence[str] | None = None,
+        time_left: Callable[[], float] | None = None,
+    ) -> RegionReport:
+        """Sweep one account and Region, or only ``clusters`` of it; raise AwsCallFailed when the inventory cannot
+        be listed at all. With ``time_left`` (seconds), stop between two clusters when little time is left and name
+        the rest in ``RegionReport.remaining``."""
+        began = time.monotonic()
+        report = RegionReport(account, region, clusters=list(clusters) if clusters is not None else None)
         # What the sweep observes, it observes from now on: a finding an event updates later is newer.
         started = self.clock()
         inventory = self.inventory_for(account, region)
         live = self.new_resolver(account, region)
-        listed = inventory.active_task_definitions()
-        task_definitions = listed if self.options.all_revisions else latest_revisions(listed)
-        cluster_arns = inventory.clusters()
-        services, unknown_clusters, unreadable = self._services(inventory, cluster_arns, report)
-        task_sets = [
-            task_set for service in services for task_set in service.get("taskSets") or [] if isinstance(task_set, dict)
-        ]
-        references = sorted(
-            set(task_definitions)
-            | {str(s["taskDefinition"]) for s in [*services, *task_sets] if s.get("taskDefinition")}
-        )
-        resolver = PrefetchedResolver(live, report.problems)
-        clusters = self._clusters(inventory, cluster_arns, resolver, report)
-        resolver.prefetch(references, self.options.concurrency)
-        resources = [_task_definition_resource(ref, resolver.task_definition(ref)) for ref in references]
-        resources += [
-            service_resource(service, str(service.get("serviceArn")), str(service.get("clusterArn")), resolver)
-            for service in services
-        ]
-        # A service with the EXTERNAL or CODE_DEPLOY controller runs its tasks from its task sets, which
-        # DescribeServices gives whole.
-        resources += [
-            task_set_resource(
-                task_set, str(task_set.get("taskSetArn") or ""), str(task_set.get("clusterArn")), resolver
-            )
-            for task_set in task_sets
-        ]
-        resources += unreadable + clusters
-        # An exemption in effect when the sweep started covers its failures; one that expired since, no longer.
+        whole = clusters is None
+        listed = inventory.active_task_definitions() if whole else []
+        cluster_arns = inventory.clusters() if whole else list(clusters or [])
         today = today_of(started)
-        report.results = self.exemptions.apply(self.policy_set.evaluate(resources), today)
-        report.unused_exemptions = self.exemptions.unused(report.results, today)
+        run = _Run(
+            report=report,
+            inventory=inventory,
+            resolver=PrefetchedResolver(live, report.problems),
+            context=self._context(account, region, started),
+            publisher=None,
+            known=None,
+            census_alive=set(listed) | set(cluster_arns),
+            unknown_clusters=set(),
+            judged=set(),
+            today=today,
+            unused=set(self.exemptions.unused([], today)),  # in effect: each batch keeps those it did not use
+            publishing=self.options.publish,
+        )
+        if self.options.publish:
+            scope = [] if whole else [prefix for arn in cluster_arns for prefix in cluster_scope(arn)]
+            self._read_known(run, started, scope)
+        # An exemption in effect when the sweep started covers its failures; one that expired since, no longer.
         report.exemption_states = self.exemptions.states(today)
-        # An older ACTIVE revision that was not evaluated still exists (and can still run): its findings stay;
-        # so do those of services under a cluster that could not be read.
-        # A standalone task's findings stay while it runs (the RunTask event judged it) and go when it has stopped.
-        running, untold = self._running_tasks(inventory, cluster_arns, report)
-        unknown = unknown_clusters | untold
-        census = Census(alive=set(listed) | set(cluster_arns) | running, uncertain=lambda arn: _may_be_in(arn, unknown))
-        self._publish(report, census, started)
+        evaluated = listed if self.options.all_revisions else latest_revisions(listed)
+        run.judged.update(evaluated)
+        for start in range(0, len(evaluated), self.options.batch):
+            page = evaluated[start : start + self.options.batch]
+            run.resolver.prefetch(page, self.options.concurrency)
+            self._judge(run, [_task_definition_resource(ref, run.resolver.task_definition(ref)) for ref in page])
+        self._sweep_clusters(run, cluster_arns, time_left)
+        self._archive_the_rest(run)
+        report.unused_exemptions = [identifier for identifier in self.exemptions.ids() if identifier in run.unused]
+        report.seconds = time.monotonic() - began
         return report
 
-    # --- inventory ---------------------------------------------------------------------------
+    # --- reading -----------------------------------------------------------------------------
 
-    def _running_tasks(
-        self, inventory: Inventory, clusters: list[str], report: RegionReport
-    ) -> tuple[set[str], set[str]]:
-        """The tasks each cluster runs (or is starting), and the clusters whose tasks could not be listed."""
-        running: set[str] = set()
-        untold: set[str] = set()
-        for cluster in clusters:
-            try:
-                running.update(inventory.running_tasks(cluster))
-            except AwsCallFailed as error:
-                report.problems.append(str(error))
-                untold.add(cluster)
-        return running, untold
+    def _context(self, account: str, region: str, started: str) -> Context:
+        return Context(
+            self.policies,
+            FindingContext(account, region, partition_of(region), self.clock(), observed_at=started),
+            NotificationContext(account, region, None, "Sweep", None, None),
+        )
 
-    def _clusters(
-        self, inventory: Inventory, arns: list[str], resolver: PrefetchedResolver, report: RegionReport
-    ) -> list[Resource]:
-        """Every cluster, described with its settings in batches of 100 and kept for the services that take its
-        default strategy; a batch that cannot be described is an unreadable resource (ERROR) per cluster."""
-        resources: list[Resource] = []
-        for start in range(0, len(arns), DESCRIBE_CLUSTERS_BATCH):
-            batch = arns[start : start + DESCRIBE_CLUSTERS_BATCH]
-            try:
-                found, failures = inventory.describe_clusters(batch)
-            except AwsCallFailed as error:
-                report.problems.append(str(error))
-                for arn in batch:  # the services that take its default strategy get the same answer, unasked
-                    resolver.remember_cluster(arn, Unresolved(str(error)))
-                    resources.append(Resource(type=ResourceType.CLUSTER, id=arn, model=None, problem=str(error)))
+    def _read_known(self, run: _Run, started: str, scope: Sequence[str]) -> None:
+        """Every finding Security Hub holds for the Region (or ``scope``), into the compact index."""
+        report = run.report
+        run.publisher = self.findings_for(report.account, report.region) if self.findings_for is not None else None
+        if run.publisher is None:
+            return  # no Security Hub, so no earlier state to compare with: every failure is news
+        known = KnownFindings(self.policies)
+        prefixes = tuple(scope)
+        try:
+            for finding in run.publisher.known_findings(report.account, report.region, started, scope):
+                # Security Hub filters by the scope already; what lies outside it is not this sweep's to archive.
+                if not prefixes or any(
+                    str(resource.get("Id", "")).startswith(prefixes) for resource in finding.get("Resources") or []
+                ):
+                    known.add(finding)
+        except PublishFailed as error:
+            report.problems.append(str(error))
+            report.publish_failures.append(str(error))
+            # Without knowing what exists, archiving could hide a real finding: publish nothing.
+            run.publishing = False
+            return
+        run.known = known
+
+    def _sweep_clusters(self, run: _Run, cluster_arns: list[str], time_left: Callable[[], float] | None) -> None:
+        """Each cluster in turn, described a hundred at a time, with its services a page at a time."""
+        slowest = 0.0
+        # A whole Region's sweep may stop before its first cluster; a continuation sweeps at least one.
+        may_stop = run.report.clusters is None
+        for start in range(0, len(cluster_arns), DESCRIBE_CLUSTERS_BATCH):
+            group = cluster_arns[start : start + DESCRIBE_CLUSTERS_BATCH]
+            described = self._describe_clusters(run, group)
+            for position, arn in enumerate(group):
+                if may_stop and time_left is not None and time_left() < max(RESERVE_SECONDS, 2 * slowest):
+                    run.report.remaining = group[position:] + cluster_arns[start + len(group) :]
+                    run.unknown_clusters.update(run.report.remaining)
+                    return
+                began = time.monotonic()
+                self._sweep_cluster(run, arn, described.get(arn))
+                slowest = max(slowest, time.monotonic() - began)
+                may_stop = True
+            run.resolver.forget_clusters()
+
+    def _describe_clusters(self, run: _Run, arns: list[str]) -> dict[str, Resource | None]:
+        """The clusters' resources (None for an INACTIVE one), described with their settings in one call and kept
+        for the services that take their default strategy; a call that fails is an ERROR resource per cluster."""
+        try:
+            found, failures = run.inventory.describe_clusters(arns)
+        except AwsCallFailed as error:
+            run.report.problems.append(str(error))
+            for arn in arns:  # the services that take its default strategy get the same answer, unasked
+                run.resolver.remember_cluster(arn, Unresolved(str(error)))
+            return {arn: Resource(type=ResourceType.CLUSTER, id=arn, model=None, problem=str(error)) for arn in arns}
+        run.report.problems.extend(f"ecs:DescribeClusters: {failure}" for failure in failures)
+        resources: dict[str, Resource | None] = {}
+        for cluster in found:
+            arn = str(cluster.get("clusterArn") or "")
+            if cluster.get("status") == "INACTIVE":
+                resources[arn] = None
                 continue
-            report.problems.extend(f"ecs:DescribeClusters: {failure}" for failure in failures)
-            for cluster in found:
-                if cluster.get("status") == "INACTIVE":
-                    continue
-                arn = str(cluster.get("clusterArn") or "")
-                resolver.remember_cluster(arn, cluster)
-                resources.append(build_cluster(cluster, arn))
+            run.resolver.remember_cluster(arn, cluster)
+            resources[arn] = build_cluster(cluster, arn)
         return resources
 
-    def _services(
-        self, inventory: Inventory, clusters: list[str], report: RegionReport
-    ) -> tuple[list[dict[str, Any]], set[str], list[Resource]]:
-        """Every ACTIVE service, described in batches of 10; also the clusters that could not be listed or
-        described, and an unreadable resource (ERROR for every service policy) per service ECS did not describe."""
-        unknown: set[str] = set()
-        batches: list[tuple[str, list[str]]] = []
-        for cluster in clusters:
-            try:
-                arns = inventory.services(cluster)
-            except AwsCallFailed as error:
-                report.problems.append(str(error))
-                report.blind[cluster] = str(error)
-                unknown.add(cluster)
-                continue
-            batches += [
-                (cluster, arns[i : i + DESCRIBE_SERVICES_BATCH]) for i in range(0, len(arns), DESCRIBE_SERVICES_BATCH)
+    def _sweep_cluster(self, run: _Run, arn: str, cluster: Resource | None) -> None:
+        """A cluster, its services (and their task sets) a page at a time, and the tasks it runs."""
+        report = run.report
+        try:
+            run.census_alive.update(run.inventory.running_tasks(arn))
+        except AwsCallFailed as error:
+            report.problems.append(str(error))
+            run.unknown_clusters.add(arn)  # a standalone task's findings stay while it may run
+        try:
+            service_arns = run.inventory.services(arn)
+        except AwsCallFailed as error:
+            report.problems.append(str(error))
+            report.blind[arn] = str(error)
+            run.unknown_clusters.add(arn)
+            service_arns = []
+        first: list[Resource] = [cluster] if cluster is not None else []
+        blind = {arn: report.blind[arn]} if arn in report.blind and arn.startswith("arn:") else {}
+        if not service_arns:
+            self._judge(run, first, blind=blind, scope=[arn])
+            return
+        for start in range(0, len(service_arns), self.options.batch):
+            page = service_arns[start : start + self.options.batch]
+            services, unreadable, inactive = self._describe_services(run, arn, page)
+            task_sets = [s for service in services for s in service.get("taskSets") or [] if isinstance(s, dict)]
+            run.resolver.prefetch(
+                [str(s["taskDefinition"]) for s in [*services, *task_sets] if s.get("taskDefinition")],
+                self.options.concurrency,
+            )
+            # A revision a service runs is evaluated too, once, though it is not its family's latest.
+            used = [str(s["taskDefinition"]) for s in [*services, *task_sets] if s.get("taskDefinition")]
+            unjudged = [reference for reference in dict.fromkeys(used) if reference not in run.judged]
+            run.judged.update(unjudged)
+            resources = first + [
+                _task_definition_resource(reference, run.resolver.task_definition(reference)) for reference in unjudged
             ]
+            resources += [
+                service_resource(service, str(service.get("serviceArn")), str(service.get("clusterArn")), run.resolver)
+                for service in services
+            ]
+            # A service with the EXTERNAL or CODE_DEPLOY controller runs its tasks from its task sets, which
+            # DescribeServices gives whole.
+            resources += [
+                task_set_resource(s, str(s.get("taskSetArn") or ""), str(s.get("clusterArn")), run.resolver)
+                for s in task_sets
+            ]
+            scope = [arn] if first else []
+            self._judge(run, resources + unreadable, blind=blind, scope=[*scope, *inactive])
+            first, blind = [], {}
 
-        def describe(
-            batch: tuple[str, list[str]],
-        ) -> tuple[str, list[str], list[dict[str, Any]], list[str], str | None]:
-            cluster, arns = batch
+    def _describe_services(
+        self, run: _Run, cluster: str, arns: list[str]
+    ) -> tuple[list[dict[str, Any]], list[Resource], list[str]]:
+        """A page of a cluster's services, described ten at a time in parallel: the ACTIVE ones, an unreadable
+        resource (ERROR for every service policy) per service ECS did not describe, and the INACTIVE ones' ARNs."""
+        batches = [arns[i : i + DESCRIBE_SERVICES_BATCH] for i in range(0, len(arns), DESCRIBE_SERVICES_BATCH)]
+
+        def describe(batch: list[str]) -> tuple[list[str], list[dict[str, Any]], list[str], str | None]:
             try:
-                found, failures = inventory.describe_services(cluster, arns)
+                found, failures = run.inventory.describe_services(cluster, batch)
             except AwsCallFailed as error:
-                return cluster, arns, [], [], str(error)
-            return cluster, arns, found, failures, None
+                return batch, [], [], str(error)
+            return batch, found, failures, None
 
         services: list[dict[str, Any]] = []
         unreadable: list[Resource] = []
+        inactive: list[str] = []
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-            for cluster, arns, found, failures, problem in pool.map(describe, batches):
+            for batch, found, failures, problem in pool.map(describe, batches):
                 if problem is not None:
-                    report.problems.append(problem)
-                    unknown.add(cluster)
+                    run.report.problems.append(problem)
+                    run.unknown_clusters.add(cluster)
                     unreadable += [
-                        Resource(type=ResourceType.SERVICE, id=arn, model=None, problem=problem) for arn in arns
+                        Resource(type=ResourceType.SERVICE, id=arn, model=None, problem=problem) for arn in batch
                     ]
-                report.problems.extend(f"ecs:DescribeServices: {failure}" for failure in failures)
-                services += [s for s in found if s.get("status") != "INACTIVE"]
-        return services, unknown, unreadable
+                run.report.problems.extend(f"ecs:DescribeServices: {failure}" for failure in failures)
+                for service in found:
+                    if service.get("status") == "INACTIVE":
+                        inactive.append(str(service.get("serviceArn") or ""))
+                    else:
+                        services.append(service)
+        return services, unreadable, inactive
 
-    # --- publish -----------------------------------------------------------------------------
+    # --- judging and publishing -----------------------------------------------------------------
 
-    def _publish(self, report: RegionReport, census: Census, started: str) -> None:
-        """Findings of every result; with publish, also archive what is gone, notify, and import."""
-        context = Context(
-            self.policies,
-            FindingContext(
-                report.account, report.region, partition_of(report.region), self.clock(), observed_at=started
-            ),
-            NotificationContext(report.account, report.region, None, "Sweep", None, None),
-        )
-        blind = {arn: problem for arn, problem in report.blind.items() if arn.startswith("arn:")}
-        if not self.options.publish:
-            report.findings = findings_of(report.results, context)
-            report.findings += [coverage_finding(arn, problem, context.findings) for arn, problem in blind.items()]
+    def _judge(
+        self,
+        run: _Run,
+        resources: list[Resource],
+        *,
+        blind: dict[str, str] | None = None,
+        scope: Sequence[str] = (),
+    ) -> None:
+        """Evaluate a batch of resources and publish its findings; what Security Hub holds of them (and of
+        ``scope``: resources of the batch that are gone) is compared with, archived where they are gone."""
+        results = self.exemptions.apply(self.policy_set.evaluate(resources), run.today)
+        report = run.report
+        report.resources += len({(r.resource.type, r.resource.id) for r in results})
+        report.count(results)
+        if run.unused:
+            run.unused &= set(self.exemptions.unused(results, run.today))
+        if self.options.keep:
+            report.results += results
+        arns = [resource.id for resource in resources] + list(scope)
+        self._publish(run, results, run.known.take(arns) if run.known is not None else None, blind or {})
+
+    def _archive_the_rest(self, run: _Run) -> None:
+        """Archive the findings of resources no batch evaluated that no longer exist: deregistered task
+        definitions, deleted services and clusters, stopped tasks. A resource that may exist unseen (of a
+        cluster that could not be listed, or was not reached) keeps its findings."""
+        if run.known is None:
             return
-        publisher = self.findings_for(report.account, report.region) if self.findings_for is not None else None
-        existing = None  # no Security Hub, so no earlier state to compare with: every failure is news
-        if publisher is not None:
-            try:
-                existing = {f["Id"]: f for f in publisher.known_findings(report.account, report.region, started)}
-            except PublishFailed as error:
-                report.problems.append(str(error))
-                report.publish_failures.append(str(error))
-                # Without knowing what exists, archiving could hide a real finding: publish nothing.
-                report.findings = findings_of(report.results, context)
-                return
-        options = self.options.publishing
-        # One message per resource with a failure the account did not already have (no daily repeats).
-        planned = plan(report.results, existing, options, context, census=census, alerting=SWEEP_ALERTING, blind=blind)
-        report.findings = planned.findings
-        report.archived = planned.archived
-        report.notifications = planned.notifications
-        report.older = planned.older
-        delivery = deliver(planned, publisher, self.notifier, dry_run=options.dry_run)
-        report.findings_imported, report.notifications_sent = delivery.imported, delivery.sent
+        rest = run.known.resources()
+        for start in range(0, len(rest), self.options.batch):
+            existing = run.known.take(rest[start : start + self.options.batch])
+            self._publish(run, [], existing, {}, census=True)
+
+    def _publish(
+        self,
+        run: _Run,
+        results: list[Result],
+        existing: dict[str, dict[str, Any]] | None,
+        blind: dict[str, str],
+        census: bool = False,
+    ) -> None:
+        """Findings of ``results``; with publish, also archive what is gone, notify, and import."""
+        report = run.report
+        if not run.publishing:
+            if self.options.keep:
+                report.findings += findings_of(results, run.context)
+                report.findings += [coverage_finding(a, p, run.context.findings) for a, p in blind.items()]
+            return
+        unknown = run.unknown_clusters
+        alive = run.census_alive if census else set()
+        planned = plan(
+            results,
+            existing,
+            self.options.publishing,
+            run.context,
+            census=Census(alive=alive, uncertain=lambda arn: _may_be_in(arn, unknown)),
+            alerting=SWEEP_ALERTING,
+            blind=blind,
+        )
+        report.archived += planned.archived
+        report.older += planned.older
+        if self.options.keep:
+            report.findings += planned.findings
+            report.notifications += planned.notifications
+        delivery = deliver(planned, run.publisher, self.notifier, dry_run=self.options.publishing.dry_run)
+        report.findings_imported += delivery.imported
+        report.notifications_sent += delivery.sent
         report.problems.extend(delivery.failures)
         report.publish_failures.extend(delivery.failures)  # these fail the run: findings or messages were lost
 

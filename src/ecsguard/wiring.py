@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the adapters import boto3
     from ecsguard.adapters.sns import SnsNotifier
     from ecsguard.core.exemptions import ExemptionSet
     from ecsguard.hook import Hook
+    from ecsguard.organization import OrganizationSweep
     from ecsguard.sweep import Sweeper
 
 
@@ -124,8 +125,9 @@ def load_exemption_set(settings: Settings, clock: Callable[[], str] | None = Non
     return exemptions_in_effect(settings.exemptions, directory, today, settings.exemptions_max_lifetime_days)[1]
 
 
-def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False) -> Sweeper:
-    """The sweep for these settings; a sweep's dry run is ``publish=False`` (it then reads no findings either)."""
+def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False, keep: bool = True) -> Sweeper:
+    """The sweep for these settings; a sweep's dry run is ``publish=False`` (it then reads no findings either).
+    ``keep``: the report keeps every result (the CLI prints them); the Lambda function keeps counts only."""
     from ecsguard.adapters.ecs import EcsInventory
     from ecsguard.catalog import load_policy_set
     from ecsguard.events import partition_of
@@ -137,7 +139,9 @@ def build_sweeper(settings: Settings, publish: bool, all_revisions: bool = False
     def inventory(account: str, region: str) -> EcsInventory:
         return EcsInventory(ports.access.client("ecs", account, region, partition_of(region)))
 
-    options = SweepOptions(all_revisions=all_revisions, publish=publish, publishing=_options(settings, False))
+    options = SweepOptions(
+        all_revisions=all_revisions, publish=publish, publishing=_options(settings, False), keep=keep
+    )
     policy_set = load_policy_set(settings.policy_dir, settings.parameters, settings.selected_packs())
     exemptions = load_exemption_set(settings)
     return Sweeper(
@@ -160,3 +164,34 @@ def build_hook(settings: Settings) -> Hook:
 
     policy_set = load_policy_set(settings.policy_dir, settings.parameters, settings.selected_packs())
     return Hook(policy_set, task_definitions)
+
+
+def build_organization_sweep(settings: Settings) -> OrganizationSweep:
+    """The organization sweep's own steps: the accounts (the settings' list, else organizations:ListAccounts, asked
+    only then), the Regions, and this account's Security Hub in this Region for the account coverage findings."""
+    from ecsguard.adapters import aws
+    from ecsguard.adapters.organizations import OrganizationAccounts
+    from ecsguard.adapters.securityhub import SecurityHubPublisher
+    from ecsguard.core.findings import FindingContext
+    from ecsguard.events import partition_of
+    from ecsguard.organization import OrganizationSweep
+    from ecsguard.publishing import now
+
+    attempts = settings.aws_max_attempts
+    region = region_of_environment()
+
+    def organization_accounts() -> list[str]:
+        return OrganizationAccounts(aws.client("organizations", max_attempts=attempts)).active()
+
+    def context() -> FindingContext:
+        return FindingContext(own_account(settings), region, partition_of(region), now())
+
+    findings = SecurityHubPublisher(aws.client("securityhub", max_attempts=attempts)) if settings.security_hub else None
+    return OrganizationSweep(
+        settings.sweep_accounts,
+        regions_to_sweep(settings),
+        settings.sweep_concurrency,
+        organization_accounts,
+        findings,
+        context,
+    )

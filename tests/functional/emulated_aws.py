@@ -56,6 +56,21 @@ class Aws:
                 return found
 
 
+def member_session(account: str, region: str = REGION) -> Any:
+    """A member account as moto sees it: credentials from assuming a role in that account (moto takes any)."""
+    import boto3
+
+    credentials = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/test-admin", RoleSessionName="arrange"
+    )["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
 def load_event(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
     return loaded

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from emulated_aws import ACCOUNT, REGION, Aws, load_event
+from emulated_aws import ACCOUNT, REGION, Aws, load_event, member_session
 
 from ecsguard.errors import EventFailed
 from ecsguard.handlers.scanner import handler
@@ -32,19 +32,6 @@ def member_event(name: str, account: str = MEMBER, region: str = REGION) -> dict
     event: dict[str, Any] = json.loads(text)
     event["region"] = event["detail"]["awsRegion"] = region
     return event
-
-
-def member_session(account: str, region: str = REGION) -> Any:
-    """The member account as moto sees it: credentials from assuming a role in that account."""
-    credentials = boto3.client("sts", region_name=region).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/test-admin", RoleSessionName="arrange"
-    )["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    )
 
 
 def test_handler_member_account_event_imports_findings_into_member_account(

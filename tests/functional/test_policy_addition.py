@@ -35,7 +35,10 @@ import pytest
 from policy_catalog import REPOSITORY, policy_ids
 
 FIXTURE = REPOSITORY / "tests" / "fixtures" / "extra_policy"
-COPIED = ("pyproject.toml", "requirements.txt", "README.md", "src", "policies", "events", "docs", "tests", "bench")
+COPIED = (
+    *("pyproject.toml", "requirements.txt", "README.md", "src", "policies", "events", "docs", "tests", "bench"),
+    *("template.yaml", "statemachine"),  # the organization sweep's tests run the state machine template.yaml deploys
+)
 THIS = Path(__file__).name
 # Each benchmark on small inputs: they must run and exit 0 (agree with their hand-written or planted models).
 BENCHMARKS = {

@@ -37,12 +37,20 @@ from cfn_template import (
 )
 
 from ecsguard import observability
+from ecsguard.adapters import organizations as organizations_adapter
 from ecsguard.adapters import sqs as sqs_adapter
 from ecsguard.events import DELETION_CALLS, EVALUATED_CALLS, TASK_STATE_CHANGE
 from ecsguard.settings import PREFIX, Settings
 
-FUNCTIONS = ("ScannerFunction", "SweepFunction")
-FUNCTION_ROLES = {"ScannerFunction": "ScannerRole", "SweepFunction": "SweepRole"}
+FUNCTIONS = ("ScannerFunction", "SweepFunction", "OrganizationFunction")
+# Invoked asynchronously (EventBridge): Lambda retries them and keeps what still fails. The organization function
+# is invoked by the state machine, which retries it itself.
+ASYNC_FUNCTIONS = ("ScannerFunction", "SweepFunction")
+FUNCTION_ROLES = {
+    "ScannerFunction": "ScannerRole",
+    "SweepFunction": "SweepRole",
+    "OrganizationFunction": "OrganizationRole",
+}
 # Publishing to a KMS-encrypted topic makes SNS use the key with the publisher's permissions.
 ENCRYPTED_TOPIC_ACTIONS = frozenset({"kms:GenerateDataKey", "kms:Decrypt"})
 # What Lambda itself does with a function's role: logs, traces (Tracing: Active), the failure queue
@@ -58,6 +66,9 @@ LAMBDA_RUNTIME_ACTIONS = frozenset(
         "kms:Decrypt",
     }
 )
+SYNCHRONOUS_RUNTIME_ACTIONS = frozenset(
+    {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+)
 # Actions the Service Authorization Reference lists without any resource type: only "*" grants them.
 NO_RESOURCE_LEVEL_PERMISSIONS = frozenset(
     {
@@ -65,28 +76,46 @@ NO_RESOURCE_LEVEL_PERMISSIONS = frozenset(
         "ecs:ListClusters",
         "ecs:ListServices",
         "ecs:ListTaskDefinitions",
+        "organizations:ListAccounts",
         # Its resource (a container instance) is not what a Fargate cluster's list names: granted on "*" with
         # the ecs:cluster condition.
         "ecs:ListTasks",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
+        # What Step Functions needs to trace an execution and deliver its logs (its guide grants them on "*").
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
     }
 )
 
 
 def code_actions_of(function: str) -> frozenset[str]:
     """What each handler calls: the event path describes what an event names, in the event's account
-    (assuming the member role for other accounts); the sweep lists and describes its own account."""
+    (assuming the member role for other accounts); the sweep lists and describes its own account, or a member's
+    through the member role; the organization function lists the organization's accounts and keeps their coverage
+    findings in this account's Security Hub."""
     every = code_iam_actions()
+    workloads = every - organizations_adapter.IAM_ACTIONS
     if function == "ScannerFunction":
-        return frozenset(action for action in every if not action.startswith("ecs:List"))
-    return every - {"sts:AssumeRole"}
+        return frozenset(action for action in workloads if not action.startswith("ecs:List"))
+    if function == "SweepFunction":
+        return workloads
+    return organizations_adapter.IAM_ACTIONS | {"securityhub:BatchImportFindings", "securityhub:GetFindings"}
 
 
 def member_actions() -> frozenset[str]:
-    """What the scanner does in a member account: the ECS describe calls and the Security Hub import."""
+    """What the scanner and the sweep do in a member account: the ECS list and describe calls and the Security Hub
+    import."""
     return frozenset(
-        action for action in code_actions_of("ScannerFunction") if action.split(":")[0] in {"ecs", "securityhub"}
+        action for action in code_actions_of("SweepFunction") if action.split(":")[0] in {"ecs", "securityhub"}
     )
 
 
@@ -128,7 +157,9 @@ def test_function_handler_is_importable_from_code_uri(function: str) -> None:
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_function_role_code_policy_grants_exactly_what_the_code_calls(function: str) -> None:
     # GIVEN the actions the adapters declare, split by the handler that calls them
-    expected = code_actions_of(function) | ENCRYPTED_TOPIC_ACTIONS
+    expected = code_actions_of(function) | (
+        ENCRYPTED_TOPIC_ACTIONS if "sns:Publish" in code_actions_of(function) else set()
+    )
     template = load()
     role = FUNCTION_ROLES[function]
 
@@ -156,7 +187,9 @@ def test_function_role_has_only_code_and_lambda_runtime_policies(role: str) -> N
     attached = role_policies(template, role)
 
     assert set(attached) == {"ecsguard-code-calls", "lambda-runtime"}
-    assert document_actions(attached["lambda-runtime"]) == LAMBDA_RUNTIME_ACTIONS
+    # The organization function is invoked synchronously: no failure queue of its own to write to.
+    runtime = LAMBDA_RUNTIME_ACTIONS if role != "OrganizationRole" else SYNCHRONOUS_RUNTIME_ACTIONS
+    assert document_actions(attached["lambda-runtime"]) == runtime
     assert "Policies" not in properties
     assert "ManagedPolicyArns" not in properties
     assert not resources(template, "AWS::IAM::Policy")
@@ -171,7 +204,7 @@ def test_member_role_grants_exactly_what_the_scanner_calls_in_a_member_account()
     assert "ManagedPolicyArns" not in role
 
 
-def test_member_role_trusts_only_the_central_scanner_role() -> None:
+def test_member_role_trusts_only_the_central_scanner_and_sweep_roles() -> None:
     template = load(MEMBER_TEMPLATE)
     trust = statements(template["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"])
 
@@ -183,25 +216,29 @@ def test_member_role_trusts_only_the_central_scanner_role() -> None:
             "Action": "sts:AssumeRole",
             "Condition": {
                 "ArnEquals": {
-                    "aws:PrincipalArn": {
-                        "Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:role/${ScannerRoleName}"
-                    }
+                    "aws:PrincipalArn": [
+                        {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:role/${ScannerRoleName}"},
+                        {"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:role/${SweepRoleName}"},
+                    ]
                 }
             },
         }
     ]
     assert load()["Resources"]["ScannerRole"]["Properties"]["RoleName"] == {"Ref": "ScannerRoleName"}
+    assert load()["Resources"]["SweepRole"]["Properties"]["RoleName"] == {"Ref": "SweepRoleName"}
+    member_parameters = load(MEMBER_TEMPLATE)["Parameters"]
+    assert member_parameters["SweepRoleName"]["Default"] == load()["Parameters"]["SweepRoleName"]["Default"]
 
 
-def test_scanner_assumes_only_the_member_role_it_is_told_about() -> None:
+def test_scanner_and_sweep_assume_only_the_member_role_they_are_told_about() -> None:
     template = load()
     assume = [s for s in identity_statements(template) if "sts:AssumeRole" in actions(s)]
-    environment = function_environment(template, "ScannerFunction")
 
     assert [as_list(s["Resource"]) for s in assume] == [
         [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}]
-    ]
-    assert environment[f"{PREFIX}MEMBER_ROLE_NAME"] == {"Ref": "MemberRoleName"}
+    ] * 2
+    for function in ("ScannerFunction", "SweepFunction"):
+        assert function_environment(template, function)[f"{PREFIX}MEMBER_ROLE_NAME"] == {"Ref": "MemberRoleName"}
     member_parameters = load(MEMBER_TEMPLATE)["Parameters"]
     assert member_parameters["MemberRoleName"]["Default"] == template["Parameters"]["MemberRoleName"]["Default"]
     assert member_parameters["ScannerRoleName"]["Default"] == template["Parameters"]["ScannerRoleName"]["Default"]
@@ -335,7 +372,7 @@ def test_central_rule_listens_on_the_chosen_bus() -> None:
 def test_every_rule_target_retries_and_keeps_what_it_cannot_deliver(path: Path) -> None:
     template = load(path)
     for name, rule in resources(template, "AWS::Events::Rule").items():
-        for target in rule["Properties"]["Targets"]:
+        for target in (target for targets in branches(rule["Properties"]["Targets"]) for target in targets):
             assert "DeadLetterConfig" in target, name
             assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0, name
             queue = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
@@ -360,7 +397,7 @@ def test_functions_retry_twice_then_keep_failed_events_in_the_encrypted_queue() 
 
     assert scanner["MaximumRetryAttempts"] == 2
     assert scanner["MaximumEventAgeInSeconds"] == 6 * 3600
-    for function in FUNCTIONS:
+    for function in ASYNC_FUNCTIONS:
         config = template["Resources"][function]["Properties"]["EventInvokeConfig"]
         assert config["DestinationConfig"]["OnFailure"] == {
             "Type": "SQS",
@@ -381,6 +418,9 @@ def test_alarms_watch_function_errors_and_every_queue_and_notify_the_topic() -> 
     assert watched == {("Errors", json.dumps({"Ref": function})) for function in FUNCTIONS} | {
         ("ApproximateNumberOfMessagesVisible", json.dumps({"Fn::GetAtt": [queue, "QueueName"]}))
         for queue in resources(template, "AWS::SQS::Queue")
+    } | {
+        ("ExecutionsFailed", json.dumps({"Ref": "OrganizationSweepStateMachine"})),
+        ("AccountRegionsNotSwept", json.dumps("ecsguard")),
     }
     assert all(alarm["Properties"]["AlarmActions"] == [{"Ref": "FindingsTopic"}] for alarm in alarms)
     key_policy = template["Resources"]["EncryptionKey"]["Properties"]["KeyPolicy"]
@@ -477,7 +517,8 @@ def test_dashboard_body_is_json_with_the_functions_metrics() -> None:
 
     assert placeholders <= set(variables) | {"AWS::Region"}
     dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
-    lines = [line for widget in dashboard["widgets"] for line in widget["properties"]["metrics"]]
+    metric_widgets = [widget for widget in dashboard["widgets"] if widget["type"] == "metric"]
+    lines = [line for widget in metric_widgets for line in widget["properties"]["metrics"]]
     named = {item for line in lines for item in line if isinstance(item, str)}
     expressions = {
         item["expression"] for line in lines for item in line if isinstance(item, dict) and "expression" in item
@@ -486,10 +527,36 @@ def test_dashboard_body_is_json_with_the_functions_metrics() -> None:
     assert {"Events", "Evaluations", "FindingsImported", "NotificationsSent", "SkippedEvents", "FailedEvents"} <= named
     assert {"OlderThanKnown", "ClustersNotListed"} <= named
     assert {"Duration", "Errors", "Throttles"} <= named
+    assert {"AccountRegionsSwept", "AccountRegionsNotSwept"} <= named
     assert expressions == {
         f"SEARCH('{{ecsguard,policy_id,service,severity}} MetricName=\"{name}\" service=\"ecsguard\"', 'Sum', 300)"
         for name in ("Failures", "EvaluationErrors")
     }
+
+
+def test_dashboard_log_tables_read_the_fields_the_sweep_logs() -> None:
+    # GIVEN the dashboard's Logs Insights tables and the fields of the sweep function's "sweep done" line
+    template = load()
+    body, variables = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    queries = [widget["properties"]["query"] for widget in dashboard["widgets"] if widget["type"] == "log"]
+    from ecsguard.core.results import Status
+    from ecsguard.sweep import RegionReport
+
+    logged = set(RegionReport("111122223333", "eu-west-1").summary()) | {"duration_ms"}
+    statuses = {status.value for status in Status}
+
+    # THEN each reads the sweep function's log group, its "sweep done" lines, by account and Region, and only
+    # fields that line has
+    assert len(queries) == 2
+    assert variables["SweepLogs"] == {"Ref": "SweepLogGroup"}
+    for query in queries:
+        assert query.startswith("SOURCE 'x' | filter message = 'sweep done' | stats ")
+        assert " by account, region " in query
+        for read in re.findall(r"latest\(([A-Za-z_.]+)\)", query):
+            name, _, status = read.partition(".")
+            assert name in logged, read
+            assert not status or status in statuses, read
 
 
 def test_security_hub_insights_group_failing_ecsguard_findings() -> None:
@@ -692,7 +759,11 @@ def test_key_policy_lets_services_use_the_key_only_for_this_accounts_sources(
 def test_sweep_runs_one_at_a_time_and_the_scanner_is_not_limited() -> None:
     template = load()
 
-    assert template["Resources"]["SweepFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    # One at a time for this account; the organization sweep's tasks (one per account and Region) are limited by
+    # the state machine instead.
+    assert template["Resources"]["SweepFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["OrganizationMode", {"Ref": "AWS::NoValue"}, 1]
+    }
     assert "ReservedConcurrentExecutions" not in template["Resources"]["ScannerFunction"]["Properties"]
     assert "ReservedConcurrentExecutions" not in template["Globals"]["Function"]
 

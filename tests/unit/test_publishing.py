@@ -655,3 +655,88 @@ class WorkflowPublisher:
 
     def findings_by_id(self, finding_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return {}
+
+
+# --- KnownFindings: what a sweep keeps of Security Hub's findings --------------------------------------------
+
+
+def _stored(policy_id: str, arn: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "Id": f"ecsguard/{policy_id}/{arn}",
+        "RecordState": "ACTIVE",
+        "CreatedAt": "2026-11-01T00:00:00.000Z",
+        "FirstObservedAt": "2026-11-01T00:00:00.000Z",
+        "LastObservedAt": "2026-12-01T00:00:00.000Z",
+        "Compliance": {"Status": "PASSED"},
+        "Severity": {"Label": "HIGH"},
+        "FindingProviderFields": {"Severity": {"Label": "HIGH", "Original": "HIGH"}},
+        "Description": "long text " * 50,
+        "Resources": [{"Type": "AwsEcsTaskDefinition", "Id": arn}],
+        **fields,
+    }
+
+
+def test_known_findings_keep_what_a_plan_reads_and_share_findings_alike() -> None:
+    from ecsguard.publishing import KnownFindings
+
+    # GIVEN a thousand findings imported alike, and one a person suppressed
+    known = KnownFindings({"ecs-network-awsvpc"})
+    arns = [f"arn:aws:ecs:us-east-1:123456789012:task-definition/app{n}:1" for n in range(1000)]
+    for arn in arns:
+        known.add(_stored("ecs-network-awsvpc", arn))
+    suppressed = _stored(
+        "ecs-network-awsvpc",
+        arns[0],
+        Workflow={"Status": "SUPPRESSED"},
+        Note={"Text": "accepted", "UpdatedBy": "someone"},
+    )
+    known.add(suppressed)
+
+    # THEN alike findings share one record, and a batch's findings come back as a plan reads them
+    assert known.count == 1000
+    assert len(known._shared) == 2
+    taken = known.take(arns[:2])
+    assert taken == {
+        f"ecsguard/ecs-network-awsvpc/{arns[0]}": {
+            "Id": f"ecsguard/ecs-network-awsvpc/{arns[0]}",
+            "RecordState": "ACTIVE",
+            "CreatedAt": "2026-11-01T00:00:00.000Z",
+            "FirstObservedAt": "2026-11-01T00:00:00.000Z",
+            "LastObservedAt": "2026-12-01T00:00:00.000Z",
+            "Compliance": {"Status": "PASSED"},
+            "FindingProviderFields": {"Severity": {"Label": "HIGH"}},
+            "Workflow": {"Status": "SUPPRESSED"},
+            "Note": {"UpdatedBy": "someone", "Text": "accepted"},
+        },
+        f"ecsguard/ecs-network-awsvpc/{arns[1]}": {
+            "Id": f"ecsguard/ecs-network-awsvpc/{arns[1]}",
+            "RecordState": "ACTIVE",
+            "CreatedAt": "2026-11-01T00:00:00.000Z",
+            "FirstObservedAt": "2026-11-01T00:00:00.000Z",
+            "LastObservedAt": "2026-12-01T00:00:00.000Z",
+            "Compliance": {"Status": "PASSED"},
+            "FindingProviderFields": {"Severity": {"Label": "HIGH"}},
+        },
+    }
+    # AND what was taken is no longer kept
+    assert known.count == 998
+    assert known.take(arns[:2]) == {}
+    assert arns[0] not in known.resources()
+
+
+def test_known_findings_keep_whole_those_a_plan_archives_as_they_stand_and_skip_the_organization_sweeps() -> None:
+    from ecsguard.publishing import KnownFindings
+
+    arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/app:1"
+    cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/prod"
+    known = KnownFindings({"ecs-network-awsvpc"})
+    retired = _stored("ecs-retired", arn)
+    coverage = _stored("sweep.coverage", cluster)
+    known.add(retired)
+    known.add(coverage)
+    known.add(_stored("sweep.account", "AWS::::Account:111122223333/us-east-1"))
+    known.add({"Id": "not-ecsguard/x/y"})
+
+    assert known.resources() == [arn, cluster]
+    assert known.take([arn])[retired["Id"]]["Description"] == retired["Description"]
+    assert known.take([cluster])[coverage["Id"]]["Resources"] == coverage["Resources"]

@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "aws_max_attempts": 5,
     "member_role_name": None,
     "sweep_regions": [],
+    "sweep_accounts": [],
+    "sweep_concurrency": 20,
     "packs": ["mission", "fsbp"],
     "exemptions": None,
     "exemptions_max_lifetime_days": 365,
@@ -71,6 +73,8 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "ECSGUARD_AWS_MAX_ATTEMPTS": "7",
         "ECSGUARD_MEMBER_ROLE_NAME": "ecsguard-member",
         "ECSGUARD_SWEEP_REGIONS": "us-east-1, eu-west-1",
+        "ECSGUARD_SWEEP_ACCOUNTS": "111122223333, 444455556666",
+        "ECSGUARD_SWEEP_CONCURRENCY": "50",
         "ECSGUARD_PACKS": "fsbp, hardening",
         "ECSGUARD_EXEMPTIONS": str(tmp_path / "exemptions.yaml"),
         "ECSGUARD_EXEMPTIONS_MAX_LIFETIME_DAYS": "90",
@@ -88,10 +92,28 @@ def test_settings_every_variable_set_is_parsed(tmp_path: Path) -> None:
         "aws_max_attempts": 7,
         "member_role_name": "ecsguard-member",
         "sweep_regions": ["us-east-1", "eu-west-1"],
+        "sweep_accounts": ["111122223333", "444455556666"],
+        "sweep_concurrency": 50,
         "packs": ["fsbp", "hardening"],
         "exemptions": tmp_path / "exemptions.yaml",
         "exemptions_max_lifetime_days": 90,
     }
+
+
+@pytest.mark.parametrize("text", ["12345678901", "1111222233334", "111122223333,abc", "1111-2222-3333"])
+def test_settings_sweep_accounts_not_account_ids_names_the_position_not_the_text(text: str) -> None:
+    problem = settings_error({"ECSGUARD_SWEEP_ACCOUNTS": text})
+
+    assert problem.startswith("invalid ecsguard settings: ECSGUARD_SWEEP_ACCOUNTS: Value error, account ")
+    assert "is not a 12-digit account id" in problem
+    assert text.rsplit(",", maxsplit=1)[-1] not in problem
+
+
+@pytest.mark.parametrize("text", ["0", "1001", "many"])
+def test_settings_sweep_concurrency_out_of_range_names_the_variable(text: str) -> None:
+    assert settings_error({"ECSGUARD_SWEEP_CONCURRENCY": text}).startswith(
+        "invalid ecsguard settings: ECSGUARD_SWEEP_CONCURRENCY: "
+    )
 
 
 def test_settings_exemptions_must_name_a_file(tmp_path: Path) -> None:

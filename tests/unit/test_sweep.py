@@ -216,7 +216,9 @@ class FakePublisher:
     lookups: list[tuple[str, str]] = field(default_factory=list)
     imports: list[list[dict[str, Any]]] = field(default_factory=list)
 
-    def known_findings(self, account: str, region: str, since: str) -> list[dict[str, Any]]:
+    def known_findings(
+        self, account: str, region: str, since: str, resources: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
         self.lookups.append((account, region))
         if self.lookup_failure is not None:
             raise self.lookup_failure
@@ -921,3 +923,115 @@ def test_region_report_summary_empty_region_has_zero_counts() -> None:
         "notifications_sent": 0,
         "problems": [],
     }
+
+
+# --- batches, memory and splitting -----------------------------------------------------------------
+
+
+def busy_account() -> Rig:
+    """Six families, three clusters of services, findings of gone resources and of a policy no longer in the set."""
+    revisions = [f"app{n}:1" for n in range(6)]
+    services = [fargate(cluster, f"svc{n}", f"app{n}:1") for n, cluster in enumerate(["a", "a", "b", "b", "c", "c"])]
+    active = [
+        existing("ecs-network-awsvpc", td_arn("app0:1"), "PASSED"),
+        existing("ecs-network-awsvpc", td_arn("gone:3")),
+        existing(EFS_POLICY, service_arn("b", "deleted")),
+        existing("ecs-retired-policy", td_arn("app1:1")),
+    ]
+    return rig(revisions, services, efs=["app2:1"], publisher={"active": active})
+
+
+def outcome(report: RegionReport, sweep: Rig) -> tuple[Any, ...]:
+    imported = sweep.publisher.imported()
+    return (
+        report.tally,
+        report.resources,
+        sorted(report.archived),
+        {i: (f["RecordState"], f.get("Compliance")) for i, f in imported.items()},
+        report.findings_imported,
+        report.notifications_sent,
+    )
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_sweep_in_small_batches_publishes_what_one_batch_would(batch: int) -> None:
+    # GIVEN the same account swept in one batch and in batches of ``batch`` resources
+    whole, batched = busy_account(), busy_account()
+
+    # WHEN each is swept and published
+    one = whole.sweep(publish=True)
+    many = batched.sweep(publish=True, batch=batch)
+
+    # THEN they judge, import and archive exactly the same, and describe each revision once
+    assert outcome(many, batched) == outcome(one, whole)
+    assert sorted(many.archived) == sorted(
+        [
+            fid("ecs-network-awsvpc", td_arn("gone:3")),
+            fid(EFS_POLICY, service_arn("b", "deleted")),
+            fid("ecs-retired-policy", td_arn("app1:1")),
+        ]
+    )
+    assert batched.resolver.task_definition_calls() == sorted(td_arn(f"app{n}:1") for n in range(6))
+    assert len(batched.publisher.imports) > len(whole.publisher.imports) or batch >= 6
+
+
+def test_sweep_that_keeps_nothing_counts_what_one_that_keeps_would() -> None:
+    kept, counted = busy_account(), busy_account()
+
+    full = kept.sweep(publish=True)
+    lean = counted.sweep(publish=True, keep=False)
+
+    assert outcome(lean, counted) == outcome(full, kept)
+    assert (lean.results, lean.findings, lean.notifications) == ([], [], [])
+    assert lean.summary() == full.summary()
+    assert sum(full.tally.values()) == len(full.results)
+
+
+def test_sweep_short_of_time_stops_before_the_clusters_and_archives_nothing_of_theirs() -> None:
+    # GIVEN an invocation with less time left than a sweep keeps in hand
+    sweep = busy_account()
+
+    # WHEN the whole Region is swept
+    report = sweep.sweeper(publish=True).sweep(ACCOUNT, REGION, time_left=lambda: 30.0)
+
+    # THEN the task definitions are swept, every cluster is left for the next invocation, and the findings of a
+    # service of those clusters stay, though it is gone
+    assert report.remaining == [cluster_arn(c) for c in ("a", "b", "c")]
+    assert {r.resource.id for r in report.results} == {td_arn(f"app{n}:1") for n in range(6)}
+    assert sorted(report.archived) == sorted(
+        [fid("ecs-network-awsvpc", td_arn("gone:3")), fid("ecs-retired-policy", td_arn("app1:1"))]
+    )
+    assert not any(call[0] == "ListServices" for call in sweep.inventory.calls)
+    assert report.summary()["clusters_remaining"] == report.remaining
+
+
+def test_sweep_of_given_clusters_short_of_time_sweeps_one_and_hands_on_the_rest() -> None:
+    # GIVEN the continuation of a split sweep, with little time
+    sweep = busy_account()
+    clusters = [cluster_arn(c) for c in ("b", "c")]
+
+    # WHEN it sweeps the clusters it was given
+    report = sweep.sweeper(publish=True).sweep(ACCOUNT, REGION, clusters, time_left=lambda: 30.0)
+
+    # THEN it swept the first (its services, and the revisions they run), archived that cluster's gone service,
+    # and left the other; no task definition was listed
+    assert report.remaining == [cluster_arn("c")]
+    assert {r.resource.id for r in report.results} == {
+        service_arn("b", "svc2"),
+        service_arn("b", "svc3"),
+        td_arn("app2:1"),
+        td_arn("app3:1"),
+    }
+    assert report.archived == [fid(EFS_POLICY, service_arn("b", "deleted"))]
+    assert ("ListTaskDefinitions",) not in sweep.inventory.calls
+    # AND it read only the findings of the clusters it was given
+    assert report.summary()["clusters_swept"] == clusters
+
+
+def test_sweep_with_time_enough_sweeps_every_cluster() -> None:
+    sweep = busy_account()
+
+    report = sweep.sweeper(publish=True).sweep(ACCOUNT, REGION, time_left=lambda: 600.0)
+
+    assert report.remaining == []
+    assert "clusters_remaining" not in report.summary()

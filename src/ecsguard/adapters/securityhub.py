@@ -136,8 +136,11 @@ class SecurityHubPublisher:
                     found[finding["Id"]] = finding
         return found
 
-    def known_findings(self, account: str, region: str, since: str) -> list[dict[str, Any]]:
-        """Every ACTIVE ecsguard finding of ``account`` in ``region``, and those archived since ``since``.
+    def known_findings(
+        self, account: str, region: str, since: str, resources: Sequence[str] = ()
+    ) -> Iterator[dict[str, Any]]:
+        """Every ACTIVE ecsguard finding of ``account`` in ``region``, and those archived since ``since``, a page at
+        a time; with ``resources`` (ARN prefixes), only the findings of those.
 
         A sweep archives what no longer exists from the first; the second keeps it from reviving a finding that
         an event archived while the sweep ran (a resource deleted after it was listed).
@@ -147,20 +150,36 @@ class SecurityHubPublisher:
             "AwsAccountId": [{"Value": account, "Comparison": "EQUALS"}],
             "Region": [{"Value": region, "Comparison": "EQUALS"}],
         }
-        active = {**scope, "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}]}
-        archived = {
-            **scope,
-            "RecordState": [{"Value": "ARCHIVED", "Comparison": "EQUALS"}],
-            "UpdatedAt": [{"Start": since, "End": _FAR_FUTURE}],
-        }
+        # Security Hub takes at most 20 values per filter field, and ORs them.
+        chunks = [list(resources[i : i + ID_FILTER_SIZE]) for i in range(0, len(resources), ID_FILTER_SIZE)] or [[]]
         start = parse_time(since)
-        found = [finding for finding in self._get_findings(active) if _in_scope(finding, account, region)]
-        found += [
-            finding
-            for finding in self._get_findings(archived)
-            if _in_scope(finding, account, region, "ARCHIVED") and _updated_since(finding, start)
-        ]
-        return found
+        for chunk in chunks:
+            narrowed = dict(scope)
+            if chunk:
+                narrowed["ResourceId"] = [{"Value": prefix, "Comparison": "PREFIX"} for prefix in chunk]
+            active = {**narrowed, "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}]}
+            archived = {
+                **narrowed,
+                "RecordState": [{"Value": "ARCHIVED", "Comparison": "EQUALS"}],
+                "UpdatedAt": [{"Start": since, "End": _FAR_FUTURE}],
+            }
+            for finding in self._get_findings(active):
+                if _in_scope(finding, account, region) and _of(finding, chunk):
+                    yield finding
+            for finding in self._get_findings(archived):
+                if (
+                    _in_scope(finding, account, region, "ARCHIVED")
+                    and _updated_since(finding, start)
+                    and _of(finding, chunk)
+                ):
+                    yield finding
+
+
+def _of(finding: dict[str, Any], prefixes: Sequence[str]) -> bool:
+    # The filter already says this; checking again keeps the answer exact.
+    if not prefixes:
+        return True
+    return any(str(resource.get("Id", "")).startswith(tuple(prefixes)) for resource in finding.get("Resources") or [])
 
 
 def _in_scope(finding: dict[str, Any], account: str, region: str, record_state: str = "ACTIVE") -> bool:

@@ -364,3 +364,61 @@ def coverage_finding(cluster_arn: str, problem: str, context: FindingContext) ->
         "Compliance": {"Status": "NOT_AVAILABLE"},
         "RecordState": "ACTIVE",
     }
+
+
+ACCOUNT_COVERAGE = "sweep.account"
+ACCOUNT_COVERAGE_TITLE = "ecsguard could not sweep this account in a Region"
+
+
+def account_resource_id(account: str, region: str) -> str:
+    """The id of the resource an account-coverage finding is about: the account, in the Region it was not swept in
+    (Security Hub's own account findings use ``AWS::::Account:<id>``; the Region keeps one finding per Region)."""
+    return f"AWS::::Account:{account}/{region}"
+
+
+def account_coverage_finding(account: str, region: str, problem: str, context: FindingContext) -> dict[str, Any]:
+    """A NOT_AVAILABLE finding, in the central account, on a member account whose sweep in ``region`` failed after
+    its retries: the dashboards show that ecsguard did not see it. ``problem`` names the kind of failure."""
+    description = (
+        f"The organization sweep of account {account} in {region} failed after its retries ({problem}), so its ECS "
+        "resources were not evaluated and their findings may be stale. Check the member role of that account "
+        "(templates/member-account.yaml) and the sweep function's logs; the first sweep of the account that "
+        "succeeds archives this finding."
+    )
+    return {
+        "SchemaVersion": SCHEMA_VERSION,
+        "Id": finding_id(ACCOUNT_COVERAGE, account_resource_id(account, region)),
+        "ProductArn": context.product_arn,
+        "ProductName": "ecsguard",
+        "CompanyName": "ecsguard",
+        "GeneratorId": f"ecsguard/{ACCOUNT_COVERAGE}",
+        "AwsAccountId": context.product_account,
+        "Types": [FINDING_TYPE],
+        "CreatedAt": context.observed,
+        "FirstObservedAt": context.observed,
+        "LastObservedAt": context.observed,
+        "UpdatedAt": context.now,
+        "Severity": {"Label": Severity.MEDIUM.value},
+        "FindingProviderFields": {
+            "Severity": {"Label": Severity.MEDIUM.value, "Original": Severity.MEDIUM.value},
+            "Types": [FINDING_TYPE],
+        },
+        "Title": ACCOUNT_COVERAGE_TITLE,
+        "Description": _clip(description, 1024),
+        "Resources": [
+            {
+                "Type": "AwsAccount",
+                "Id": f"AWS::::Account:{account}",
+                "Partition": context.partition,
+                "Region": region,
+            }
+        ],
+        "ProductFields": {
+            "ecsguard/PolicyId": ACCOUNT_COVERAGE,
+            "ecsguard/Status": "NOT_SWEPT",
+            "ecsguard/SweptAccount": account,
+            "ecsguard/SweptRegion": region,
+        },
+        "Compliance": {"Status": "NOT_AVAILABLE"},
+        "RecordState": "ACTIVE",
+    }
