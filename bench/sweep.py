@@ -8,11 +8,13 @@ revisions, FARGATE with and without EFS on assorted platform versions, EC2, brid
 plaintext secrets and non-ECR images, so results of every status are published (NOT_APPLICABLE and ERROR
 come from the service policy: the task definition policies have no applicability condition).
 
-Then it runs the sweep exactly as the scheduled Lambda function does (``wiring.build_sweeper(Settings.from_environment
-({}), publish=True)`` and ``sweep_regions``) over HTTP, with botocore event hooks on the sweep's own ECS and
-Security Hub clients (``before-call``/``after-call`` for calls, ``before-send`` for HTTP attempts, retries
-included), and prints the wall time and its phases, the calls by operation, and the ideal call count for the
-account, computed from what was planted (not from what the sweep saw):
+Then it runs the sweep in this process as the scheduled Lambda function does, keeping every result so that each
+can be checked (``wiring.build_sweeper(Settings.from_environment({"ECSGUARD_PACKS": "all"}), publish=True)``, whose
+``keep`` is True, and ``sweep_regions``), over HTTP, with botocore event hooks on the sweep's own ECS and Security
+Hub clients (``before-call``/``after-call`` for calls, ``before-send`` for HTTP attempts, retries included), and
+prints the wall time and where it goes (the seconds a call of each operation was in flight; the sweep lists,
+describes, evaluates and imports a page at a time, so these interleave), the calls by operation, and the ideal
+call count for the account, computed from what was planted (not from what the sweep saw):
 
 - ListTaskDefinitions pages: ceil(ACTIVE revisions / 100); ListClusters pages: ceil(clusters / 100);
 - ListServices pages: ceil(services in the cluster / 100) per cluster, at least 1 (the sweep asks for ECS's
@@ -25,9 +27,26 @@ account, computed from what was planted (not from what the sweep saw):
 - GetFindings: ceil(existing ACTIVE ecsguard findings / 100), at least 1, and one for the findings archived
   since the sweep started (there are none here); BatchImportFindings: ceil(findings sent / 100).
 
+After the first sweep, with its findings in Security Hub as before a daily sweep, the peak resident memory of the
+sweep is measured where a user meets it: a child process (``python -c MEMORY_CHILD``) imports
+``ecsguard.handlers.sweep`` and calls ``handler({}, context)`` as Lambda does (``keep=False``: counts only), with
+the context's function ARN (so no STS call), moto's endpoint and fake credentials, every pack, no topic, and the
+variables the Lambda runtime sets (tracing active, as deployed; segments go to a local socket nothing reads). moto,
+which holds the whole account and every finding, stays in this process and is not counted. The child counts its
+calls by operation with ``before-call``/``before-send`` hooks on its boto3 session and prints one JSON line:
+VmHWM of ``/proc/self/status`` after the imports, at its first call and at the end (the peak printed), VmRSS,
+``ru_maxrss`` (shown only when it differs: on Linux it keeps the parent's peak across fork/exec), the handler's
+wall time and summary, and the calls. Its summary must equal the first sweep's counts (the account is unchanged),
+its resources and findings the plan's, and Security Hub must be left as it was. ``--no-memory`` skips it.
+
 A second sweep follows, with the first sweep's findings in Security Hub, after ``--churn`` services were
 deleted and as many families' latest revisions deregistered (so findings get archived). Both sweeps' results,
 archived findings and the resulting Security Hub state are checked against the planted account.
+
+``--sizes 2000/500,10000/2000`` runs all of it for each account size in turn (``TASK_DEFINITIONS/SERVICES
+[/CLUSTERS]``; clusters default to ``--clusters`` scaled by services / ``--services``, families to 40 %), moto reset
+in between (``POST /moto-api/reset``), then prints the sizes' peak memory side by side and each one's ratio to the
+first, against the target of at most 1.5 times.
 
 The sweep runs every policy of its set (``policies/``). The benchmark has a model of four of them (secrets, ECR
 images, awsvpc, EFS platform: ``expected_status``), whose verdicts it checks; for any other policy it checks
@@ -38,27 +57,34 @@ moto differs from ECS and Security Hub in ways that change call counts (see /wor
 benchmark patches moto's request handlers in this process so that they page and filter as AWS does:
 ListTaskDefinitions, ListClusters and ListServices ignore maxResults/nextToken in moto (one page of everything);
 ListServices also lists deleted services, and matches clusters by substring; GetFindings ignores Filters (so
-it would page through ARCHIVED findings too).
+it would page through ARCHIVED findings too). The patched GetFindings pages with a cursor: moto's paginator builds
+the whole answer for every page, which would make reading N findings cost N x N / 100.
 
 Finally it estimates, from the per-call times measured here and the ideal call counts of a larger account of
 the same shape, how long a sweep of ``--estimate-task-definitions`` / ``--estimate-services`` would take.
 
-Exit status: 0 when both sweeps ran and their results are what was planted (a call count above the ideal is a
-measurement, marked MISS, not a failure); 1 when a sweep reported problems or failed to list, or a result,
-an archived finding or the Security Hub state differs from the plan; 2 when moto could not be prepared or a
-policy the benchmark has a model of is not in the sweep's set.
+Exit status: 0 when both sweeps and the Lambda-like process ran and their results are what was planted (a call
+count above the ideal, or a peak ratio above 1.5, is a measurement, marked MISS, not a failure); 1 when a sweep
+reported problems or failed to list, or a result, an archived finding or the Security Hub state differs from the
+plan, or the Lambda-like process failed (its stderr's end is shown) or its summary differs; 2 when moto could not
+be prepared or a policy the benchmark has a model of is not in the sweep's set. With ``--sizes``, the worst of the
+sizes (a 2 stops the run).
 
-Run: ``.venv/bin/python bench/sweep.py [--task-definitions 2000] [--services 500] [--seed 11]``.
+Run: ``.venv/bin/python bench/sweep.py [--task-definitions 2000] [--services 500] [--seed 11] [--no-memory]``, or
+``.venv/bin/python bench/sweep.py --sizes 2000/500,10000/2000`` (the larger one takes about half an hour here).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
 import platform
 import random
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -66,11 +92,15 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
+# As the Lambda function learns its account from its context: no sts:GetCallerIdentity call.
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecsguard-sweep"
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 SECRETS = "ecs-secrets-managed"
 IMAGES = "ecs-images-ecr-only"
@@ -439,7 +469,6 @@ def make_moto_page_like_aws() -> None:
     from moto.ecs.responses import EC2ContainerServiceResponse
     from moto.securityhub.exceptions import InvalidInputException
     from moto.securityhub.models import SecurityHubBackend
-    from moto.utilities.paginator import paginate
 
     from ecsguard.core.times import parse_time
 
@@ -526,11 +555,33 @@ def make_moto_page_like_aws() -> None:
                 return False
         return True
 
-    @paginate(pagination_model=SecurityHubBackend.PAGINATION_MODEL)
+    # Paged with a cursor into moto's list of findings (which only grows, and is updated in place): moto's own
+    # paginator builds the whole answer for every page, so reading N findings would cost N x N / 100 here.
     def get_findings(
-        self: Any, filters: dict[str, Any] | None = None, sort_criteria: Any = None, max_results: Any = None
-    ) -> list[dict[str, Any]]:
-        return [finding.as_dict() for finding in self.findings if matches(finding.data, filters)]
+        self: Any,
+        filters: dict[str, Any] | None = None,
+        sort_criteria: Any = None,
+        max_results: Any = None,
+        next_token: Any = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        size = 100 if max_results is None else int(max_results)
+        if not 1 <= size <= 100:
+            raise InvalidInputException("GetFindings", "MaxResults must be a number between 1 and 100")
+        index = 0
+        if next_token:
+            if not str(next_token).startswith(_TOKEN) or not str(next_token)[len(_TOKEN) :].isdigit():
+                raise InvalidInputException("GetFindings", "Invalid NextToken")
+            index = int(str(next_token)[len(_TOKEN) :])
+        findings: list[Any] = self.findings
+        answer: list[dict[str, Any]] = []
+        while index < len(findings) and len(answer) < size:
+            if matches(findings[index].data, filters):
+                answer.append(findings[index].as_dict())
+            index += 1
+        # A token only when another finding matches, as AWS answers: no empty last page to ask for.
+        while index < len(findings) and not matches(findings[index].data, filters):
+            index += 1
+        return answer, (f"{_TOKEN}{index}" if index < len(findings) else None)
 
     SecurityHubBackend.get_findings = get_findings  # type: ignore[method-assign]
 
@@ -565,22 +616,25 @@ def start_moto() -> Emulator:
     return Emulator(f"http://{host}:{port}", server.stop)
 
 
+def moto_environment(endpoint: str) -> dict[str, str]:
+    """The variables that send every boto3 client to moto, with fake credentials and no configuration files."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+
+
 def set_environment(endpoint: str) -> None:
     """As the functional tests do: every boto3 client of this process goes to moto, with fake credentials."""
     for name in [name for name in os.environ if name.startswith(("AWS_", "ECSGUARD_"))]:
         del os.environ[name]
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        }
-    )
+    os.environ.update(moto_environment(endpoint))
 
 
 def setup_client(service: str, workers: int) -> Any:
@@ -704,11 +758,20 @@ class CallLog:
     def counts(self) -> Counter[str]:
         return Counter(call.operation for call in self.calls)
 
-    def span(self, operation: str) -> tuple[float, float] | None:
-        calls = [call for call in self.calls if call.operation == operation]
-        if not calls:
-            return None
-        return min(call.start for call in calls), max(call.end for call in calls)
+    def busy(self, operations: Iterable[str] | None = None) -> float:
+        """Seconds during which at least one call (of ``operations``, else of any) was in flight."""
+        wanted = None if operations is None else set(operations)
+        return in_flight((call.start, call.end) for call in self.calls if wanted is None or call.operation in wanted)
+
+
+def in_flight(intervals: Iterable[tuple[float, float]]) -> float:
+    """The length of the union of ``intervals``: calls of the thread pool overlap, and are counted once."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 @dataclass
@@ -718,12 +781,13 @@ class SweepRun:
     report: Any
     failures: list[str]
     wall: float
-    start: float
-    end: float
     calls: Counter[str]
     attempts: Counter[str]
     failed_calls: Counter[str]
-    spans: dict[str, tuple[float, float]]
+    # Seconds a call of the operation was in flight, and a call of any: the sweep lists, describes, evaluates and
+    # imports a page at a time, so an operation's first and last calls span most of the sweep.
+    busy: dict[str, float]
+    busy_any: float
     mean_latency: dict[str, float]
     expected: Expected
     ideal: dict[str, int]
@@ -744,19 +808,17 @@ def run_sweep(label: str, plan: Plan, sweeper: Any, log: CallLog) -> SweepRun:
     latency: dict[str, list[float]] = defaultdict(list)
     for call in calls:
         latency[call.operation].append(call.end - call.start)
-    spans = {operation: span for operation in OPERATIONS if (span := log.span(operation)) is not None}
     run = SweepRun(
         label=label,
         plan_counts=plan_counts(plan),
         report=reports[0] if reports else None,
         failures=failures,
         wall=end - start,
-        start=start,
-        end=end,
         calls=log.counts(),
         attempts=Counter(log.attempts),
         failed_calls=Counter(call.operation for call in calls if call.failed),
-        spans=spans,
+        busy={operation: log.busy([operation]) for operation in log.counts()},
+        busy_any=log.busy(),
         mean_latency={operation: sum(values) / len(values) for operation, values in latency.items()},
         expected=expected,
         ideal=ideal,
@@ -822,11 +884,264 @@ def check(run: SweepRun, store_after: Mapping[str, tuple[str, str]]) -> list[str
     return problems
 
 
+# --- peak memory: the sweep as the Lambda function runs it, in a process of its own ------------------
+
+MEMORY_TAG = "sweep-memory-result "
+# moto's cost per call grows with the account (its GetFindings and BatchImportFindings scan every finding it holds),
+# so a sweep of 10,000 task definitions and 2,000 services takes many minutes here.
+MEMORY_TIMEOUT = 3 * 3600
+# The issue's target: a sweep of a 10,000 / 2,000 account within 1.5 times the peak of a 2,000 / 500 one.
+TARGET_PEAK_RATIO = 1.5
+
+# Runs as `python -c MEMORY_CHILD` (no -I: a PYTHONPATH naming another checkout's src/ must hold in the child too).
+# Only what the handler's module imports is imported before the baseline, plus the adapters' boto3, which the
+# handler imports on its first invocation anyway and whose session the counters go on.
+MEMORY_CHILD = f"""
+import json, resource, threading, time
+from collections import Counter
+from types import SimpleNamespace
+
+def status_kib(field):
+    # VmHWM is this process's own peak resident set, VmRSS its resident set now, in KiB.
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return -1
+
+began = time.perf_counter()
+import ecsguard.handlers.sweep as sweep
+from ecsguard.adapters import aws
+imported = time.perf_counter()
+after_imports = {{"hwm_kib": status_kib("VmHWM"), "rss_kib": status_kib("VmRSS")}}
+
+lock = threading.Lock()
+calls, attempts = Counter(), Counter()
+ready = {{}}
+
+def counter(into):
+    def count(event_name, **_):
+        with lock:  # the sweep's thread pools call at once
+            if not ready:  # the first call: policies loaded, tracer and first client made, nothing read yet
+                ready["hwm_kib"] = status_kib("VmHWM")
+            into[event_name.rsplit(".", 1)[-1]] += 1
+        # None: a value returned from before-call or before-send would replace the request
+    return count
+
+# A client copies its session's handlers when it is made: every client the sweep makes is counted.
+events = aws._session().events
+events.register("before-call", counter(calls))
+events.register("before-send", counter(attempts))
+context = SimpleNamespace(
+    invoked_function_arn="{FUNCTION_ARN}",
+    function_name="ecsguard-sweep",
+    memory_limit_in_mb=512,
+    aws_request_id="00000000-0000-4000-8000-000000000000",
+    get_remaining_time_in_millis=lambda: 900_000,
+)
+started = time.perf_counter()
+summary = sweep.handler({{}}, context)
+wall = time.perf_counter() - started
+result = {{
+    "import_s": imported - began,
+    "wall_s": wall,
+    "after_imports": after_imports,
+    "at_first_call_kib": ready.get("hwm_kib", -1),
+    "hwm_kib": status_kib("VmHWM"),
+    "rss_kib": status_kib("VmRSS"),
+    "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "summary": summary,
+    "calls": calls,
+    "attempts": attempts,
+}}
+print("{MEMORY_TAG}" + json.dumps(result), flush=True)
+"""
+
+
+def memory_environment(endpoint: str, xray_port: int) -> dict[str, str]:
+    """This process's environment without AWS, Lambda, Powertools or ecsguard settings; then moto's variables, the
+    in-process sweeps' settings (every pack; no topic), and what the Lambda runtime and template.yaml set for the
+    sweep function: tracing is active there, so the X-Ray SDK is loaded and patches botocore here too."""
+    dropped = ("AWS_", "ECSGUARD_", "POWERTOOLS_", "LAMBDA_", "_X_AMZN_", "_HANDLER")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(dropped)}
+    env.update(moto_environment(endpoint))
+    env.update(
+        {
+            "ECSGUARD_PACKS": "all",
+            "POWERTOOLS_SERVICE_NAME": "ecsguard",
+            "POWERTOOLS_METRICS_NAMESPACE": "ecsguard",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "LAMBDA_TASK_ROOT": str(REPOSITORY),
+            "LAMBDA_RUNTIME_DIR": str(REPOSITORY),
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+            "AWS_LAMBDA_FUNCTION_NAME": "ecsguard-sweep",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/ecsguard-sweep",
+            "_HANDLER": "ecsguard.handlers.sweep.handler",
+            "_X_AMZN_TRACE_ID": "Root=1-6761f3a2-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1",
+            "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{xray_port}",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        }
+    )
+    return env
+
+
+@dataclass
+class MemoryRun:
+    result: dict[str, Any]  # what the child printed; empty when it failed
+    existing_active: int  # ACTIVE ecsguard findings in Security Hub when it started
+    ideal: dict[str, int]
+    problems: list[str]
+
+
+def run_memory(plan: Plan, first: SweepRun, policies: SweptPolicies, endpoint: str) -> MemoryRun:
+    """The handler's sweep in a child process, on the account as sweep 1 left it (its findings in Security Hub):
+    its results must be sweep 1's and the Security Hub state must not change."""
+    store_before = security_hub_store()
+    expected = expect(plan, store_before, policies)
+    ideal = ideal_calls(plan, len(expected.existing_active), expected.findings_sent)
+    run = MemoryRun({}, len(expected.existing_active), ideal, [])
+    # Where the X-Ray daemon would listen: the child's segments go here, and nothing reads them.
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sink.bind(("127.0.0.1", 0))
+        env = memory_environment(endpoint, sink.getsockname()[1])
+        done = subprocess.run(
+            [sys.executable, "-c", MEMORY_CHILD],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=MEMORY_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        run.problems.append(f"the Lambda-like process did not finish within {MEMORY_TIMEOUT} s")
+        return run
+    finally:
+        sink.close()
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MEMORY_TAG)]
+    if done.returncode != 0 or len(lines) != 1:
+        # Its stderr holds the handler's log and a traceback; ecsguard logs no value of a resource.
+        tail = "\n".join(f"      {line}" for line in done.stderr.strip().splitlines()[-25:])
+        run.problems.append(f"the Lambda-like process failed (exit status {done.returncode}); its stderr ends:\n{tail}")
+        return run
+    run.result = json.loads(lines[0][len(MEMORY_TAG) :])
+    run.problems = check_memory(run.result, first, expected, store_before, security_hub_store())
+    return run
+
+
+def check_memory(
+    result: Mapping[str, Any],
+    first: SweepRun,
+    expected: Expected,
+    store_before: Mapping[str, tuple[str, str]],
+    store_after: Mapping[str, tuple[str, str]],
+) -> list[str]:
+    """Differences between the handler's summary and sweep 1's results (the same account, checked against the
+    plan), the plan's counts, and the Security Hub state, which a sweep of an unchanged account leaves as it is."""
+    regions = (result.get("summary") or {}).get("regions") or []
+    if len(regions) != 1:
+        return [f"the handler answered for {len(regions)} Regions, not 1"]
+    summary = regions[0]
+    problems: list[str] = []
+    statuses = dict(Counter(r.status.value for r in first.report.results)) if first.report is not None else {}
+    resources = len({arn for _, arn in expected.results})
+    if summary.get("results") != statuses:
+        problems.append(f"results by status {summary.get('results')}, sweep 1 of the same account {statuses}")
+    if summary.get("resources") != resources:
+        problems.append(f"{summary.get('resources')} resources swept, planted {resources}")
+    if summary.get("archived") != len(expected.archived):
+        problems.append(f"{summary.get('archived')} findings archived, expected {len(expected.archived)}")
+    if summary.get("findings_imported") != expected.findings_sent:
+        problems.append(f"{summary.get('findings_imported')} findings imported, expected {expected.findings_sent}")
+    for key in ("problems", "clusters_not_listed"):
+        if summary.get(key):
+            problems.append(f"{key}: {len(summary[key])}, expected none")
+    if summary.get("older_than_known"):
+        problems.append(f"older_than_known: {summary['older_than_known']}, expected 0")
+    if not result.get("calls"):
+        problems.append("no call was counted: the counters are not on the sweep's clients")
+    differing = [
+        key for key in store_before.keys() | store_after.keys() if store_before.get(key) != store_after.get(key)
+    ]
+    if differing:
+        shown = "; ".join(f"{key}: {store_before.get(key)} -> {store_after.get(key)}" for key in sorted(differing)[:3])
+        problems.append(f"the sweep changed {len(differing)} finding(s) of an unchanged account: {shown}")
+    return problems
+
+
+def _mb(kib: float) -> float:
+    return kib / 1024
+
+
+def print_memory(run: MemoryRun) -> None:
+    print("Memory: the sweep as the Lambda function runs it, in a process of its own (moto, here, is not counted)")
+    print(
+        "  `python -c`: import ecsguard.handlers.sweep, then handler({}, context) (keep=False: counts only), every "
+        "pack, no topic, the Lambda runtime's variables (tracing active); after sweep 1, "
+        f"{run.existing_active:,} ACTIVE findings in Security Hub, the account unchanged"
+    )
+    result = run.result
+    if result:
+        peak, baseline = result["hwm_kib"], result["after_imports"]["hwm_kib"]
+        calls, attempts = Counter(result["calls"]), Counter(result["attempts"])
+        total, ideal = sum(calls.values()), sum(run.ideal.values())
+        print(
+            f"  peak resident memory (Lambda-like process): {_mb(peak):.1f} MB (after imports {_mb(baseline):.1f} MB; "
+            f"the sweep added {_mb(peak - baseline):.1f} MB), wall {result['wall_s']:.1f} s, calls: {total:,} "
+            f"(ideal {ideal:,}, {sum(attempts.values()) - total:,} retries)"
+        )
+        operations = [*[op for op in OPERATIONS if calls[op] or run.ideal[op]], *sorted(set(calls) - set(OPERATIONS))]
+        print(
+            "    "
+            + ", ".join(
+                f"{op} {calls[op]:,}" + (f" ({run.ideal[op]:,})" if op in run.ideal else "") for op in operations
+            )
+            + "  (ideal in brackets)"
+        )
+        after = _mb(result["after_imports"]["rss_kib"])
+        print(
+            f"  peak: VmHWM of /proc/self/status, the process's own; {_mb(result['at_first_call_kib']):.1f} MB at "
+            "the sweep's first call (policies loaded, tracer and first client made, nothing read yet); resident "
+            f"after imports {after:.1f} MB, at the end {_mb(result['rss_kib']):.1f} MB; handler import "
+            f"{result['import_s']:.2f} s"
+        )
+        inherited = result["ru_maxrss_kib"]
+        if abs(inherited - peak) > 1024:
+            print(
+                f"  (ru_maxrss said {_mb(inherited):.1f} MB: on Linux it keeps the parent's peak across fork/exec, "
+                "and the parent hosts moto; VmHWM is the child's own)"
+            )
+        summary = result["summary"]["regions"][0] if result["summary"].get("regions") else {}
+        results = ", ".join(f"{count:,} {status}" for status, count in sorted(summary.get("results", {}).items()))
+        print(
+            f"  handler's summary: {summary.get('resources', 0):,} resources, {results}; "
+            f"{summary.get('findings_imported', 0):,} findings imported, {summary.get('archived', 0):,} archived"
+        )
+    print_differences(
+        "NOT AS EXPECTED",
+        run.problems,
+        "results as sweep 1's on the same account, counts as planted, Security Hub unchanged",
+    )
+    print()
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
 def _mark(met: bool) -> str:
     return "PASS" if met else "MISS"
+
+
+def print_differences(title: str, differences: list[str], agreed: str) -> None:
+    """The first differences from what was expected, or the line that says there were none."""
+    if not differences:
+        print(f"  {agreed}")
+        return
+    print(f"  {title} ({len(differences)}):")
+    for line in differences[:15]:
+        print(f"    {line}")
 
 
 def print_sweep(run: SweepRun, concurrency: int, max_attempts: int) -> None:
@@ -852,48 +1167,22 @@ def print_sweep(run: SweepRun, concurrency: int, max_attempts: int) -> None:
             f"problems: {len(report.problems)}"
         )
     print_calls(run)
-    if run.mismatches:
-        print(f"  NOT AS PLANTED ({len(run.mismatches)}):")
-        for line in run.mismatches[:15]:
-            print(f"    {line}")
-    else:
-        print("  results, archived findings and the Security Hub state are as planted")
+    print_differences(
+        "NOT AS PLANTED", run.mismatches, "results, archived findings and the Security Hub state are as planted"
+    )
     print()
 
 
 def print_phases(run: SweepRun) -> None:
-    spans = run.spans
-    rows: list[tuple[str, float]] = []
-    listed_end = max(
-        (spans[op][1] for op in ("ListTaskDefinitions", "ListClusters", "ListServices") if op in spans),
-        default=run.start,
-    )
-    rows.append(("list task definitions, clusters, services (one by one)", listed_end - run.start))
-    mark = listed_end
-    for operation, label in (
-        ("DescribeServices", "DescribeServices (thread pool)"),
-        ("DescribeTaskDefinition", "DescribeTaskDefinition (thread pool)"),
-    ):
-        if operation in spans:
-            rows.append((label, spans[operation][1] - mark))
-            mark = spans[operation][1]
-    if "GetFindings" in spans:
-        rows.append(("build resources, evaluate, build findings (CPU)", spans["GetFindings"][0] - mark))
-        rows.append(("GetFindings: existing findings (one by one)", spans["GetFindings"][1] - spans["GetFindings"][0]))
-        mark = spans["GetFindings"][1]
-    if "BatchImportFindings" in spans:
-        rows.append(("archive and notifications (CPU)", spans["BatchImportFindings"][0] - mark))
-        rows.append(
-            (
-                "BatchImportFindings (one by one)",
-                spans["BatchImportFindings"][1] - spans["BatchImportFindings"][0],
-            )
-        )
-        mark = spans["BatchImportFindings"][1]
-    rows.append(("the rest", run.end - mark))
-    print("  phases (from the calls' timestamps):")
+    print("  where the time goes (seconds a call of the operation was in flight; the sweep takes a page at a time):")
+    rows = [
+        (f"{operation} ({'thread pool' if operation in PARALLEL_OPERATIONS else 'one by one'})", run.busy[operation])
+        for operation in [*OPERATIONS, *sorted(set(run.busy) - set(OPERATIONS))]
+        if operation in run.busy
+    ]
+    rows.append(("no call in flight: build resources, evaluate, plan findings", cpu_seconds(run)))
     for label, seconds in rows:
-        print(f"    {label:<56}{seconds:8.2f} s {seconds / run.wall:6.1%}")
+        print(f"    {label:<60}{seconds:8.2f} s {seconds / run.wall:6.1%}")
 
 
 def print_results(run: SweepRun) -> None:
@@ -914,7 +1203,7 @@ def print_results(run: SweepRun) -> None:
 def print_calls(run: SweepRun) -> None:
     print(
         f"  API calls  {'operation':<24}{'calls':>7}{'HTTP':>7}{'retries':>8}{'ideal':>7}  {'verdict':<8}"
-        f"{'mean ms':>8}{'span s':>8}"
+        f"{'mean ms':>8}{'busy s':>8}"
     )
     total_calls = total_attempts = total_ideal = 0
     for operation in OPERATIONS:
@@ -922,11 +1211,10 @@ def print_calls(run: SweepRun) -> None:
         if not calls and not ideal:
             continue
         total_calls, total_attempts, total_ideal = total_calls + calls, total_attempts + attempts, total_ideal + ideal
-        span = run.spans.get(operation)
         latency = run.mean_latency.get(operation, 0.0) * 1000
         print(
             f"             {operation:<24}{calls:>7,}{attempts:>7,}{attempts - calls:>8,}{ideal:>7,}  "
-            f"{_mark(calls <= ideal):<8}{latency:>8.1f}{(span[1] - span[0]) if span else 0:>8.2f}"
+            f"{_mark(calls <= ideal):<8}{latency:>8.1f}{run.busy.get(operation, 0.0):>8.2f}"
         )
     unexpected = sorted(set(run.calls) - set(OPERATIONS))
     for operation in unexpected:
@@ -995,9 +1283,9 @@ def print_estimate(
     )
     print(f"  {'total':<24}{'':>8}{totals[0]:>8.1f}s{totals[1]:>8.1f}s{'':>8}{totals[2]:>8.1f}s{totals[3]:>8.1f}s")
     print(
-        "  @moto: calls x the effective seconds per call measured here (span of the operation / its calls: the "
-        f"thread pool's {concurrency}-way overlap is in it; moto shares this process's GIL, and its own cost per "
-        "call grows with the account)."
+        "  @moto: calls x the effective seconds per call measured here (the seconds a call of the operation was in "
+        f"flight / its calls: the thread pool's {concurrency}-way overlap is in it; moto shares this process's GIL, "
+        "and its own cost per call grows with the account)."
     )
     print(
         f"  @AWS?: an ASSUMED {args.assumed_latency_ms:.0f} ms round trip per call (--assumed-latency-ms), "
@@ -1015,9 +1303,8 @@ def print_estimate(
 def effective_seconds_per_call(operation: str, runs: Iterable[SweepRun]) -> float:
     seconds = calls = 0.0
     for run in runs:
-        span = run.spans.get(operation)
-        if span is not None and run.calls[operation]:
-            seconds += span[1] - span[0]
+        if run.calls[operation]:
+            seconds += run.busy.get(operation, 0.0)
             calls += run.calls[operation]
     return seconds / calls if calls else 0.0
 
@@ -1031,17 +1318,8 @@ def aws_seconds(operation: str, calls: int, latency: float, concurrency: int) ->
 
 
 def cpu_seconds(run: SweepRun) -> float:
-    """The gaps between the call phases: building resources, evaluation, findings, archiving."""
-    spans = run.spans
-    seconds = 0.0
-    last_describe = max(
-        (spans[op][1] for op in ("DescribeTaskDefinition", "DescribeServices") if op in spans), default=run.start
-    )
-    if "GetFindings" in spans:
-        seconds += spans["GetFindings"][0] - last_describe
-        if "BatchImportFindings" in spans:
-            seconds += spans["BatchImportFindings"][0] - spans["GetFindings"][1]
-    return seconds
+    """The sweep's own work, while no call was in flight: building resources, evaluation, findings, archiving."""
+    return max(0.0, run.wall - run.busy_any)
 
 
 # --- main ---------------------------------------------------------------------------------------
@@ -1075,15 +1353,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=40.0,
         help="round trip per AWS call assumed in the estimate's @AWS? column (default 40)",
     )
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="skip the peak memory of the sweep in a Lambda-like process (run after sweep 1 by default)",
+    )
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        metavar="TD/SERVICES[/CLUSTERS],...",
+        help="run the whole benchmark for each account size in turn, moto reset in between, then compare their "
+        "peak memory, e.g. 2000/500,10000/2000; clusters default to --clusters x services / --services",
+    )
     args = parser.parse_args(argv)
-    if args.families is None:
-        args.families = max(1, args.task_definitions * 2 // 5)
-    if not args.families <= args.task_definitions <= 4 * args.families:
-        parser.error("--task-definitions must be between --families and 4 x --families")
-    if args.clusters < 1 or args.services < 0 or args.workers < 1:
-        parser.error("--clusters and --workers must be at least 1, --services at least 0")
+    if args.sizes is not None:
+        if args.no_memory or args.families is not None:
+            parser.error("--sizes compares peak memory (no --no-memory) and sets families per size (no --families)")
+        sizes = parse_sizes(args.sizes, args, parser)
+    else:
+        sizes = [(args.task_definitions, args.services, args.clusters)]
+    runs = []
+    for task_definitions, services, clusters in sizes:
+        families = args.families if args.families is not None else max(1, task_definitions * 2 // 5)
+        runs.append(
+            argparse.Namespace(
+                **{
+                    **vars(args),
+                    "task_definitions": task_definitions,
+                    "services": services,
+                    "clusters": clusters,
+                    "families": families,
+                }
+            )
+        )
+    for run_args in runs:
+        if not run_args.families <= run_args.task_definitions <= 4 * run_args.families:
+            parser.error("--task-definitions must be between --families and 4 x --families")
+        if run_args.clusters < 1 or run_args.services < 0 or run_args.workers < 1:
+            parser.error("--clusters and --workers must be at least 1, --services at least 0")
 
-    plan = make_plan(args.task_definitions, args.services, args.families, args.clusters, args.seed)
     try:
         emulator = start_moto()
     except Exception as error:  # noqa: BLE001 - reported, exit 2
@@ -1091,17 +1399,105 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         set_environment(emulator.endpoint)
-        try:
-            fill_seconds = fill(plan, args.workers)
-        except Exception as error:  # noqa: BLE001 - reported, exit 2
-            print(f"bench: could not fill moto: {type(error).__name__}: {error}", file=sys.stderr)
-            return 2
-        return measure(plan, args, fill_seconds, emulator.endpoint)
+        status = 0
+        compared: list[tuple[argparse.Namespace, MemoryRun | None]] = []
+        for index, run_args in enumerate(runs):
+            if len(runs) > 1:
+                print(
+                    f"=== account {index + 1} of {len(runs)}: {run_args.task_definitions:,} task definitions, "
+                    f"{run_args.services:,} services, {run_args.clusters:,} clusters ===",
+                    flush=True,
+                )
+            plan = make_plan(
+                run_args.task_definitions, run_args.services, run_args.families, run_args.clusters, run_args.seed
+            )
+            try:
+                if index:
+                    reset_moto(emulator.endpoint)  # the previous account's resources and findings gone
+                fill_seconds = fill(plan, run_args.workers)
+            except Exception as error:  # noqa: BLE001 - reported, exit 2
+                print(f"bench: could not fill moto: {type(error).__name__}: {error}", file=sys.stderr)
+                return 2
+            outcome, memory = measure(plan, run_args, fill_seconds, emulator.endpoint)
+            if outcome == 2:
+                return 2
+            status = max(status, outcome)
+            compared.append((run_args, memory))
+        if len(compared) > 1:
+            print_memory_comparison(compared)
+        return status
     finally:
         emulator.stop()
 
 
-def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint: str) -> int:
+def parse_sizes(text: str, args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[tuple[int, int, int]]:
+    sizes = []
+    for part in text.split(","):
+        fields = part.strip().split("/")
+        if len(fields) not in (2, 3) or not all(f.strip().isdigit() for f in fields):
+            parser.error(f"--sizes: {part.strip()!r} is not TASK_DEFINITIONS/SERVICES[/CLUSTERS]")
+        numbers = [int(f) for f in fields]
+        # Without a cluster count, the shape of the --clusters / --services account, as the estimate scales it.
+        clusters = (
+            numbers[2] if len(numbers) == 3 else max(1, round(numbers[1] * args.clusters / max(args.services, 1)))
+        )
+        sizes.append((numbers[0], numbers[1], clusters))
+    return sizes
+
+
+def reset_moto(endpoint: str) -> None:
+    """moto's reset endpoint: every backend of the server (this process's) starts empty; the patches stay."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        if answer.status != 200:
+            raise EmulatorFailed(f"moto's reset answered {answer.status}")
+
+
+def print_memory_comparison(compared: Sequence[tuple[argparse.Namespace, MemoryRun | None]]) -> None:
+    measured = [(args, memory) for args, memory in compared if memory is not None and memory.result]
+    print("Peak memory by account size: the sweep in a Lambda-like process, after sweep 1 (VmHWM)")
+    print(
+        f"  {'task definitions / services / clusters':<40}{'resources':>10}{'findings':>10}{'peak MB':>9}"
+        f"{'imports':>9}{'1st call':>9}{'added':>7}{'wall s':>8}{'calls':>8}"
+    )
+    for args, memory in measured:
+        result = memory.result
+        summary = result["summary"]["regions"][0]
+        peak, baseline = result["hwm_kib"], result["after_imports"]["hwm_kib"]
+        size = f"{args.task_definitions:,} / {args.services:,} / {args.clusters:,}"
+        print(
+            f"  {size:<40}{summary['resources']:>10,}{memory.existing_active:>10,}{_mb(peak):>9.1f}"
+            f"{_mb(baseline):>9.1f}{_mb(result['at_first_call_kib']):>9.1f}{_mb(peak - baseline):>7.1f}"
+            f"{result['wall_s']:>8.1f}{sum(result['calls'].values()):>8,}"
+        )
+    print(
+        "  (MB: peak VmHWM, after the imports, at the sweep's first call, and added by the invocation; findings: "
+        "ACTIVE ecsguard findings in Security Hub when the sweep started, every one read into its index)"
+    )
+    if len(measured) < 2:
+        print("  fewer than two sizes measured: no ratio")
+        print()
+        return
+    (small_args, small), *others = measured
+    for args, memory in others:
+        peak = memory.result["hwm_kib"] / small.result["hwm_kib"]
+        added = (memory.result["hwm_kib"] - memory.result["after_imports"]["hwm_kib"]) / max(
+            1, small.result["hwm_kib"] - small.result["after_imports"]["hwm_kib"]
+        )
+        resources = memory.result["summary"]["regions"][0]["resources"] / max(
+            1, small.result["summary"]["regions"][0]["resources"]
+        )
+        print(
+            f"  {args.task_definitions:,}/{args.services:,} over {small_args.task_definitions:,}/"
+            f"{small_args.services:,}: peak x{peak:.2f} (target at most x{TARGET_PEAK_RATIO}: "
+            f"{_mark(peak <= TARGET_PEAK_RATIO)}), added by the sweep x{added:.2f}, resources x{resources:.2f}"
+        )
+    print()
+
+
+def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint: str) -> tuple[int, MemoryRun | None]:
     import boto3
     import moto
 
@@ -1111,9 +1507,7 @@ def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint:
     from ecsguard.wiring import build_sweeper, remember_account
 
     aws.client.cache_clear()
-    # As the Lambda function learns it from its context: no sts:GetCallerIdentity call.
-    function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ecsguard-sweep"
-    remember_account(SimpleNamespace(invoked_function_arn=function_arn))
+    remember_account(SimpleNamespace(invoked_function_arn=FUNCTION_ARN))
     # Every pack: the most a deployment can load (bench/README.md).
     settings = Settings.from_environment({"ECSGUARD_PACKS": "all"})
     attempts = settings.aws_max_attempts
@@ -1143,7 +1537,7 @@ def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint:
     missing = sorted(MODELLED - set(policies.all))
     if missing:
         print(f"bench: the benchmark has a model of {missing}, not in the sweep's policy set", file=sys.stderr)
-        return 2
+        return 2, None
     print("ecsguard sweep benchmark")
     print(
         f"  Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; moto "
@@ -1164,12 +1558,18 @@ def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint:
         "  moto patched in this process to page and filter as AWS does: ListTaskDefinitions, ListClusters and "
         "ListServices honour maxResults/nextToken (moto returns everything in one page), ListServices leaves "
         "out deleted services and matches its cluster exactly, GetFindings applies its Filters (moto ignores "
-        "them and would page through ARCHIVED findings too)"
+        "them and would page through ARCHIVED findings too) and pages with a cursor (moto's builds the whole "
+        "answer for every page)"
     )
     print()
 
     first = run_sweep("Sweep 1: Security Hub has no findings yet", plan, sweeper, log)
     print_sweep(first, concurrency, attempts)
+
+    memory = None
+    if not args.no_memory:
+        memory = run_memory(plan, first, policies, endpoint)
+        print_memory(memory)
 
     deleted, deregistered = churn(plan, args.churn, args.seed)
     apply_churn(deleted, deregistered, args.workers)
@@ -1181,7 +1581,8 @@ def measure(plan: Plan, args: argparse.Namespace, fill_seconds: float, endpoint:
     print_sweep(second, concurrency, attempts)
 
     print_estimate(first, second, args, concurrency, policies)
-    return 1 if first.mismatches or second.mismatches else 0
+    failed = first.mismatches or second.mismatches or (memory is not None and memory.problems)
+    return (1 if failed else 0), memory
 
 
 if __name__ == "__main__":
