@@ -368,7 +368,7 @@ def test_organization_sweep_input_that_names_no_account_ids_fails_naming_the_fie
     # WHEN an execution is started by hand with a malformed account list
     execution = organization.run({"accounts": ["not-an-account-id"], "regions": [REGION]})
 
-    # THEN it fails in the first state, after its retries, naming the field and the kind of problem; the error
+    # THEN it fails in the first state, without retrying, naming the field and the kind of problem; the error
     # (the execution's input is in its history, as Step Functions keeps it) does not repeat the text given
     assert execution["status"] == "FAILED"
     assert execution["error"] == "EventFailed"
@@ -377,7 +377,7 @@ def test_organization_sweep_input_that_names_no_account_ids_fails_naming_the_fie
         "invalid organization sweep input: accounts: Value error, account 0 is not a 12-digit account id"
     )
     failures = [e["taskFailedEventDetails"] for e in execution["history"] if e["type"] == "TaskFailed"]
-    assert len(failures) == 3  # the first attempt and its two retries
+    assert len(failures) == 1  # the same input fails the same way: not retried
     assert all("not-an-account-id" not in json.dumps(failure) for failure in failures)
     assert organization.lambdas.of("SweepFunction") == []
 
