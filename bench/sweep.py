@@ -71,7 +71,7 @@ be prepared or a policy the benchmark has a model of is not in the sweep's set. 
 sizes (a 2 stops the run).
 
 Run: ``.venv/bin/python bench/sweep.py [--task-definitions 2000] [--services 500] [--seed 11] [--no-memory]``, or
-``.venv/bin/python bench/sweep.py --sizes 2000/500,10000/2000`` (the larger one takes about half an hour here).
+``.venv/bin/python bench/sweep.py --sizes 2000/500,10000/2000`` (the larger one takes about 20 minutes here).
 """
 
 from __future__ import annotations
